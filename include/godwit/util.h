@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Godwit utilities: errors, cleanup helpers, growable strings and lists,
+ * files, YAML/JSON documents. No module above util is used here. */
+#ifndef GODWIT_UTIL_H
+#define GODWIT_UTIL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+/* ---- errors ------------------------------------------------------------
+ * A fallible function returns 0 or a negative errno and, when a message
+ * helps, takes `struct gw_err **err` last. The message grows outward:
+ * gw_err_wrap() prefixes context ("profile x.json: features[3]: ..."). */
+struct gw_err {
+	int code;  /* negative errno */
+	char *msg;
+};
+
+#if defined(__GNUC__)
+#define GW_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define GW_PRINTF(a, b)
+#endif
+
+/* Sets *err (if err is not NULL and *err is NULL) and returns code. */
+int gw_err_set(struct gw_err **err, int code, const char *fmt, ...) GW_PRINTF(3, 4);
+/* Prefixes "context: " to an existing error; returns its code (or -EINVAL). */
+int gw_err_wrap(struct gw_err **err, const char *fmt, ...) GW_PRINTF(2, 3);
+void gw_err_free(struct gw_err *err);
+const char *gw_err_msg(const struct gw_err *err);
+
+/* ---- cleanup helpers ------------------------------------------------- */
+void gw_freep(void *p);
+void gw_closep(int *fd);
+void gw_fclosep(FILE **f);
+void gw_json_decrefp(json_t **j);
+void gw_err_freep(struct gw_err **e);
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(gw_freep)
+#define _cleanup_close_ _cleanup_(gw_closep)
+#define _cleanup_fclose_ _cleanup_(gw_fclosep)
+#define _cleanup_json_ _cleanup_(gw_json_decrefp)
+#define _cleanup_err_ _cleanup_(gw_err_freep)
+
+#define GW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation failure is not recoverable for a CLI or a daemon that must
+ * stay consistent: these abort with a message instead of returning NULL. */
+void *gw_malloc(size_t n);
+void *gw_calloc(size_t n, size_t size);
+void *gw_realloc(void *p, size_t n);
+char *gw_strdup(const char *s);
+char *gw_strndup(const char *s, size_t n);
+char *gw_asprintf(const char *fmt, ...) GW_PRINTF(1, 2);
+
+/* ---- growable string ------------------------------------------------- */
+struct gw_buf {
+	char *data;  /* always NUL-terminated once anything was added */
+	size_t len;
+	size_t cap;
+};
+void gw_buf_init(struct gw_buf *b);
+void gw_buf_fini(struct gw_buf *b);
+void gw_buf_add(struct gw_buf *b, const char *s, size_t n);
+void gw_buf_puts(struct gw_buf *b, const char *s);
+void gw_buf_printf(struct gw_buf *b, const char *fmt, ...) GW_PRINTF(2, 3);
+void gw_buf_vprintf(struct gw_buf *b, const char *fmt, va_list ap);
+/* Hands the string to the caller and resets the buffer. */
+char *gw_buf_steal(struct gw_buf *b);
+
+/* ---- string list ----------------------------------------------------- */
+struct gw_strv {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+void gw_strv_init(struct gw_strv *s);
+void gw_strv_fini(struct gw_strv *s);
+void gw_strv_push(struct gw_strv *s, const char *str);
+void gw_strv_push_take(struct gw_strv *s, char *str);
+bool gw_strv_contains(const struct gw_strv *s, const char *str);
+void gw_strv_sort(struct gw_strv *s);
+
+/* ---- strings ---------------------------------------------------------- */
+bool gw_str_has_prefix(const char *s, const char *prefix);
+bool gw_str_has_suffix(const char *s, const char *suffix);
+/* Levenshtein distance, capped: returns cap+1 when the distance exceeds cap. */
+unsigned gw_str_distance(const char *a, const char *b, unsigned cap);
+/* Splits s on sep into out (empty fields kept). */
+void gw_str_split(const char *s, char sep, struct gw_strv *out);
+
+/* ---- files ------------------------------------------------------------ */
+/* Reads a whole file (at most max_bytes) into a NUL-terminated buffer. */
+int gw_file_read(const char *path, size_t max_bytes, char **data, size_t *len,
+		 struct gw_err **err);
+int gw_file_write_atomic(const char *path, const char *data, size_t len, struct gw_err **err);
+bool gw_path_is_dir(const char *path);
+/* Regular files of a directory, sorted by name, hidden files skipped. */
+int gw_dir_list(const char *path, struct gw_strv *files, struct gw_err **err);
+
+/* ---- documents (YAML or JSON) ------------------------------------------
+ * Reads one file holding one or more documents (YAML `---` separated, or
+ * JSON) into a JSON array of documents. YAML scalars become JSON strings,
+ * numbers, booleans or null by YAML 1.2 core-schema rules, unless quoted.
+ * Errors name the file and line. */
+int gw_doc_load_file(const char *path, json_t **docs, struct gw_err **err);
+int gw_doc_load_string(const char *name, const char *text, size_t len, json_t **docs,
+		       struct gw_err **err);
+
+/* Writes a JSON value to a stream, pretty-printed, with a newline. */
+void gw_json_print(FILE *out, const json_t *value);
+
+/* ---- time ------------------------------------------------------------- */
+uint64_t gw_now_ns(void);
+
+#endif

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The command-line front end: thin commands over the library. */
+#ifndef GODWIT_CLI_H
+#define GODWIT_CLI_H
+
+#include <stdio.h>
+
+#include "godwit/cpu.h"
+#include "godwit/util.h"
+
+/* Exit codes (docs/cli.md). */
+enum {
+	GW_EXIT_OK = 0,
+	GW_EXIT_FAILURE = 1, /* the operation failed (I/O, QEMU, ...) */
+	GW_EXIT_USAGE = 2,   /* bad command line */
+	GW_EXIT_INPUT = 3,   /* bad input: a file, a model or feature name */
+	GW_EXIT_UNSUPPORTED = 4, /* not possible on this host (no /dev/kvm, no QEMU) */
+};
+
+enum gw_output { GW_OUTPUT_TABLE, GW_OUTPUT_JSON };
+
+/* Prints "godwit: <message>" once, and returns the exit code for it. */
+int gw_cli_fail(struct gw_err *err);
+int gw_cli_usage(const char *usage, const char *fmt, ...) GW_PRINTF(2, 3);
+int gw_cli_parse_output(const char *arg, enum gw_output *out);
+
+/* A plain text table: columns padded to their widest cell. */
+struct gw_table;
+struct gw_table *gw_table_new(size_t ncols, const char *const *headers);
+void gw_table_add(struct gw_table *t, const char *const *cells);
+void gw_table_print(struct gw_table *t, FILE *out);
+void gw_table_free(struct gw_table *t);
+/* "a b c" wrapped at width, each line after the first indented. */
+void gw_print_wrapped(FILE *out, const char *label, const struct gw_strv *words, size_t width);
+
+/* The model database: --model-db FILE, else $GODWIT_CPU_MODEL_DB, else built in. */
+int gw_cli_load_modeldb(const char *path, struct gw_cpu_modeldb **db, struct gw_err **err);
+
+int gw_cmd_cpu(int argc, char **argv);
+int gw_cmd_cpu_host(int argc, char **argv);
+int gw_cmd_cpu_models(int argc, char **argv);
+int gw_cmd_cpu_labels(int argc, char **argv);
+int gw_cmd_cpu_compare(int argc, char **argv);
+int gw_cmd_cpu_baseline(int argc, char **argv);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: godwit <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  cpu host|models|labels|compare|baseline   the CPU-model engine\n"
+	"  version                                   print the version\n"
+	"\n"
+	"`godwit <command> --help` describes a command; docs/cli.md has them all.\n";
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{"cpu", gw_cmd_cpu},
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? GW_EXIT_USAGE : GW_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("godwit %s\n", GODWIT_VERSION);
+		return GW_EXIT_OK;
+	}
+	for (size_t i = 0; i < GW_ARRAY_SIZE(commands); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	return gw_cli_usage(usage, "unknown command \"%s\"", argv[1]);
+}

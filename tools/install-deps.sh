@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Godwit builds, tests and runs with.
+# Needs root (or sudo); does nothing for packages already installed.
+set -euo pipefail
+pkgs=(
+	meson ninja-build pkg-config gcc python3
+	libjansson-dev libyaml-dev libxml2-dev libcmocka-dev
+	qemu-system-x86 qemu-utils cpuid libvirt-clients
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "installing: ${missing[*]}"
+	sudo_cmd=()
+	[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+	"${sudo_cmd[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
