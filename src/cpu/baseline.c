@@ -132,6 +132,14 @@ static bool already_blocked(const struct gw_cpu_baseline *out, const struct gw_c
 	return false;
 }
 
+static unsigned missing_union(const struct gw_cpu_blocked *b)
+{
+	struct gw_featset u = {0};
+	for (size_t g = 0; g < b->n_groups; g++)
+		gw_featset_or(&u, &u, &b->groups[g].missing);
+	return gw_featset_count(&u);
+}
+
 static bool blocked_before(const struct gw_cpu_modeldb *db, const struct gw_cpu_blocked *a,
 			   const struct gw_cpu_blocked *b)
 {
@@ -139,6 +147,10 @@ static bool blocked_before(const struct gw_cpu_modeldb *db, const struct gw_cpu_
 	bool va = gw_cpu_model_is_versioned(ma->name), vb = gw_cpu_model_is_versioned(mb->name);
 	if (va != vb)
 		return !va;
+	/* nearest misses first: fewest features in the way */
+	unsigned ma_ = missing_union(a), mb_ = missing_union(b);
+	if (ma_ != mb_)
+		return ma_ < mb_;
 	unsigned ca = gw_featset_count(&ma->features), cb = gw_featset_count(&mb->features);
 	if (ca != cb)
 		return ca > cb;
@@ -199,7 +211,7 @@ static void find_blocked(const struct gw_cpu_modeldb *db, struct gw_cpu_profile 
 	}
 	free(pick);
 	free(cover);
-	/* Named models first (what a user would try), then larger first. */
+	/* Named models first (what a user would try), then the nearest misses. */
 	for (size_t i = first + 1; i < out->n_blocked; i++)
 		for (size_t j = i; j > first && blocked_before(db, &out->blocked[j], &out->blocked[j - 1]); j--) {
 			struct gw_cpu_blocked t = out->blocked[j];
@@ -221,8 +233,7 @@ static void join_features(struct gw_buf *b, const struct gw_featset *s)
 static void describe_blocked(struct gw_buf *b, const struct gw_cpu_modeldb *db, struct gw_cpu_profile *const *hosts,
 			     const struct gw_cpu_blocked *bl, bool first)
 {
-	gw_buf_printf(b, "%s%s", first ? "" : "; ", db->models[bl->model].name);
-	gw_buf_puts(b, first ? " is not usable because " : " because ");
+	gw_buf_printf(b, "%s%s is not usable because ", first ? "" : "; ", db->models[bl->model].name);
 	for (size_t g = 0; g < bl->n_groups; g++) {
 		const struct gw_cpu_blocked_group *gr = &bl->groups[g];
 		if (g)
