@@ -119,7 +119,9 @@ static void block_groups(const struct gw_cpu_modeldb *db, struct gw_cpu_profile 
 			memset(g, 0, sizeof(*g));
 			g->missing = missing;
 		}
-		g->hosts = gw_realloc(g->hosts, (g->n_hosts + 1) * sizeof(*g->hosts));
+		/* grow by doubling: a group can hold thousands of hosts */
+		if ((g->n_hosts & (g->n_hosts - 1)) == 0)
+			g->hosts = gw_realloc(g->hosts, (g->n_hosts ? 2 * g->n_hosts : 1) * sizeof(*g->hosts));
 		g->hosts[g->n_hosts++] = h;
 	}
 }

@@ -340,8 +340,10 @@ static void no_hosts_is_an_error(void **state)
 	gw_cpu_modeldb_free(db);
 }
 
-/* 10,000 hosts: the goal is < 50 ms; the test allows 10x for sanitizer
- * builds and shared CI cores (bench/ prints the real figure). */
+/* 10,000 hosts: the goal is < 50 ms (about 10 ms measured by
+ * bench/bench_cpu_baseline on 2 shared cores). The test only guards
+ * against a per-host cost that grows with the number of hosts: its limit
+ * leaves room for AddressSanitizer builds (about 40 ms there). */
 static void many_hosts_fast(void **state)
 {
 	(void)state;
@@ -365,7 +367,7 @@ static void many_hosts_fast(void **state)
 	assert_int_equal(gw_cpu_baseline(f.db, f.hosts.v, f.hosts.n, &f.b, &err), 0);
 	uint64_t ms = (gw_now_ns() - t0) / 1000000;
 	assert_string_equal(recommended(&f), "Skylake-Server-v5");
-	if (ms > 500)
+	if (ms > 1000)
 		fail_msg("baseline of 10000 hosts took %llu ms", (unsigned long long)ms);
 	gw_cpu_profiles_fini(&base);
 	done(&f);
