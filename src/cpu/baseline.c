@@ -267,7 +267,13 @@ static char *make_reason(const struct gw_cpu_modeldb *db, struct gw_cpu_profile 
 		gw_buf_puts(&b, ".");
 	} else {
 		const struct gw_cpu_model *rec = &db->models[out->recommended];
-		gw_buf_printf(&b, "%s (%u features) ", rec->name, gw_featset_count(&rec->features));
+		gw_buf_printf(&b, "%s (", rec->name);
+		/* the same CPU under its -vN name(s): what QEMU and the
+		 * cpu-model labels may also show */
+		for (size_t a = 0; out->aliases && a < out->aliases[0].n; a++)
+			gw_buf_printf(&b, "%s%s", a ? ", " : "= ", out->aliases[0].v[a]);
+		gw_buf_printf(&b, "%s%u features) ", out->aliases && out->aliases[0].n ? "; " : "",
+			      gw_featset_count(&rec->features));
 		if (out->n_maximal == 1)
 			gw_buf_puts(&b, "is the only maximal common model");
 		else

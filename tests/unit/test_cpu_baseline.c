@@ -136,6 +136,7 @@ static void skx_clx(void **state)
 	assert_int_equal(f.b.n_maximal, 1);
 	assert_int_equal(f.b.aliases[0].n, 1);
 	assert_string_equal(f.b.aliases[0].v[0], "Skylake-Client-v1");
+	reason_has(&f, "Skylake-Client (= Skylake-Client-v1; 61 features)");
 	reason_has(&f, "Skylake-Server is not usable because SKX Gold-5115, SKX Gold-6148 (no IBRS ucode) lack pku");
 	reason_has(&f, "spec-ctrl");
 	done(&f);
