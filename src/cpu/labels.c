@@ -179,6 +179,11 @@ int gw_cpu_labels(const struct gw_cpu_modeldb *db, const struct gw_cpu_profile *
 		put_models(out, P_MIGRATION, db, &known, filter);
 	}
 
+	/* A hypervisor answer without a host-model (domcapabilities had no
+	 * host-model mode): KubeVirt would write host-model labels with an
+	 * empty name, which the API server rejects; we write none. */
+	if (p->has_usable && !p->host_model)
+		goto host_done;
 	struct gw_cpu_hostmodel hm;
 	int r = gw_cpu_host_model(db, p, &hm, err);
 	if (r < 0) {
@@ -208,6 +213,7 @@ int gw_cpu_labels(const struct gw_cpu_modeldb *db, const struct gw_cpu_profile *
 		json_object_set_new(out, L_OBSOLETE_HOST_MODEL, json_string("true"));
 	gw_cpu_hostmodel_fini(&hm);
 
+host_done:
 	put_features(out, P_FEATURE, &p->features);
 	if (p->vendor)
 		put(out, P_VENDOR, p->vendor, "true");

@@ -340,6 +340,37 @@ static void computed_labels_for_real_host(void **state)
 	gw_cpu_modeldb_free(db);
 }
 
+/* Domcapabilities without a host-model mode: no host-model labels at all
+ * (KubeVirt would emit the invalid key "host-model-cpu.node.kubevirt.io/"). */
+static void no_host_model_mode(void **state)
+{
+	(void)state;
+	struct gw_cpu_modeldb *db = test_db();
+	struct gw_cpu_profile *p = test_domcaps_host();
+	free(p->host_model);
+	p->host_model = NULL;
+	memset(&p->host_model_require, 0, sizeof(p->host_model_require));
+	json_t *labels = NULL;
+	struct gw_err *err = NULL;
+	assert_int_equal(gw_cpu_labels(db, p, NULL, &labels, &err), 0);
+	const char *key;
+	json_t *v;
+	json_object_foreach(labels, key, v) {
+		assert_false(gw_str_has_prefix(key, "host-model-cpu.node.kubevirt.io/"));
+		assert_false(gw_str_has_prefix(key, "host-model-required-features.node.kubevirt.io/"));
+	}
+	assert_non_null(json_object_get(labels, "cpu-model.node.kubevirt.io/Haswell"));
+	json_decref(labels);
+	/* no vendor: no cpu-vendor label with an empty name */
+	free(p->vendor);
+	p->vendor = NULL;
+	assert_int_equal(gw_cpu_labels(db, p, NULL, &labels, &err), 0);
+	json_object_foreach(labels, key, v) assert_false(gw_str_has_prefix(key, "cpu-vendor.node.kubevirt.io/"));
+	json_decref(labels);
+	gw_cpu_profile_free(p);
+	gw_cpu_modeldb_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +382,7 @@ int main(void)
 		cmocka_unit_test(owned_prefixes),
 		cmocka_unit_test(config_errors_name_field),
 		cmocka_unit_test(computed_labels_for_real_host),
+		cmocka_unit_test(no_host_model_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
