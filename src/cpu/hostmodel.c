@@ -17,9 +17,12 @@
 #include "godwit/cpu.h"
 #include "engine.h"
 
-/* libvirt's guest cost: the k-th disabled feature costs 2+k (2, 3, 4...).
- * QUIRK reproduced: libvirt's counting loop shrinks its own bound while it
- * walks the list, so only ceil(d/2) of d disabled features are charged
+/* libvirt's guest cost: #require + the disabled features, where the k-th
+ * disabled feature costs 2+k (2, 3, 4...). QUIRK reproduced: libvirt's
+ * counting loop shrinks its own bound (the number of listed features)
+ * each time it meets a disabled feature, and disabled features come last,
+ * so only the first ceil(d/2) of d are charged the penalty; the other
+ * floor(d/2) still count once each as if they were required features
  * (cpu-models.md e.3). We copy it so that host-model names match what
  * libvirt (and so KubeVirt's host-model-cpu label) would say; it changes
  * none of the outcomes in cpu-models.md d. */
@@ -29,6 +32,11 @@ static unsigned disabled_penalty(unsigned disabled)
 	for (unsigned k = 0; k < charged; k++)
 		cost += 2 + k;
 	return cost;
+}
+
+static unsigned guest_cost(unsigned required, unsigned disabled)
+{
+	return required + disabled / 2 + disabled_penalty(disabled);
 }
 
 static bool signature_matches(const struct gw_cpu_model *m, int family, int model, int stepping)
@@ -82,8 +90,9 @@ int gw_cpu_decode_guest(const struct gw_cpu_modeldb *db, const struct gw_featset
 		struct gw_featset extra, missing;
 		gw_featset_andnot(&extra, &data, &m->features);
 		gw_featset_andnot(&missing, &m->features, &data);
-		unsigned penalty = disabled_penalty(gw_featset_count(&missing));
-		unsigned cost = gw_featset_count(&extra) + penalty;
+		unsigned ndis = gw_featset_count(&missing);
+		unsigned penalty = disabled_penalty(ndis);
+		unsigned cost = guest_cost(gw_featset_count(&extra), ndis);
 		bool sig = signature_matches(m, family, model, stepping);
 		bool take;
 		if (best < 0)
