@@ -364,8 +364,7 @@ int gw_cpu_baseline(const struct gw_cpu_modeldb *db, struct gw_cpu_profile *cons
 			gw_cpu_usable_ix(db, &ix, p, &usable[h]);
 		for (int w = 0; w < GW_CPU_MODELSET_WORDS; w++)
 			out->common_models.w[w] &= usable[h].w[w];
-		if (out->vendors.n < 2 || !gw_strv_contains(&out->vendors, p->vendor))
-			add_vendor(&out->vendors, p->vendor);
+		add_vendor(&out->vendors, p->vendor);
 	}
 	gw_cpu_name_index_fini(&ix);
 	for (size_t i = db->n; i < GW_CPU_MODEL_MAX; i++)
