@@ -204,6 +204,32 @@ static void decode_guest_vendor_and_ties(void **state)
 	gw_cpu_modeldb_free(db);
 }
 
+/* libvirt's cost quirk (cpu-models.md e.3): of d disabled features only
+ * ceil(d/2) are charged 2, 3, ...; the rest count once. Data of 11
+ * features: "Penryn" = data + 4 more needs 4 disabled (cost 0 + 2 + 2+3
+ * = 7 with the quirk, 2+3+4+5 = 14 without); "Conroe" = 1 of them needs
+ * 10 required (cost 10). The quirk makes Penryn win. */
+static void decode_cost_quirk(void **state)
+{
+	(void)state;
+	static const char tsv[] =
+		"Conroe\t-\t-\t-\t-\t-\tfpu\n"
+		"Penryn\t-\t-\t-\t-\t-\tfpu,vme,de,pse,tsc,msr,pae,mce,cx8,apic,sep,mtrr,pge,mca,cmov\n";
+	struct gw_cpu_modeldb *db = NULL;
+	struct gw_err *err = NULL;
+	assert_int_equal(gw_cpu_modeldb_parse("quirk.tsv", tsv, &db, &err), 0);
+	const char *data_names[] = {"fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", "sep"};
+	struct gw_featset data = {0};
+	assert_int_equal(gw_featset_from_names(data_names, GW_ARRAY_SIZE(data_names), "data", &data, &err), 0);
+	struct gw_cpu_hostmodel hm;
+	assert_int_equal(gw_cpu_decode_guest(db, &data, NULL, -1, -1, -1, &hm), 0);
+	assert_string_equal(hm.name, "Penryn");
+	assert_int_equal(gw_featset_count(&hm.disable), 4);
+	assert_true(gw_featset_empty(&hm.require));
+	gw_cpu_hostmodel_fini(&hm);
+	gw_cpu_modeldb_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +241,7 @@ int main(void)
 		cmocka_unit_test(host_model_drops_nonmigratable),
 		cmocka_unit_test(host_model_from_hypervisor),
 		cmocka_unit_test(decode_guest_vendor_and_ties),
+		cmocka_unit_test(decode_cost_quirk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
