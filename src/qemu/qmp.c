@@ -166,6 +166,53 @@ static int send_all(struct gw_qmp *q, const char *data, size_t len, int64_t dead
 	return 0;
 }
 
+/* Jansson refuses integers beyond int64, but QEMU sends uint64 properties
+ * (lbr-fmt is 0xffffffffffffffc0 in every x86 expansion). Integer
+ * literals of 19 or more digits are made reals ("...0.0") so the message
+ * still parses; such values are masks and sentinels, never counts. */
+static json_t *parse_widening_big_integers(const char *text, size_t len, json_error_t *jerr)
+{
+	struct gw_buf b;
+	gw_buf_init(&b);
+	bool in_string = false;
+	for (size_t i = 0; i < len;) {
+		char c = text[i];
+		if (in_string) {
+			size_t n = c == '\\' && i + 1 < len ? 2 : 1;
+			if (c == '"')
+				in_string = false;
+			gw_buf_add(&b, text + i, n);
+			i += n;
+			continue;
+		}
+		if (c == '"') {
+			in_string = true;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t start = i, digits = 0;
+			bool integer = true;
+			if (c == '-')
+				i++;
+			while (i < len && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.' ||
+					   text[i] == 'e' || text[i] == 'E' || text[i] == '+' || text[i] == '-')) {
+				if (text[i] >= '0' && text[i] <= '9')
+					digits++;
+				else
+					integer = false;
+				i++;
+			}
+			gw_buf_add(&b, text + start, i - start);
+			if (integer && digits >= 19)
+				gw_buf_puts(&b, ".0");
+			continue;
+		}
+		gw_buf_add(&b, &c, 1);
+		i++;
+	}
+	json_t *v = b.data ? json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, jerr) : NULL;
+	gw_buf_fini(&b);
+	return v;
+}
+
 /* Reads one message (a JSON object on one line) before the deadline. */
 static int read_message(struct gw_qmp *q, int64_t deadline, json_t **msg, struct gw_err **err)
 {
@@ -181,6 +228,8 @@ static int read_message(struct gw_qmp *q, int64_t deadline, json_t **msg, struct
 				blank = q->in[i] == ' ' || q->in[i] == '\r' || q->in[i] == '\t';
 			if (!blank)
 				v = json_loadb(q->in, line_len, JSON_REJECT_DUPLICATES, &jerr);
+			if (!blank && !v && strstr(jerr.text, "too big integer"))
+				v = parse_widening_big_integers(q->in, line_len, &jerr);
 			q->in_len -= line_len + 1;
 			memmove(q->in, nl + 1, q->in_len);
 			if (blank)
