@@ -2,7 +2,7 @@
 /* The CPU-model engine: x86 features as bits, QEMU's named models, host
  * profiles, usable models, host-model, KubeVirt node labels, compare and
  * baseline. Pure: no I/O beyond reading the files it is given (the live
- * host readers in profile_host.c and profile_qemu.c are the exception and
+ * host readers in profile_cpuid.c and qemu_probe.c are the exception and
  * say so). */
 #ifndef GODWIT_CPU_H
 #define GODWIT_CPU_H

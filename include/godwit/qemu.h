@@ -24,9 +24,11 @@ struct gw_qmp;
  * private socket, reads the greeting and negotiates capabilities. The
  * caller chooses the rest (`-machine none -accel tcg -nodefaults
  * -nographic -S`, ...). QEMU's stdin and stdout are /dev/null; its stderr
- * is kept and quoted in errors when it fails to start. The process is
- * killed if this process dies. timeout_ms bounds start-up and each later
- * read (0 = GW_QMP_DEFAULT_TIMEOUT_MS). */
+ * is kept and quoted in errors when it fails to start. QEMU is killed if
+ * the calling thread ends (PR_SET_PDEATHSIG follows the thread, not the
+ * process): spawn long-lived QEMUs from a thread that outlives them.
+ * timeout_ms bounds start-up and each later read (0 =
+ * GW_QMP_DEFAULT_TIMEOUT_MS). Not thread-safe: one user at a time. */
 int gw_qmp_spawn(const char *const *argv, int timeout_ms, struct gw_qmp **out, struct gw_err **err);
 
 /* Runs a command and waits for its reply, queueing any events that arrive
