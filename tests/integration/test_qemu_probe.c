@@ -202,6 +202,36 @@ static void qemu_view_under_tcg(void **state)
 		      p->usable.n, p->known.n);
 }
 
+/* `godwit cpu models --from-qemu B -o tsv` writes exactly the database
+ * the library generates, and it loads back (the --model-db path). */
+static void cli_writes_a_loadable_database(void **state)
+{
+	struct fixture *f = *state;
+	const char *godwit = getenv("GODWIT_BIN");
+	if (!godwit || access(godwit, X_OK) < 0)
+		fail_msg("GODWIT_BIN is not set to the godwit executable (meson sets it)");
+	if (gw_cpu_modeldb_from_qemu(f->qemu, &f->db, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	_cleanup_free_ char *cmd = gw_asprintf("'%s' cpu models --from-qemu '%s' -o tsv", godwit, f->qemu);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	struct gw_buf out;
+	gw_buf_init(&out);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		gw_buf_add(&out, chunk, n);
+	int status = pclose(p);
+	assert_int_equal(status, 0);
+	assert_non_null(out.data);
+	_cleanup_free_ char *expected = gw_cpu_modeldb_format(f->db);
+	assert_string_equal(out.data, expected);
+	assert_int_equal(gw_cpu_modeldb_parse("godwit output", out.data, &f->builtin, &f->err), 0);
+	assert_int_equal(f->builtin->n, f->db->n);
+	assert_string_equal(f->builtin->source, f->db->source);
+	gw_buf_fini(&out);
+}
+
 int main(void)
 {
 	const char *qemu = test_qemu_binary();
@@ -213,6 +243,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(spawn_failures_are_explained, setup, teardown),
 		cmocka_unit_test_setup_teardown(installed_qemu_agrees_with_builtin, setup, teardown),
 		cmocka_unit_test_setup_teardown(qemu_view_under_tcg, setup, teardown),
+		cmocka_unit_test_setup_teardown(cli_writes_a_loadable_database, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
