@@ -415,15 +415,11 @@ static int kvm_feature_msrs(int kvm_fd, const uint32_t *wanted, size_t n_wanted,
 			offered |= list->indices[i] == wanted[w];
 		if (!offered)
 			continue;
-		struct {
-			struct kvm_msrs hdr;
-			struct kvm_msr_entry entry;
-		} msrs;
-		memset(&msrs, 0, sizeof(msrs));
-		msrs.hdr.nmsrs = 1;
-		msrs.entry.index = wanted[w];
-		if (ioctl(kvm_fd, KVM_GET_MSRS, &msrs) == 1) {
-			gw_cpu_decode_msr(wanted[w], msrs.entry.data, out);
+		_cleanup_free_ struct kvm_msrs *msrs = gw_calloc(1, sizeof(*msrs) + sizeof(msrs->entries[0]));
+		msrs->nmsrs = 1;
+		msrs->entries[0].index = wanted[w];
+		if (ioctl(kvm_fd, KVM_GET_MSRS, msrs) == 1) {
+			gw_cpu_decode_msr(wanted[w], msrs->entries[0].data, out);
 			read++;
 		}
 	}
