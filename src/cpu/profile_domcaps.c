@@ -167,6 +167,7 @@ struct cpu_def {
 	int family, model_number, stepping;
 	struct gw_featset require; /* require, force, or no policy (host CPU) */
 	struct gw_featset disable; /* disable, forbid */
+	struct gw_featset policy_require; /* exactly policy='require' (KubeVirt's test) */
 	bool has_model;
 };
 
@@ -249,6 +250,8 @@ static int read_cpu_def_children(const xmlNode *cpu, const char *origin, struct 
 			if (idx < 0)
 				return gw_err_wrap(err, "%s: %s", origin, path);
 			gw_featset_set(set, (unsigned)idx);
+			if (policy && strcmp(pol, "require") == 0)
+				gw_featset_set(&d->policy_require, (unsigned)idx);
 		}
 	}
 	return 0;
@@ -567,7 +570,7 @@ int gw_cpu_profile_from_labeller_dir(const struct gw_cpu_modeldb *db, const char
 		struct cpu_def d = {0};
 		r = expect_root(doc, path, "cpu", err);
 		if (r == 0 && (r = read_cpu_def(xmlDocGetRootElement(doc), path, &d, err)) == 0) {
-			p->features = d.require;
+			p->features = d.policy_require;
 			if (!p->vendor && d.vendor)
 				p->vendor = gw_strdup(d.vendor);
 		}

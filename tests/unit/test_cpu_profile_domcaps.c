@@ -378,7 +378,17 @@ static void labeller_dirs_in_a_directory(void **state)
 	gw_err_free(err);
 	err = NULL;
 	gw_cpu_profiles_fini(&ps);
-	write_file(b, "supported_features.xml", "<cpu><feature policy='require' name='vmx'/></cpu>");
+	/* only policy='require' makes a cpu-feature label (KubeVirt's test) */
+	write_file(b, "supported_features.xml",
+		   "<cpu><feature policy='require' name='vmx'/><feature policy='force' name='avx'/>"
+		   "<feature name='sse2'/><feature policy='disable' name='ssse3'/></cpu>");
+	if (gw_cpu_profile_load(db, b, &ps, &err) < 0)
+		fail_msg("%s", err->msg);
+	assert_int_equal(ps.n, 1);
+	assert_string_equal(ps.v[0]->name, "node-b");
+	assert_int_equal(gw_featset_count(&ps.v[0]->features), 1);
+	assert_true(has(&ps.v[0]->features, "vmx"));
+	gw_cpu_profiles_fini(&ps);
 	write_file(b, "capabilities.xml", "<capabilities><host><cpu><counter name='tsc' frequency='x'/></cpu></host>"
 					  "</capabilities>");
 	assert_true(gw_cpu_profile_load(db, b, &ps, &err) < 0);
