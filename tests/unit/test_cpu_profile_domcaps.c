@@ -225,11 +225,12 @@ static void host_model_variants(void **state)
 	p = parse_ok(DOMCAPS_HEAD "    <mode name='custom' supported='yes'>\n"
 				  "      <model usable=''>A</model>\n      <model usable='yes'>  </model>\n"
 				  "      <model usable='unknown'> Nehalem </model>\n      <model usable='no'>Haswell</model>\n"
-				  "      <model usable='yes'>Nehalem</model>\n    </mode>\n" DOMCAPS_TAIL);
+				  "      <model usable='yes'>Nehalem</model>\n      <model usable='unknown'>Westmere</model>\n"
+				  "    </mode>\n" DOMCAPS_TAIL);
 	assert_true(p->has_usable);
-	static const char *const usable[] = {"Nehalem"}, *const known[] = {"Nehalem", "Haswell"};
-	assert_strv_set(&p->usable, usable, 1);
-	assert_strv_set(&p->known, known, 2);
+	static const char *const usable[] = {"Nehalem", "Westmere"}, *const known[] = {"Nehalem", "Haswell", "Westmere"};
+	assert_strv_set(&p->usable, usable, 2);
+	assert_strv_set(&p->known, known, 3);
 	gw_cpu_profile_free(p);
 }
 
@@ -318,9 +319,10 @@ static void capabilities_and_baseline(void **state)
 
 static char *make_tmpdir(void)
 {
-	char tmpl[] = "/tmp/godwit-test-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = gw_asprintf("%s/godwit-test-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
 	assert_non_null(mkdtemp(tmpl));
-	return gw_strdup(tmpl);
+	return tmpl;
 }
 
 static void write_file(const char *dir, const char *name, const char *text)
