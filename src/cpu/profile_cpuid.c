@@ -97,7 +97,8 @@ static size_t feature_msr_indices(uint32_t *out, size_t max)
 
 /* Vendor, signature and features of a set of CPUID leaves. Leaves beyond
  * the maximum that leaf 0 / 0x80000000 report are ignored, as a CPU
- * returns garbage (the highest basic leaf) for them. */
+ * returns garbage (the highest basic leaf) for them; so are subleaves
+ * beyond the count a leaf reports. */
 static int profile_from_cpuid_data(const struct cpuid_data *d, const char *origin, struct gw_cpu_profile *p,
 				   struct gw_err **err)
 {
@@ -132,6 +133,11 @@ static int profile_from_cpuid_data(const struct cpuid_data *d, const char *origi
 		const struct cpuid_entry *e = &d->v[i];
 		bool in_range = e->leaf < 0x80000000u ? e->leaf <= max_basic
 						      : e->leaf <= 0x8fffffffu && max_ext && e->leaf <= max_ext;
+		/* leaves 7 and 0x14 count their subleaves in subleaf 0's EAX */
+		if (in_range && (e->leaf == 7 || e->leaf == 0x14) && e->subleaf > 0) {
+			const struct cpuid_entry *sub0 = cpuid_data_find(d, e->leaf, 0);
+			in_range = sub0 && e->subleaf <= sub0->regs[GW_CPU_REG_EAX];
+		}
 		if (in_range)
 			gw_cpu_decode_cpuid(e->leaf, e->subleaf, e->regs, &p->features);
 	}

@@ -136,6 +136,20 @@ static void dump_signature_and_features(void **state)
 	/* leaf 7 is above the maximum basic leaf (1) */
 	assert_true(gw_featset_empty(&p->features));
 	gw_cpu_profile_free(p);
+
+	/* subleaf 1 of leaf 7 counts only when subleaf 0 says it exists */
+	text = L0_INTEL "   0x00000001 0x00: eax=0x000c06f2 ebx=0x0 ecx=0x0 edx=0x0\n"
+		       "   0x00000007 0x00: eax=0x00000000 ebx=0x0 ecx=0x0 edx=0x0\n"
+		       "   0x00000007 0x01: eax=0x00000010 ebx=0x0 ecx=0x0 edx=0x0\n";
+	assert_int_equal(gw_cpu_profile_from_cpuid_dump(text, "x", &p, NULL), 0);
+	assert_false(has(&p->features, "avx-vnni"));
+	gw_cpu_profile_free(p);
+	text = L0_INTEL "   0x00000001 0x00: eax=0x000c06f2 ebx=0x0 ecx=0x0 edx=0x0\n"
+		       "   0x00000007 0x00: eax=0x00000001 ebx=0x0 ecx=0x0 edx=0x0\n"
+		       "   0x00000007 0x01: eax=0x00000010 ebx=0x0 ecx=0x0 edx=0x0\n";
+	assert_int_equal(gw_cpu_profile_from_cpuid_dump(text, "x", &p, NULL), 0);
+	assert_true(has(&p->features, "avx-vnni"));
+	gw_cpu_profile_free(p);
 }
 
 static void dump_first_cpu_only(void **state)
