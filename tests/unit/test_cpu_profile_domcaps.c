@@ -93,6 +93,22 @@ static void labeller_dir_s1(void **state)
 	assert_int_equal(p->tsc_scalable, 0);
 	gw_cpu_profiles_fini(&ps);
 	free(dir);
+
+	/* the parent directory holds labeller directories: one host each,
+	 * named without the trailing slash */
+	dir = test_data_path("labeller/");
+	if (gw_cpu_profile_load(db, dir, &ps, &err) < 0)
+		fail_msg("%s", err->msg);
+	assert_int_equal(ps.n, 1);
+	assert_string_equal(ps.v[0]->name, "s1");
+	gw_cpu_profiles_fini(&ps);
+	free(dir);
+	dir = test_data_path("labeller/s1/");
+	if (gw_cpu_profile_load(db, dir, &ps, &err) < 0)
+		fail_msg("%s", err->msg);
+	assert_string_equal(ps.v[0]->name, "s1");
+	gw_cpu_profiles_fini(&ps);
+	free(dir);
 }
 
 static struct gw_cpu_profile *read_xml_file(const char *rel)
