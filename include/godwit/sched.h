@@ -133,7 +133,10 @@ void gw_sched_node_check(const struct gw_cluster *c, const struct gw_vmi *vmi, c
 			 struct gw_reasons *out);
 
 /* ---- migratability --------------------------------------------------------------- */
-/* Every blocker, not only the first (sections 3.1, 3.2, 3.4 and 002). */
+/* Every blocker, not only the first (sections 3.1, 3.2, 3.4 and 002), in
+ * KubeVirt's check order (docs/sched.md). GW_R_IN_FLIGHT names each
+ * unfinished migration of the VMI as its subject: a caller judging one
+ * of those migrations ignores the reason that names it. rules NULL: godwit. */
 void gw_sched_migratable(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_rule_set *rules,
 			 struct gw_reasons *out);
 /* "LiveMigration" or "BlockMigration" (3.2). */
