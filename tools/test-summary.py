@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Prints one closing line for the test runs of the given build directories:
+`tests: N passed, N failed, N skipped`, counting each TAP subtest (cmocka's
+test cases) and each non-TAP test once. Exits 1 if anything failed."""
+import json
+import re
+import sys
+
+TAP = re.compile(r"^(not ok|ok)\b(.*)$")
+
+
+def count(build):
+    passed = failed = skipped = 0
+    with open(f"{build}/meson-logs/testlog.json") as f:
+        for line in f:
+            t = json.loads(line)
+            sub = [TAP.match(l) for l in (t.get("stdout") or "").splitlines()]
+            sub = [m for m in sub if m]
+            if t.get("protocol") == "tap" or sub:
+                for m in sub:
+                    if "# SKIP" in m.group(2) or "# skip" in m.group(2):
+                        skipped += 1
+                    elif m.group(1) == "ok":
+                        passed += 1
+                    else:
+                        failed += 1
+                if t["result"] not in ("OK", "SKIP", "EXPECTEDFAIL") and not any(
+                        m.group(1) == "not ok" for m in sub):
+                    failed += 1  # crashed or timed out before reporting
+            elif t["result"] in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif t["result"] == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
+    return passed, failed, skipped
+
+
+def main(builds):
+    totals = [0, 0, 0]
+    for b in builds:
+        for i, v in enumerate(count(b)):
+            totals[i] += v
+    print(f"tests: {totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
+    return 1 if totals[1] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] or ["build"]))
