@@ -92,7 +92,7 @@ def main():
     ap.add_argument("godwit_lines", help="JSON lines of bench_cpu_baseline -k DIR")
     ap.add_argument("sizes", nargs="+", type=int)
     ap.add_argument("--godwit", help="the godwit binary, also timed end to end")
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=9)
     args = ap.parse_args()
     version = subprocess.run(["virsh", "--version"], capture_output=True, text=True).stdout.strip()
     with open(args.godwit_lines) as f:

@@ -52,8 +52,10 @@ for l in map(json.loads, open(sys.argv[1])):
               f" ({l['features_unknown_to_libvirt']} features unknown to it, dropped)")
         if "recommended" in g:
             c = g["custom"]
-            print(f"  Godwit on the same hosts: {g.get('godwit_cli_ms', l.get('godwit_cli_ms_median', 0)):.1f} ms"
-                  f" per godwit run, compute {g['compute_ms_median']:.3f} ms;"
+            cli = l.get("godwit_cli_ms_median")
+            cli = f"{cli:.1f} ms per godwit process" if cli is not None else "godwit process not timed"
+            print(f"  Godwit on the same hosts: {cli} (load + compute + print),"
+                  f" compute alone {g['compute_ms_median']:.3f} ms;"
                   f" recommended {g['recommended']}, custom {c['model']} +{len(c['require'])} -{len(c['disable'])}")
 PY
 exit "$status"

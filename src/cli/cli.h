@@ -33,10 +33,11 @@ void gw_table_free(struct gw_table *t);
 /* "a b c" wrapped at width, each line after the first indented. */
 void gw_print_wrapped(FILE *out, const char *label, const struct gw_strv *words, size_t width);
 
-/* Features of a set, one line per non-empty group ("<indent>simd: a b c"),
+/* Features of a set, one line per non-empty group ("<indent>simd a b c",
+ * names sorted),
  * wrapped at 100 columns; "<indent>-" when the set is empty. */
 void gw_print_features_grouped(FILE *out, const char *indent, const struct gw_featset *s);
-/* {"simd": [...], ...}: the non-empty groups of a set. */
+/* {"simd": [...], ...}: the non-empty groups of a set, names sorted. */
 json_t *gw_cli_features_grouped_json(const struct gw_featset *s);
 /* Indices of the models in `set`, highest first (most features; ties by
  * libvirt's newer-first order, then name). Caller frees *idx. */

@@ -48,8 +48,30 @@ static void guest_features(const struct gw_cpu_modeldb *db, const struct gw_cpu_
 	gw_featset_andnot(out, out, &hm->disable);
 }
 
+/* Past this many hosts the table lists counts only; -o json has them all. */
+#define LOST_DETAIL_MAX_HOSTS 20
+
 static void print_lost(struct gw_cpu_profile *const *hosts, size_t n, const struct gw_featset *guest)
 {
+	if (n > LOST_DETAIL_MAX_HOSTS) {
+		const char *head[] = {"  HOST", "LOST", "OF"};
+		struct gw_table *t = gw_table_new(3, head);
+		for (size_t i = 0; i < n; i++) {
+			struct gw_featset lost;
+			gw_featset_andnot(&lost, &hosts[i]->features, guest);
+			char *name = gw_asprintf("  %s", hosts[i]->name);
+			char count[16], of[16];
+			snprintf(count, sizeof(count), "%u", gw_featset_count(&lost));
+			snprintf(of, sizeof(of), "%u", gw_featset_count(&hosts[i]->features));
+			const char *row[] = {name, count, of};
+			gw_table_add(t, row);
+			free(name);
+		}
+		gw_table_print(t, stdout);
+		gw_table_free(t);
+		printf("  (%zu hosts: the features themselves with -o json)\n", n);
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct gw_featset lost;
 		gw_featset_andnot(&lost, &hosts[i]->features, guest);
@@ -254,6 +276,7 @@ int gw_cmd_cpu_baseline(int argc, char **argv)
 		} else {
 			print_table(db, hosts.v, hosts.n, &b, model);
 		}
+		fflush(stdout);
 		if (b.mixed_vendors)
 			fprintf(stderr, "godwit: warning: mixed CPU vendors in the host set; guests must not migrate "
 					"across vendors\n");

@@ -59,23 +59,20 @@ static void print_table(const struct gw_cpu_modeldb *db, const struct gw_cpu_pro
 	printf("features      %u\n", gw_featset_count(&p->features));
 	gw_print_features_grouped(stdout, "  ", &p->features);
 
-	printf("\nusable models (%zu, highest first; from %s)\n", n_usable,
-	       p->has_usable ? "the hypervisor" : "QEMU's model definitions");
-	const char *head[] = {"MODEL", "FEATURES", "ALIAS-OF", "OBSOLETE"};
-	struct gw_table *t = gw_table_new(4, head);
+	struct gw_strv names, obsolete;
+	gw_strv_init(&names);
+	gw_strv_init(&obsolete);
 	for (size_t i = 0; i < n_usable; i++) {
-		const struct gw_cpu_model *m = &db->models[usable[i]];
-		char count[16];
-		snprintf(count, sizeof(count), "%u", gw_featset_count(&m->features));
-		const char *row[] = {m->name, count, m->alias_of ? m->alias_of : "-",
-				     gw_cpu_modeldb_is_obsolete(db, m->name) ? "yes" : ""};
-		gw_table_add(t, row);
+		const char *name = db->models[usable[i]].name;
+		gw_strv_push(gw_cpu_modeldb_is_obsolete(db, name) ? &obsolete : &names, name);
 	}
-	if (n_usable)
-		gw_table_print(t, stdout);
-	else
-		printf("  none\n");
-	gw_table_free(t);
+	printf("\nusable models: %zu, highest first (%s)\n", n_usable,
+	       p->has_usable ? "the hypervisor's answer" : "QEMU's model definitions");
+	gw_print_wrapped(stdout, "  ", &names, 100);
+	if (obsolete.n)
+		gw_print_wrapped(stdout, "  obsolete in KubeVirt: ", &obsolete, 100);
+	gw_strv_fini(&names);
+	gw_strv_fini(&obsolete);
 
 	printf("\nhost-model    %s\n", hm->name ? hm->name : "-");
 	printf("  require     %u\n", gw_featset_count(&hm->require));

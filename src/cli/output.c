@@ -145,6 +145,7 @@ void gw_print_features_grouped(FILE *out, const char *indent, const struct gw_fe
 		for (unsigned i = 0; i < gw_cpu_feature_count(); i++)
 			if (gw_featset_test(s, i) && gw_cpu_feature_get(i)->group == (enum gw_cpu_group)g)
 				gw_strv_push(&words, gw_cpu_feature_get(i)->name);
+		gw_strv_sort(&words);
 		if (words.n) {
 			char *label = gw_asprintf("%s%-15s", indent, gw_cpu_group_name((enum gw_cpu_group)g));
 			gw_print_wrapped(out, label, &words, 100);
@@ -168,6 +169,21 @@ json_t *gw_cli_features_grouped_json(const struct gw_featset *s)
 			json_object_set_new(o, group, list);
 		}
 		json_array_append_new(list, json_string(f->name));
+	}
+	const char *group;
+	json_t *list;
+	json_object_foreach(o, group, list) {
+		struct gw_strv names;
+		gw_strv_init(&names);
+		size_t i;
+		json_t *name;
+		json_array_foreach(list, i, name)
+			gw_strv_push(&names, json_string_value(name));
+		gw_strv_sort(&names);
+		json_array_clear(list);
+		for (i = 0; i < names.n; i++)
+			json_array_append_new(list, json_string(names.v[i]));
+		gw_strv_fini(&names);
 	}
 	return o;
 }
