@@ -85,14 +85,19 @@ static json_t *model_report(const struct gw_cpu_modeldb *db, int m, struct gw_cp
 {
 	json_t *hosts_json = json_object(), *missing_on = json_object();
 	for (size_t i = 0; i < n; i++) {
+		/* As the baseline report does: a repeated host name gets "#<index>". */
+		char *key = json_object_get(hosts_json, hosts[i]->name) ? gw_asprintf("%s#%zu", hosts[i]->name, i)
+									 : gw_strdup(hosts[i]->name);
 		struct gw_modelset usable;
 		gw_cpu_usable(db, hosts[i], &usable);
 		if (!gw_modelset_test(&usable, (unsigned)m)) {
 			struct gw_featset missing;
 			gw_featset_andnot(&missing, &db->models[m].features, &hosts[i]->features);
-			json_object_set_new(missing_on, hosts[i]->name, gw_featset_to_json(&missing));
+			json_object_set_new(missing_on, key, gw_featset_to_json(&missing));
 		}
-		json_object_set_new(hosts_json, hosts[i]->name, gw_cpu_lost_to_json(&hosts[i]->features, &db->models[m].features));
+		json_object_set_new(hosts_json, key,
+				    gw_cpu_lost_to_json(&hosts[i]->features, &db->models[m].features));
+		free(key);
 	}
 	return json_pack("{s:s, s:b, s:o, s:o}", "name", db->models[m].name, "usableOnAll",
 			 json_object_size(missing_on) == 0, "unusableOn", missing_on, "lost", hosts_json);

@@ -166,7 +166,10 @@ run cpu baseline --profile "$hosts/clx-platinum-8268.json" --profile "$spr" -o j
 pycheck "baseline -o json has models, recommended, reason, level, custom, lost" '
 for k in ("models", "recommended", "reason", "level", "custom", "lost"):
     assert k in doc, "missing " + k
-assert isinstance(doc["level"], int) and 0 <= doc["level"] <= 4
+assert doc["level"] is None or doc["level"] in ("x86-64-v1", "x86-64-v2", "x86-64-v3", "x86-64-v4"), doc["level"]
+# CLX and SPR both have AVX-512 F/BW/CD/DQ/VL: the common level is v4
+assert doc["level"] == "x86-64-v4", doc["level"]
+assert doc["recommended"] is None or doc["recommended"] == doc["models"][0]["name"]
 assert set(doc["lost"]) == {"CLX Platinum-8268", "SPR Bronze-3408U"}, sorted(doc["lost"])
 '
 run cpu baseline --profile "$clx" --profile "$spr" -o json --model Skylake-Server
