@@ -287,6 +287,22 @@ void gw_cpu_compare(const struct gw_cpu_profile *a, const struct gw_cpu_profile 
 		    struct gw_cpu_comparison *out);
 
 /* Baseline of any number of hosts. */
+
+/* Hosts that lack the same features for one blocked model. */
+struct gw_cpu_blocked_group {
+	struct gw_featset missing;  /* empty: the hypervisor says unusable for other reasons */
+	size_t *hosts;              /* indices into the baseline's hosts */
+	size_t n_hosts;
+};
+/* A model just above (or a sibling variant of) a maximal common model
+ * that is not usable on every host, and why. */
+struct gw_cpu_blocked {
+	int model;                  /* db index of the displayed name */
+	int maximal;                /* db index of the maximal model it was found from */
+	struct gw_cpu_blocked_group *groups;
+	size_t n_groups;
+};
+
 struct gw_cpu_baseline {
 	struct gw_featset common;       /* features every host has */
 	struct gw_modelset common_models; /* models usable on every host */
@@ -298,6 +314,12 @@ struct gw_cpu_baseline {
 	struct gw_cpu_hostmodel custom; /* "model + features" custom baseline */
 	bool mixed_vendors;
 	struct gw_strv vendors;         /* distinct vendors, sorted */
+	/* Extensions: per maximal model (same order), the other names with
+	 * exactly its features, e.g. Cascadelake-Server-v1 for Cascadelake-Server. */
+	struct gw_strv *aliases;
+	/* Models just above the maximal ones that some hosts block. */
+	struct gw_cpu_blocked *blocked;
+	size_t n_blocked;
 };
 int gw_cpu_baseline(const struct gw_cpu_modeldb *db, struct gw_cpu_profile *const *hosts, size_t n,
 		    struct gw_cpu_baseline *out, struct gw_err **err);
