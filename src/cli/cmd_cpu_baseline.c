@@ -130,6 +130,38 @@ static void print_model_report(const struct gw_cpu_modeldb *db, int m, struct gw
 	print_lost(hosts, n, &model->features);
 }
 
+/* The models just above the maximal ones, and which hosts hold them back. */
+static void print_blocked(const struct gw_cpu_modeldb *db, struct gw_cpu_profile *const *hosts,
+			  const struct gw_cpu_baseline *b)
+{
+	if (!b->n_blocked)
+		return;
+	printf("\nblocked just above them\n");
+	for (size_t i = 0; i < b->n_blocked; i++) {
+		const struct gw_cpu_blocked *bl = &b->blocked[i];
+		printf("  %s (above %s)\n", db->models[bl->model].name, db->models[bl->maximal].name);
+		for (size_t g = 0; g < bl->n_groups; g++) {
+			struct gw_strv words;
+			gw_strv_init(&words);
+			gw_featset_names(&bl->groups[g].missing, &words);
+			if (!words.n)
+				gw_strv_push(&words, "(the hypervisor calls it unusable)");
+			struct gw_buf who;
+			gw_buf_init(&who);
+			size_t shown = bl->groups[g].n_hosts < 3 ? bl->groups[g].n_hosts : 3;
+			for (size_t h = 0; h < shown; h++)
+				gw_buf_printf(&who, "%s%s", h ? ", " : "", hosts[bl->groups[g].hosts[h]]->name);
+			if (bl->groups[g].n_hosts > shown)
+				gw_buf_printf(&who, " and %zu more", bl->groups[g].n_hosts - shown);
+			char *label = gw_asprintf("    %s lack%s: ", who.data, bl->groups[g].n_hosts == 1 ? "s" : "");
+			gw_print_wrapped(stdout, label, &words, 100);
+			free(label);
+			gw_buf_fini(&who);
+			gw_strv_fini(&words);
+		}
+	}
+}
+
 static void print_table(const struct gw_cpu_modeldb *db, struct gw_cpu_profile *const *hosts, size_t n,
 			const struct gw_cpu_baseline *b, int model)
 {
@@ -160,26 +192,38 @@ static void print_table(const struct gw_cpu_modeldb *db, struct gw_cpu_profile *
 	else
 		printf("x86-64 level      none (below x86-64-v1)\n");
 
-	printf("\nmaximal common models (%zu)\n", b->n_maximal);
+	printf("\nmaximal common models (%zu), best first\n", b->n_maximal);
 	if (b->n_maximal) {
-		const char *mhead[] = {"MODEL", "FEATURES", "LIBVIRT"};
-		struct gw_table *mt = gw_table_new(3, mhead);
+		const char *mhead[] = {"MODEL", "FEATURES", "LIBVIRT", "SAME FEATURES AS"};
+		struct gw_table *mt = gw_table_new(4, mhead);
 		for (size_t i = 0; i < b->n_maximal; i++) {
 			const struct gw_cpu_model *m = &db->models[b->maximal[i]];
 			char count[16];
 			snprintf(count, sizeof(count), "%u", gw_featset_count(&m->features));
-			const char *row[] = {m->name, count, m->libvirt_order > 0 ? "yes" : "no"};
+			struct gw_buf aliases;
+			gw_buf_init(&aliases);
+			for (size_t a = 0; b->aliases && a < b->aliases[i].n; a++)
+				gw_buf_printf(&aliases, "%s%s", a ? " " : "", b->aliases[i].v[a]);
+			const char *row[] = {m->name, count, m->libvirt_order > 0 ? "yes" : "no",
+					     aliases.len ? aliases.data : "-"};
 			gw_table_add(mt, row);
+			gw_buf_fini(&aliases);
 		}
 		gw_table_print(mt, stdout);
 		gw_table_free(mt);
 	} else {
 		printf("  none: no named model is usable on every host\n");
 	}
+	print_blocked(db, hosts, b);
 
 	printf("\nrecommended       %s\n", b->recommended >= 0 ? db->models[b->recommended].name : "none");
-	if (b->reason)
-		printf("  because         %s\n", b->reason);
+	if (b->reason) {
+		struct gw_strv words;
+		gw_strv_init(&words);
+		gw_str_split(b->reason, ' ', &words);
+		gw_print_wrapped(stdout, "  because         ", &words, 100);
+		gw_strv_fini(&words);
+	}
 
 	printf("\ncustom baseline   %s", b->custom.name ? b->custom.name : "-");
 	printf(" + %u features, - %u features\n", gw_featset_count(&b->custom.require),
