@@ -89,11 +89,13 @@ static json_t *answer_json(const struct gw_cpu_modeldb *db, const struct gw_cpu_
 	json_t *maximal = json_array();
 	for (size_t i = 0; i < b->n_maximal; i++)
 		json_array_append_new(maximal, json_string(db->models[b->maximal[i]].name));
-	return json_pack("{s:s?, s:s?, s:i, s:o, s:{s:s?, s:o, s:o}, s:i, s:b}", "recommended",
+	json_t *answer = json_pack("{s:s?, s:s?, s:i, s:o, s:{s:s?, s:o, s:o}, s:i, s:b}", "recommended",
 			 b->recommended >= 0 ? db->models[b->recommended].name : NULL, "reason", b->reason, "level",
 			 b->level, "maximal", maximal, "custom", "model", b->custom.name, "require",
 			 gw_featset_to_json(&b->custom.require), "disable", gw_featset_to_json(&b->custom.disable),
 			 "common_features", (int)gw_featset_count(&b->common), "mixed_vendors", b->mixed_vendors);
+	json_object_set_new(answer, "common", gw_featset_to_json(&b->common));
+	return answer;
 }
 
 static int bench_size(const struct gw_cpu_modeldb *db, struct gw_cpu_profile *const *bases, size_t n_bases,

@@ -138,6 +138,14 @@ def main():
                     line["godwit_cli_error"] = str(e)
                     status = 1
             if "answer" in g:
+                # libvirt's baseline keeps every feature all hosts share, so its
+                # expanded answer must be Godwit's common set minus what it rejected.
+                godwit_common = set(g["answer"].get("common", [])) - set(rejected)
+                libvirt_common = set(expanded["require"])
+                line["common_features_agree"] = godwit_common == libvirt_common
+                if godwit_common != libvirt_common:
+                    line["common_only_godwit"] = sorted(godwit_common - libvirt_common)
+                    line["common_only_libvirt"] = sorted(libvirt_common - godwit_common)
                 line["godwit"] = {
                     "recommended": g["answer"]["recommended"],
                     "custom": g["answer"]["custom"],

@@ -50,6 +50,10 @@ for l in map(json.loads, open(sys.argv[1])):
               f" per virsh run (startup alone {l['virsh_startup_ms_median']:.1f} ms);"
               f" {a['model']} +{len(a['require'])} -{len(a['disable'])}"
               f" ({l['features_unknown_to_libvirt']} features unknown to it, dropped)")
+        if "common_features_agree" in l:
+            agree = "yes" if l["common_features_agree"] else (
+                f"NO: only Godwit {l['common_only_godwit']}, only libvirt {l['common_only_libvirt']}")
+            print(f"  same common features as Godwit (minus those libvirt does not know): {agree}")
         if "recommended" in g:
             c = g["custom"]
             cli = l.get("godwit_cli_ms_median")
