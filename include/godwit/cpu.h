@@ -2,7 +2,7 @@
 /* The CPU-model engine: x86 features as bits, QEMU's named models, host
  * profiles, usable models, host-model, KubeVirt node labels, compare and
  * baseline. Pure: no I/O beyond reading the files it is given (the live
- * host readers in profile_host.c and profile_qemu.c are the exception and
+ * host readers in profile_cpuid.c and qemu_probe.c are the exception and
  * say so). */
 #ifndef GODWIT_CPU_H
 #define GODWIT_CPU_H
@@ -138,6 +138,12 @@ char *gw_cpu_modeldb_format(const struct gw_cpu_modeldb *db);
 void gw_cpu_modeldb_free(struct gw_cpu_modeldb *db);
 /* Adds one model (the database takes `m`'s strings); fails past GW_CPU_MODEL_MAX. */
 int gw_cpu_modeldb_add(struct gw_cpu_modeldb *db, struct gw_cpu_model *m, struct gw_err **err);
+/* Generates a database by asking a QEMU binary (QMP query-cpu-definitions
+ * and a full query-cpu-model-expansion of every named model, under TCG
+ * with KVM's accelerator defaults; see src/cpu/qemu_probe.c for exactly
+ * which features that leaves out and why). Starts and stops QEMU. */
+int gw_cpu_modeldb_from_qemu(const char *qemu_binary, struct gw_cpu_modeldb **db,
+			     struct gw_err **err);
 /* Fills libvirt_order and decode_guest from libvirt's model list. */
 void gw_cpu_modeldb_apply_libvirt(struct gw_cpu_modeldb *db);
 /* Exact (case-sensitive, as QEMU) index of a model, or -1. */
@@ -212,6 +218,12 @@ int gw_cpu_profile_from_nodes(const json_t *doc, const char *origin, struct gw_c
 /* This host, through the CPUID instruction and feature MSRs (kvm=false),
  * or through KVM_GET_SUPPORTED_CPUID and KVM's feature MSRs (kvm=true). */
 int gw_cpu_profile_from_host(bool kvm, struct gw_cpu_profile **out, struct gw_err **err);
+/* QEMU's own view of this host (kind GW_CPU_PROFILE_QEMU): the expansion
+ * of `-cpu host` under KVM (kvm=true; -ENODEV without /dev/kvm) or of
+ * `-cpu max` under TCG, and QEMU's usable/known models from
+ * query-cpu-definitions' unavailable-features. Starts and stops QEMU. */
+int gw_cpu_profile_from_qemu(const struct gw_cpu_modeldb *db, const char *qemu_binary, bool kvm,
+			     struct gw_cpu_profile **out, struct gw_err **err);
 
 /* Decodes raw CPUID registers of one leaf/subleaf into features. */
 void gw_cpu_decode_cpuid(uint32_t leaf, uint32_t subleaf, const uint32_t regs[4],

@@ -6,7 +6,7 @@
 
 static const char usage[] =
 	"usage: godwit cpu models [--profile F] [--usable] [--model-db FILE] [-o table|json|tsv]\n"
-	"       godwit cpu models --from-qemu BINARY [-o tsv|json]\n"
+	"       godwit cpu models --from-qemu BINARY [-o tsv|json|table]\n"
 	"\n"
 	"  --profile F     mark the models usable on this host (file or directory; first host)\n"
 	"  --usable        list only the usable models (needs --profile)\n"
@@ -61,7 +61,7 @@ int gw_cmd_cpu_models(int argc, char **argv)
 	struct gw_cpu_modeldb *db = NULL;
 	int r;
 	if (qemu)
-		r = gw_err_set(&err, -ENOSYS, "--from-qemu is not implemented yet");
+		r = gw_cpu_modeldb_from_qemu(qemu, &db, &err);
 	else
 		r = gw_cli_load_modeldb(dbpath, &db, &err);
 	if (r < 0)
