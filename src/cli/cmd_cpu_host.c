@@ -32,14 +32,8 @@ static int load_host(const struct gw_cpu_modeldb *db, bool kvm, const char *qemu
 				  "run without --kvm for the CPUID view");
 	if (kvm && access("/dev/kvm", R_OK | W_OK) != 0)
 		return gw_err_set(err, -EACCES, "cpu host --kvm: /dev/kvm: permission denied (join group kvm or run as root)");
-	if (qemu) {
-#ifdef GW_HAVE_PROFILE_FROM_QEMU
+	if (qemu)
 		return gw_cpu_profile_from_qemu(db, qemu, kvm, p, err);
-#else
-		(void)db;
-		return gw_err_set(err, -ENOSYS, "cpu host --qemu: not available in this build yet");
-#endif
-	}
 	return gw_cpu_profile_from_host(kvm, p, err);
 }
 

@@ -245,6 +245,22 @@ pycheck "host -o json: vendor, level, usable, hostModel, labels" '
 for k in ("vendor", "level", "features", "usable", "hostModel", "labels"):
     assert k in doc, "missing " + k
 '
+if qemu=$(command -v qemu-system-x86_64); then
+	run cpu host --qemu "$qemu" -o json
+	pycheck "host --qemu -o json: QEMU's view, its usable models are a subset of the database" '
+assert doc["source"].startswith("QEMU"), doc["source"]
+assert doc["usable"], "QEMU calls no model usable"
+assert len(set(doc["usable"])) == len(doc["usable"])
+'
+else
+	skip "host --qemu -o json: QEMU's view" "qemu-system-x86_64 is not installed"
+fi
+run cpu host --qemu "$tmp/no-such-qemu"
+if [ "$rc" -ne 0 ] && grep -q 'no-such-qemu' <<<"$err"; then
+	ok "host --qemu with a missing binary fails naming it"
+else
+	not_ok "host --qemu with a missing binary fails naming it" "exit $rc" "stderr: $err"
+fi
 if [ ! -e /dev/kvm ]; then
 	run cpu host --kvm
 	expect_rc "host --kvm without /dev/kvm is unsupported here (4)" 4
