@@ -33,8 +33,10 @@ step() {
 step "This host, as its CPUID instruction describes it" cpu host
 if [ -e /dev/kvm ]; then
 	step "This host, as KVM offers it to guests" cpu host --kvm
+	step "This host, as QEMU sees it under KVM (-cpu host)" cpu host --qemu qemu-system-x86_64 --kvm
 else
 	printf '\n=== This host under KVM: skipped, no /dev/kvm here\n'
+	step "What QEMU's TCG emulator offers here (-cpu max)" cpu host --qemu qemu-system-x86_64
 fi
 
 step "Cascade Lake + Sapphire Rapids: which model can guests migrate between them with?" \
