@@ -16,7 +16,9 @@ def count(build):
             t = json.loads(line)
             sub = [TAP.match(l) for l in (t.get("stdout") or "").splitlines()]
             sub = [m for m in sub if m]
-            if t.get("protocol") == "tap" or sub:
+            if t["result"] == "SKIP" and not sub:
+                skipped += 1  # a whole test skipped (`1..0 # SKIP reason`)
+            elif t.get("protocol") == "tap" or sub:
                 for m in sub:
                     if "# SKIP" in m.group(2) or "# skip" in m.group(2):
                         skipped += 1

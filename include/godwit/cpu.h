@@ -118,6 +118,10 @@ struct gw_cpu_model {
 	struct gw_featset features;  /* what QEMU requires of the host */
 	int libvirt_order;   /* position in libvirt's cpu_map, 0 if libvirt lacks it */
 	bool decode_guest;   /* libvirt may name a guest CPU (host-model) after it */
+	/* libvirt's vendor for the model, which its decode matches against;
+	 * NULL for libvirt's vendor-less models (486, qemu64, kvm64, ...) even
+	 * though QEMU gives every model a vendor. */
+	char *libvirt_vendor;
 };
 
 struct gw_cpu_modeldb {

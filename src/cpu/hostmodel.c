@@ -85,7 +85,7 @@ int gw_cpu_decode_guest(const struct gw_cpu_modeldb *db, const struct gw_featset
 		prev_order = cand_order;
 		const struct gw_cpu_model *m = &db->models[cand];
 		/* libvirt: a candidate is skipped when both vendors are known and differ. */
-		if (vendor && m->vendor && strcasecmp(vendor, m->vendor) != 0)
+		if (vendor && m->libvirt_vendor && strcasecmp(vendor, m->libvirt_vendor) != 0)
 			continue;
 		struct gw_featset extra, missing;
 		gw_featset_andnot(&extra, &data, &m->features);

@@ -34,6 +34,7 @@ static void model_fini(struct gw_cpu_model *m)
 	free(m->name);
 	free(m->alias_of);
 	free(m->vendor);
+	free(m->libvirt_vendor);
 }
 
 void gw_cpu_modeldb_free(struct gw_cpu_modeldb *db)
@@ -222,6 +223,8 @@ void gw_cpu_modeldb_apply_libvirt(struct gw_cpu_modeldb *db)
 	for (size_t i = 0; i < db->n; i++) {
 		db->models[i].libvirt_order = 0;
 		db->models[i].decode_guest = false;
+		free(db->models[i].libvirt_vendor);
+		db->models[i].libvirt_vendor = NULL;
 	}
 	for (size_t i = 0; i < lines.n; i++) {
 		if (lines.v[i][0] == '#' || !lines.v[i][0])
@@ -229,11 +232,12 @@ void gw_cpu_modeldb_apply_libvirt(struct gw_cpu_modeldb *db)
 		struct gw_strv col;
 		gw_strv_init(&col);
 		gw_str_split(lines.v[i], '\t', &col);
-		if (col.n == 3) {
+		if (col.n == 4) {
 			int idx = gw_cpu_modeldb_find(db, col.v[0]);
 			if (idx >= 0) {
 				db->models[idx].libvirt_order = atoi(col.v[1]);
 				db->models[idx].decode_guest = strcmp(col.v[2], "on") == 0;
+				db->models[idx].libvirt_vendor = dash_null(col.v[3]);
 			}
 		}
 		gw_strv_fini(&col);

@@ -185,7 +185,8 @@ static void decode_guest_vendor_and_ties(void **state)
 	struct gw_cpu_hostmodel hm;
 	/* EPYC's features decoded as Intel: no AMD model may be chosen */
 	assert_int_equal(gw_cpu_decode_guest(db, &db->models[epyc].features, "Intel", -1, -1, -1, &hm), 0);
-	assert_true(db->models[hm.model].vendor == NULL || strcmp(db->models[hm.model].vendor, "Intel") == 0);
+	assert_true(db->models[hm.model].libvirt_vendor == NULL ||
+		    strcmp(db->models[hm.model].libvirt_vendor, "Intel") == 0);
 	gw_cpu_hostmodel_fini(&hm);
 	assert_int_equal(gw_cpu_decode_guest(db, &db->models[epyc].features, "AMD", -1, -1, -1, &hm), 0);
 	assert_string_equal(hm.name, "EPYC");
@@ -199,7 +200,7 @@ static void decode_guest_vendor_and_ties(void **state)
 	/* a vendor no model has still decodes to a vendor-less model (486 ...) */
 	struct gw_featset none = {0};
 	assert_int_equal(gw_cpu_decode_guest(db, &none, "Zhaoxin", -1, -1, -1, &hm), 0);
-	assert_null(db->models[hm.model].vendor);
+	assert_null(db->models[hm.model].libvirt_vendor);
 	gw_cpu_hostmodel_fini(&hm);
 	gw_cpu_modeldb_free(db);
 }
