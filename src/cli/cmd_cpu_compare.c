@@ -12,12 +12,10 @@ static const char usage[] =
 	"  --model-db F    use a model database written by `cpu models --from-qemu -o tsv`\n"
 	"  -o FORMAT       table (default) or json\n";
 
-static void models_only(const struct gw_cpu_modeldb *db, const struct gw_modelset *a, const struct gw_modelset *b,
-			struct gw_modelset *out)
+static void models_only(const struct gw_modelset *a, const struct gw_modelset *b, struct gw_modelset *out)
 {
 	for (size_t w = 0; w < GW_CPU_MODELSET_WORDS; w++)
 		out->w[w] = a->w[w] & ~b->w[w];
-	(void)db;
 }
 
 static json_t *models_json(const struct gw_cpu_modeldb *db, const struct gw_modelset *set)
@@ -97,11 +95,11 @@ int gw_cmd_cpu_compare(int argc, char **argv)
 	if (r == 0) {
 		struct gw_cpu_comparison cmp;
 		gw_cpu_compare(a, b, &cmp);
-		struct gw_modelset ua, ub, only_a = {{0}}, only_b = {{0}};
+		struct gw_modelset ua, ub, only_a, only_b;
 		gw_cpu_usable(db, a, &ua);
 		gw_cpu_usable(db, b, &ub);
-		models_only(db, &ua, &ub, &only_a);
-		models_only(db, &ub, &ua, &only_b);
+		models_only(&ua, &ub, &only_a);
+		models_only(&ub, &ua, &only_b);
 		if (output == GW_OUTPUT_JSON) {
 			json_t *doc = json_pack(
 				"{s:{s:s, s:s, s:s?}, s:{s:s, s:s, s:s?}, s:s, s:b, s:o, s:o, s:o, s:o}", "a", "name",

@@ -188,11 +188,10 @@ json_t *gw_cli_features_grouped_json(const struct gw_featset *s)
 	return o;
 }
 
-static const struct gw_cpu_modeldb *sort_db;
-
-static int cmp_highest(const void *pa, const void *pb)
+static int cmp_highest(const void *pa, const void *pb, void *data)
 {
-	const struct gw_cpu_model *a = &sort_db->models[*(const int *)pa], *b = &sort_db->models[*(const int *)pb];
+	const struct gw_cpu_modeldb *db = data;
+	const struct gw_cpu_model *a = &db->models[*(const int *)pa], *b = &db->models[*(const int *)pb];
 	unsigned ca = gw_featset_count(&a->features), cb = gw_featset_count(&b->features);
 	if (ca != cb)
 		return ca > cb ? -1 : 1;
@@ -209,9 +208,7 @@ void gw_cli_models_highest_first(const struct gw_cpu_modeldb *db, const struct g
 	for (size_t i = 0; i < db->n; i++)
 		if (gw_modelset_test(set, (unsigned)i))
 			(*idx)[(*n)++] = (int)i;
-	sort_db = db; /* the CLI is single-threaded */
-	qsort(*idx, *n, sizeof(**idx), cmp_highest);
-	sort_db = NULL;
+	qsort_r(*idx, *n, sizeof(**idx), cmp_highest, (void *)db);
 }
 
 int gw_cli_load_one_profile(const struct gw_cpu_modeldb *db, const char *path, struct gw_cpu_profile **out,
