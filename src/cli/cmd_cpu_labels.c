@@ -51,20 +51,16 @@ static void print_labels(const json_t *labels)
 {
 	struct gw_strv keys;
 	sorted_keys(labels, &keys);
-	/* "# cpu-feature: 64, cpu-model: 18, ...": the shape before the detail. */
-	struct gw_strv counts;
-	gw_strv_init(&counts);
+	/* The count per prefix first, as "#" comment lines: the shape before the detail. */
 	for (size_t i = 0; i < keys.n;) {
 		const char *slash = strchr(keys.v[i], '/');
 		size_t plen = slash ? (size_t)(slash - keys.v[i]) : strlen(keys.v[i]);
 		size_t j = i + 1;
 		while (j < keys.n && !strncmp(keys.v[j], keys.v[i], plen) && (keys.v[j][plen] == '/' || !keys.v[j][plen]))
 			j++;
-		gw_strv_push_take(&counts, gw_asprintf("%.*s: %zu%s", (int)plen, keys.v[i], j - i, j < keys.n ? "," : ""));
+		printf("#   %-48.*s %zu\n", (int)plen, keys.v[i], j - i);
 		i = j;
 	}
-	gw_print_wrapped(stdout, "# ", &counts, 100);
-	gw_strv_fini(&counts);
 	for (size_t i = 0; i < keys.n; i++)
 		printf("%s=%s\n", keys.v[i], json_string_value(json_object_get(labels, keys.v[i])));
 	gw_strv_fini(&keys);
