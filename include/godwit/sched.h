@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The placement engine: KubeVirt's rules for VM CPU models, launch and
+ * migration-target node selectors, node eligibility with every failing
+ * reason, migratability with every blocker, migration policies and the
+ * settings in effect. Pure: reads a gw_cluster, does no I/O. The
+ * controllers of the control plane and the offline reports (check,
+ * explain, plan) use the same functions. */
+#ifndef GODWIT_SCHED_H
+#define GODWIT_SCHED_H
+
+#include "godwit/api.h"
+#include "godwit/cpu.h"
+
+/* ---- rule sets --------------------------------------------------------------
+ * Two sets: `godwit` (what the source documents describe) and `kubevirt`
+ * (upstream KubeVirt as the spec describes it). Every difference between
+ * them lives in this one table (src/sched/rules.c). */
+enum gw_rules_id { GW_RULES_GODWIT, GW_RULES_KUBEVIRT };
+
+enum gw_policy_tiebreak {
+	/* most matching labels, then the alphabetical order of the matching
+	 * label keys, then the policy name (003, OpenShift documentation) */
+	GW_TIEBREAK_LABEL_KEYS,
+	/* most matching labels, then more VMI labels, then the smaller name
+	 * (KubeVirt matchMigrationPolicy, kubevirt-behaviour.md 5.3) */
+	GW_TIEBREAK_VMI_COUNT_NAME,
+};
+
+struct gw_rule_set {
+	const char *name;                   /* "godwit" / "kubevirt" */
+	bool cdrom_blocks;                  /* a CD-ROM volume blocks migration (002) */
+	bool containerdisk_blocks;          /* a container disk volume blocks migration (002) */
+	enum gw_policy_tiebreak tiebreak;
+	int64_t completion_timeout_per_gib; /* default: 800 (002, 003) / 150 (KubeVirt) */
+	bool size_in_decimal_gb;            /* KubeVirt: ceil(bytes / 10^9); Godwit: bytes / 2^30 */
+};
+const struct gw_rule_set *gw_rules_get(enum gw_rules_id id);
+/* "godwit" or "kubevirt"; NULL when unknown. */
+const struct gw_rule_set *gw_rules_by_name(const char *name);
+
+/* ---- reasons ----------------------------------------------------------------- */
+enum gw_reason_code {
+	/* why a node cannot take a VM */
+	GW_R_SOURCE_NODE,          /* the VM runs there now */
+	GW_R_SELECTOR_MISSING,     /* a node-selector label is absent (subject: key) */
+	GW_R_SELECTOR_VALUE,       /* present with another value (subject: key) */
+	GW_R_AFFINITY,             /* no required affinity term matches (subject: the failing requirement) */
+	GW_R_NOT_SCHEDULABLE,      /* kubevirt.io/schedulable is not "true" */
+	GW_R_CORDONED,             /* spec.unschedulable */
+	GW_R_TAINT,                /* a NoSchedule/NoExecute taint not tolerated (subject: key) */
+	GW_R_CPU_CAPACITY,         /* not enough free CPU */
+	GW_R_MEMORY_CAPACITY,      /* not enough free memory */
+	/* why a VM cannot migrate at all (KubeVirt reason names) */
+	GW_R_INTERFACE,            /* InterfaceNotLiveMigratable */
+	GW_R_CPU_MODE,             /* CPUModeLiveMigratable: host-model, node has no host model */
+	GW_R_HOST_DEVICE,          /* HostDeviceNotLiveMigratable */
+	GW_R_SEV,                  /* SEVNotLiveMigratable */
+	GW_R_TDX,                  /* TDXNotLiveMigratable */
+	GW_R_TSC,                  /* NoTSCFrequencyNotLiveMigratable */
+	GW_R_HYPERV_PASSTHROUGH,   /* HypervPassthroughNotLiveMigratable */
+	GW_R_DISKS,                /* DisksNotLiveMigratable (RWO PVC, non-shared hostDisk, ...) */
+	GW_R_CDROM,                /* Godwit rules: CD-ROM volume (eject it first) */
+	GW_R_CONTAINERDISK,        /* Godwit rules: container disk volume */
+	GW_R_NOT_RUNNING,          /* the VMI does not run (no migration possible) */
+	GW_R_IN_FLIGHT,            /* another migration of this VMI is in flight */
+	GW_R_NO_HOST_MODEL_LABEL,  /* source node lacks host-model-cpu.* (S18) */
+	GW_R_COUNT,
+};
+/* Stable name: "NodeSelectorMismatch", "InterfaceNotLiveMigratable", ... */
+const char *gw_reason_name(enum gw_reason_code code);
+
+struct gw_reason {
+	enum gw_reason_code code;
+	char *subject;   /* label key, volume or interface name; may be NULL */
+	char *message;   /* full sentence, KubeVirt's wording where it has one */
+};
+struct gw_reasons {
+	struct gw_reason *v;
+	size_t n;
+};
+void gw_reasons_init(struct gw_reasons *r);
+void gw_reasons_fini(struct gw_reasons *r);
+void gw_reasons_add(struct gw_reasons *r, enum gw_reason_code code, const char *subject, const char *fmt, ...)
+	GW_PRINTF(4, 5);
+
+/* ---- CPU model and selectors ---------------------------------------------------- */
+enum gw_model_source { GW_MODEL_FROM_VM, GW_MODEL_FROM_CLUSTER, GW_MODEL_DEFAULT };
+/* The CPU model in effect: the VM's cpu.model, else the cluster cpuModel,
+ * else host-model (arm64: host-passthrough; the cluster model never
+ * applies to arm64, kubevirt-behaviour.md 2.1). */
+const char *gw_sched_cpu_model(const struct gw_cluster *c, const struct gw_vmi_spec *spec,
+			       enum gw_model_source *source);
+
+/* Launch pod selectors and required affinity (kubevirt-behaviour.md 2.2, 2.3). */
+void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, struct gw_map *selector,
+			      struct gw_node_affinity *affinity);
+/* Migration target selectors (2.5): named model, host-model (source node
+ * labels or remembered launcher selectors, and the quirk), vendor pin,
+ * addedNodeSelector under the VMI's own. vmim may be NULL. Fails with
+ * GW_R_NO_HOST_MODEL_LABEL's message when the source node has no
+ * host-model-cpu label (S18). */
+int gw_sched_target_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
+			     struct gw_map *selector, struct gw_node_affinity *affinity, struct gw_err **err);
+void gw_node_affinity_fini(struct gw_node_affinity *a);
+
+/* ---- capacity and eligibility ---------------------------------------------------- */
+struct gw_usage {
+	int64_t *cpu_millis;    /* requested by VMIs running on node i */
+	int64_t *memory_bytes;
+	size_t n;
+};
+void gw_sched_usage(const struct gw_cluster *c, struct gw_usage *u);
+void gw_usage_fini(struct gw_usage *u);
+/* Every reason `node` cannot take `vmi` under these selectors (none = eligible).
+ * usage may be NULL (no capacity check). `source` is the node the VMI
+ * runs on (NULL for a launch). */
+void gw_sched_node_check(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_node *node,
+			 const struct gw_node *source, const struct gw_map *selector,
+			 const struct gw_node_affinity *affinity, const struct gw_usage *usage,
+			 struct gw_reasons *out);
+
+/* ---- migratability --------------------------------------------------------------- */
+/* Every blocker, not only the first (sections 3.1, 3.2, 3.4 and 002). */
+void gw_sched_migratable(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_rule_set *rules,
+			 struct gw_reasons *out);
+/* "LiveMigration" or "BlockMigration" (3.2). */
+const char *gw_sched_migration_method(const struct gw_cluster *c, const struct gw_vmi *vmi);
+
+/* ---- policies and settings --------------------------------------------------------- */
+/* The winning MigrationPolicy for a VMI (index into c->policies) or -1. */
+int gw_sched_policy(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_rule_set *rules);
+
+struct gw_migration_settings {
+	struct gw_migration_config config;   /* cluster config with the policy applied */
+	const char *policy;                  /* winning policy name or NULL (borrowed) */
+	int64_t size_bytes;                  /* memory (+ disks copied by BlockMigration) */
+	int64_t size_units;                  /* GiB or decimal GB, per the rule set */
+	int64_t completion_deadline_s;       /* 0 = no completion timeout */
+	int64_t bandwidth_mib_s;             /* what QEMU/libvirt gets; 0 = unlimited */
+};
+void gw_sched_settings(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_rule_set *rules,
+		       struct gw_migration_settings *out);
+
+#endif
