@@ -43,6 +43,8 @@ json_t *gw_cli_features_grouped_json(const struct gw_featset *s);
  * libvirt's newer-first order, then name). Caller frees *idx. */
 void gw_cli_models_highest_first(const struct gw_cpu_modeldb *db, const struct gw_modelset *set, int **idx,
 				 size_t *n);
+/* Labels per key prefix (the part before '/'), one "<indent>prefix  N" line each. */
+void gw_print_label_counts(FILE *out, const char *indent, const json_t *labels);
 /* Exactly one host from a profile file; more or fewer is bad input. */
 int gw_cli_load_one_profile(const struct gw_cpu_modeldb *db, const char *path, struct gw_cpu_profile **out,
 			    struct gw_err **err);

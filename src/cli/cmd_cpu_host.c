@@ -74,16 +74,31 @@ static void print_table(const struct gw_cpu_modeldb *db, const struct gw_cpu_pro
 	printf("  disable     %u\n", gw_featset_count(&hm->disable));
 	gw_print_features_grouped(stdout, "    ", &hm->disable);
 
-	printf("\nKubeVirt node labels (%zu, default obsoleteCPUModels)\n", json_object_size(labels));
-	const char *key;
-	json_t *v;
+	printf("\nKubeVirt node labels: %zu (default obsoleteCPUModels)\n", json_object_size(labels));
+	gw_print_label_counts(stdout, "  ", labels);
+	/* The per-feature and per-known-model labels repeat what is above;
+	 * the rest says what a scheduler matches on. */
+	static const char *const repeated[] = {
+		"cpu-feature.node.kubevirt.io/",
+		"cpu-model-migration.node.kubevirt.io/",
+		"host-model-required-features.node.kubevirt.io/",
+	};
 	struct gw_strv keys;
 	gw_strv_init(&keys);
-	json_object_foreach((json_t *)labels, key, v)
-		gw_strv_push(&keys, key);
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)labels, key, v) {
+		bool skip = false;
+		for (size_t i = 0; i < GW_ARRAY_SIZE(repeated) && !skip; i++)
+			skip = gw_str_has_prefix(key, repeated[i]);
+		if (!skip)
+			gw_strv_push(&keys, key);
+	}
 	gw_strv_sort(&keys);
 	for (size_t i = 0; i < keys.n; i++)
 		printf("  %s=%s\n", keys.v[i], json_string_value(json_object_get(labels, keys.v[i])));
+	printf("  (the cpu-feature, cpu-model-migration and host-model-required-features labels\n"
+	       "   repeat the lists above; all labels: godwit cpu host -o json)\n");
 	gw_strv_fini(&keys);
 }
 

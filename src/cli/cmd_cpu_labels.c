@@ -52,15 +52,7 @@ static void print_labels(const json_t *labels)
 	struct gw_strv keys;
 	sorted_keys(labels, &keys);
 	/* The count per prefix first, as "#" comment lines: the shape before the detail. */
-	for (size_t i = 0; i < keys.n;) {
-		const char *slash = strchr(keys.v[i], '/');
-		size_t plen = slash ? (size_t)(slash - keys.v[i]) : strlen(keys.v[i]);
-		size_t j = i + 1;
-		while (j < keys.n && !strncmp(keys.v[j], keys.v[i], plen) && (keys.v[j][plen] == '/' || !keys.v[j][plen]))
-			j++;
-		printf("#   %-48.*s %zu\n", (int)plen, keys.v[i], j - i);
-		i = j;
-	}
+	gw_print_label_counts(stdout, "#   ", labels);
 	for (size_t i = 0; i < keys.n; i++)
 		printf("%s=%s\n", keys.v[i], json_string_value(json_object_get(labels, keys.v[i])));
 	gw_strv_fini(&keys);

@@ -255,3 +255,24 @@ int gw_cli_load_doc(const char *path, const char *kind, json_t **out, struct gw_
 	json_decref(docs);
 	return 0;
 }
+
+void gw_print_label_counts(FILE *out, const char *indent, const json_t *labels)
+{
+	struct gw_strv keys;
+	gw_strv_init(&keys);
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)labels, key, v)
+		gw_strv_push(&keys, key);
+	gw_strv_sort(&keys);
+	for (size_t i = 0; i < keys.n;) {
+		const char *slash = strchr(keys.v[i], '/');
+		size_t plen = slash ? (size_t)(slash - keys.v[i]) : strlen(keys.v[i]);
+		size_t j = i + 1;
+		while (j < keys.n && !strncmp(keys.v[j], keys.v[i], plen) && (keys.v[j][plen] == '/' || !keys.v[j][plen]))
+			j++;
+		fprintf(out, "%s%-48.*s %zu\n", indent, (int)plen, keys.v[i], j - i);
+		i = j;
+	}
+	gw_strv_fini(&keys);
+}
