@@ -194,6 +194,37 @@ names = {json.load(open(f))["name"] for f in glob.glob(os.path.join(hosts, "*.js
 assert set(doc["lost"]) == names, sorted(set(doc["lost"]) ^ names)
 '
 
+# ---- round trip: the labels of two hosts, as a kubectl node list, give
+# the same baseline as the hosts' own profiles
+run cpu baseline --profile "$clx" --profile "$spr" -o json
+cp "$tmp/out" "$tmp/baseline-profiles.json"
+rc_profiles=$rc
+for h in clx-platinum-8268 spr-bronze-3408u; do
+	timeout 30 "$godwit" cpu labels --profile "$hosts/$h.json" -o json >"$tmp/$h.labels.json" 2>>"$tmp/err"
+done
+python3 - "$tmp" <<'PY'
+import json, sys
+items = []
+for h in ["clx-platinum-8268", "spr-bronze-3408u"]:
+    try:
+        labels = json.load(open(f"{sys.argv[1]}/{h}.labels.json"))["labels"]
+    except (ValueError, KeyError):
+        labels = {}
+    items.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": h, "labels": labels}})
+json.dump({"apiVersion": "v1", "kind": "List", "items": items}, open(f"{sys.argv[1]}/nodes.json", "w"))
+PY
+run cpu baseline --nodes "$tmp/nodes.json" -o json
+[ "$rc_profiles" -eq 0 ] || rc=$rc_profiles
+pycheck "baseline --nodes of the labelled hosts = baseline of their profiles" '
+want = json.load(open(os.path.join(os.path.dirname(sys.argv[1]), "baseline-profiles.json")))
+assert doc["recommended"] == want["recommended"], (doc["recommended"], want["recommended"])
+assert doc["level"] == want["level"]
+assert doc["custom"]["model"] == want["custom"]["model"]
+assert sorted(doc["custom"]["require"]) == sorted(want["custom"]["require"]), (doc["custom"], want["custom"])
+assert sorted(doc["custom"]["disable"]) == sorted(want["custom"]["disable"])
+assert sorted(doc["commonFeatures"]) == sorted(want["commonFeatures"])
+'
+
 # ---- labels
 run cpu labels --profile "$clx" -o json
 pycheck "labels -o json: string values, KubeVirt prefixes" '
