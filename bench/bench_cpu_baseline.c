@@ -204,7 +204,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_cpu_baseline: no %s host in %s\n", vendor, argv[optind]);
 		return 1;
 	}
-	char tmpl[] = "/tmp/godwit-bench-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = gw_asprintf("%s/godwit-bench-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
 	const char *root = keep_dir;
 	if (!root) {
 		if (!mkdtemp(tmpl)) {
@@ -231,6 +232,7 @@ int main(int argc, char **argv)
 	}
 	if (!keep_dir)
 		rmdir(root);
+	free(tmpl);
 	gw_strv_fini(&list);
 	free(bases.v); /* borrowed from `all` */
 	gw_cpu_profiles_fini(&all);
