@@ -270,6 +270,14 @@ host = set(load("clx-platinum-8268.json")["features"])
 assert any(k.startswith("cpu-model.node.kubevirt.io/") for k in labels)
 '
 
+printf '{"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt", "spec": {"configuration": {"obsoleteCPUModels": {"Skylake-Servr": true}}}}' >"$tmp/kv.json"
+run cpu labels --profile "$clx" --config "$tmp/kv.json"
+if [ "$rc" -eq 0 ] && grep -q 'warning' <<<"$err" && grep -q 'Skylake-Servr' <<<"$err" && grep -q 'Skylake-Server' <<<"$err"; then
+	ok "labels --config: an obsolete name no model has is warned about, with a suggestion"
+else
+	not_ok "labels --config: an obsolete name no model has is warned about, with a suggestion" "exit $rc" "stderr: $err"
+fi
+
 # ---- host
 run cpu host -o json
 pycheck "host -o json: vendor, level, usable, hostModel, labels" '
