@@ -225,22 +225,27 @@ static void print_table(const struct gw_cpu_modeldb *db, struct gw_cpu_profile *
 		gw_strv_fini(&words);
 	}
 
-	printf("\ncustom baseline   %s", b->custom.name ? b->custom.name : "-");
-	printf(" + %u features, - %u features\n", gw_featset_count(&b->custom.require),
-	       gw_featset_count(&b->custom.disable));
-	printf("  require\n");
-	gw_print_features_grouped(stdout, "    ", &b->custom.require);
-	printf("  disable\n");
-	gw_print_features_grouped(stdout, "    ", &b->custom.disable);
+	if (b->custom.model >= 0) {
+		printf("\ncustom baseline   %s + %u features, - %u features\n", db->models[b->custom.model].name,
+		       gw_featset_count(&b->custom.require), gw_featset_count(&b->custom.disable));
+		printf("  require\n");
+		gw_print_features_grouped(stdout, "    ", &b->custom.require);
+		printf("  disable\n");
+		gw_print_features_grouped(stdout, "    ", &b->custom.disable);
+	} else {
+		printf("\ncustom baseline   none: no model to build it on\n");
+	}
 
 	if (b->recommended >= 0) {
 		printf("\nfeatures each host loses under %s\n", db->models[b->recommended].name);
 		print_lost(hosts, n, &db->models[b->recommended].features);
 	}
-	struct gw_featset custom;
-	guest_features(db, &b->custom, &custom);
-	printf("\nfeatures each host loses under the custom baseline\n");
-	print_lost(hosts, n, &custom);
+	if (b->custom.model >= 0) {
+		struct gw_featset custom;
+		guest_features(db, &b->custom, &custom);
+		printf("\nfeatures each host loses under the custom baseline\n");
+		print_lost(hosts, n, &custom);
+	}
 	if (model >= 0)
 		print_model_report(db, model, hosts, n);
 }
