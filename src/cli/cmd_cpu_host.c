@@ -10,7 +10,8 @@ static const char usage[] =
 	"\n"
 	"  --kvm           what this host's KVM offers a guest (KVM_GET_SUPPORTED_CPUID and\n"
 	"                  KVM's feature MSRs) instead of the CPUID instruction; needs /dev/kvm\n"
-	"  --qemu BINARY   QEMU's own view of this host (-cpu host expansion over QMP)\n"
+	"  --qemu BINARY   QEMU's own view of this host over QMP: -cpu max under TCG, or\n"
+	"                  -cpu host under KVM with --kvm; QEMU's usable models win\n"
 	"  --model-db F    use a model database written by `cpu models --from-qemu -o tsv`\n"
 	"  -o FORMAT       table (default) or json\n";
 
@@ -31,7 +32,8 @@ static int load_host(const struct gw_cpu_modeldb *db, bool kvm, const char *qemu
 				  "cpu host --kvm: this host has no /dev/kvm (KVM not loaded or not allowed here); "
 				  "run without --kvm for the CPUID view");
 	if (kvm && access("/dev/kvm", R_OK | W_OK) != 0)
-		return gw_err_set(err, -EACCES, "cpu host --kvm: /dev/kvm: permission denied (join group kvm or run as root)");
+		return gw_err_set(err, -EACCES,
+				  "cpu host --kvm: /dev/kvm: permission denied (join group kvm or run as root)");
 	if (qemu)
 		return gw_cpu_profile_from_qemu(db, qemu, kvm, p, err);
 	return gw_cpu_profile_from_host(kvm, p, err);
