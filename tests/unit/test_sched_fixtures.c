@@ -80,6 +80,16 @@ static void test_seed_000(void **state)
 	target_reasons(c, ivy, "node-b", &r);
 	assert_int_equal(r.n, 0);
 	gw_reasons_fini(&r);
+
+	/* VirtualMachine templates: the VM's model, else the cluster's */
+	struct gw_vm *vm = gw_cluster_vm(c, "default", "vm-ivy");
+	assert_non_null(vm);
+	assert_string_equal(gw_sched_cpu_model(c, &vm->spec, &src), "IvyBridge");
+	assert_int_equal(src, GW_MODEL_FROM_VM);
+	vm = gw_cluster_vm(c, "default", "vm-plain");
+	assert_non_null(vm);
+	assert_string_equal(gw_sched_cpu_model(c, &vm->spec, &src), "Haswell");
+	assert_int_equal(src, GW_MODEL_FROM_CLUSTER);
 	gw_cluster_free(c);
 }
 
