@@ -63,6 +63,7 @@ HOLD = [
     {"path": "findings[*].message", "matches": "node-z"},
     {"path": "findings", "count": 1},
     {"path": V1 + ".settings.policy", "equals": None},
+    {"path": V1 + ".settings.absentKey", "equals": None},
 ]
 FAIL = [
     {"path": V1 + ".eligibleTargets.nodes", "equals": ["node-b"]},
@@ -85,6 +86,7 @@ FAIL = [
     {"path": V1 + ".settings.completionTimeoutPerGiB", "equals": 150},
     {"path": V1 + ".settings.completionTimeoutPerGiB", "equals": "800"},
     {"path": V1 + ".migratable", "equals": 1},
+    {"path": V1 + ".settings.completionTimeoutPerGiB", "equals": None},
 ]
 
 
