@@ -327,8 +327,11 @@ def run_case(tap, godwit, name, sdir, spec, case, missing_cache):
         for frag in case.get('stderr-absent', []):
             if frag in err:
                 problems.append('stderr has %r' % frag)
+        for frag in case.get('stdout', []):
+            if frag not in out:
+                problems.append('stdout lacks %r' % frag)
         doc = None
-        if facts:
+        if facts or case.get('json'):
             try:
                 doc = json.loads(out)
             except ValueError as e:
@@ -339,6 +342,10 @@ def run_case(tap, godwit, name, sdir, spec, case, missing_cache):
         what = 'exit %d' % want_exit
         if case.get('stderr'):
             what += ', message names ' + ', '.join(case['stderr'])
+        if case.get('stdout'):
+            what += ', output names ' + ', '.join(case['stdout'])
+        if case.get('json') and not facts:
+            what += ', JSON output'
         tap.add(not problems, '%s: %s' % (label, what), diag)
         for fact in facts:
             desc = '%s: %s' % (label, fact.get('what', fact.get('path')))
