@@ -58,7 +58,7 @@ static void print_lost(struct gw_cpu_profile *const *hosts, size_t n, const stru
 		struct gw_table *t = gw_table_new(3, head);
 		for (size_t i = 0; i < n; i++) {
 			struct gw_featset lost;
-			gw_featset_andnot(&lost, &hosts[i]->features, guest);
+			gw_cpu_lost(&hosts[i]->features, guest, &lost);
 			char *name = gw_asprintf("  %s", hosts[i]->name);
 			char count[16], of[16];
 			snprintf(count, sizeof(count), "%u", gw_featset_count(&lost));
@@ -74,7 +74,7 @@ static void print_lost(struct gw_cpu_profile *const *hosts, size_t n, const stru
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct gw_featset lost;
-		gw_featset_andnot(&lost, &hosts[i]->features, guest);
+		gw_cpu_lost(&hosts[i]->features, guest, &lost);
 		printf("  %s (%u of %u)\n", hosts[i]->name, gw_featset_count(&lost), gw_featset_count(&hosts[i]->features));
 		gw_print_features_grouped(stdout, "    ", &lost);
 	}
