@@ -262,9 +262,10 @@ static int add_object(struct gw_cluster *c, enum gw_kind k, const json_t *doc, c
 		e = strhash_get(&c->index->by_kind[k], c->kubevirt->meta.namespace
 				? c->kubevirt->meta.namespace : "");
 		free(heap);
+		r = gw_err_set(err, -EEXIST, "%s: metadata.name: \"%s\": a second KubeVirt resource (the first: %s)",
+			       full_where, m->name, e && e->where ? e->where : "?");
 		free_object(k, obj);
-		return gw_err_set(err, -EEXIST, "%s: metadata.name: \"%s\": a second KubeVirt resource (the first: %s)",
-				  full_where, m->name, e && e->where ? e->where : "?");
+		return r;
 	}
 	e = strhash_put(&c->index->by_kind[k], k == GW_KIND_KUBEVIRT ? (m->namespace ? m->namespace : "") : key,
 			obj, full_where, &existed);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Field decoding shared by the kinds: every wrong type or range becomes
  * `path: VALUE: what is wrong`, with the value as the user wrote it. */
-#include <math.h>
 #include <string.h>
 
 #include "internal.h"
@@ -153,7 +152,9 @@ int dec_quantity(const json_t *parent, const char *path, const char *key, bool m
 		else if (!(d < 9.2e18))
 			r = -ERANGE;
 		else {
-			q = (int64_t)ceil(d);
+			q = (int64_t)d;   /* round up without libm */
+			if ((double)q < d)
+				q++;
 			r = 0;
 		}
 	} else {
