@@ -72,7 +72,7 @@ void gw_buf_fini(struct gw_buf *b);
 void gw_buf_add(struct gw_buf *b, const char *s, size_t n);
 void gw_buf_puts(struct gw_buf *b, const char *s);
 void gw_buf_printf(struct gw_buf *b, const char *fmt, ...) GW_PRINTF(2, 3);
-void gw_buf_vprintf(struct gw_buf *b, const char *fmt, va_list ap);
+void gw_buf_vprintf(struct gw_buf *b, const char *fmt, va_list ap) GW_PRINTF(2, 0);
 /* Hands the string to the caller and resets the buffer. */
 char *gw_buf_steal(struct gw_buf *b);
 

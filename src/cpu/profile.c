@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Host profiles: lifetime, the JSON format, and loading any format from a
  * file or a directory (the format is detected from the content). */
+#include <dirent.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "godwit/cpu.h"
+#include "profile_priv.h"
 
 #define PROFILE_MAX_BYTES (64u << 20)
 
@@ -236,18 +239,57 @@ static int load_file(const struct gw_cpu_modeldb *db, const char *path, struct g
 	return 0;
 }
 
+/* Regular files of a directory and its node-labeller subdirectories (one
+ * host each), sorted by name, hidden entries skipped. */
+static int list_profile_entries(const char *path, struct gw_strv *out, struct gw_err **err)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return gw_err_set(err, -errno, "%s: %s", path, strerror(errno));
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *full = gw_asprintf("%s/%s", path, de->d_name);
+		struct stat st;
+		if (stat(full, &st) == 0 &&
+		    (S_ISREG(st.st_mode) || (S_ISDIR(st.st_mode) && gw_cpu_profile_is_labeller_dir(full))))
+			gw_strv_push_take(out, full);
+		else
+			free(full);
+	}
+	closedir(d);
+	gw_strv_sort(out);
+	return 0;
+}
+
+static int load_labeller_dir(const struct gw_cpu_modeldb *db, const char *path, struct gw_cpu_profiles *out,
+			     struct gw_err **err)
+{
+	struct gw_cpu_profile *p = NULL;
+	int r = gw_cpu_profile_from_labeller_dir(db, path, &p, err);
+	if (r == 0)
+		gw_cpu_profiles_add(out, p);
+	return r;
+}
+
 int gw_cpu_profile_load(const struct gw_cpu_modeldb *db, const char *path, struct gw_cpu_profiles *out,
 			struct gw_err **err)
 {
 	if (!gw_path_is_dir(path))
 		return load_file(db, path, out, err);
-	struct gw_strv files;
-	gw_strv_init(&files);
-	int r = gw_dir_list(path, &files, err);
-	for (size_t i = 0; i < files.n && r == 0; i++)
-		r = load_file(db, files.v[i], out, err);
-	if (r == 0 && files.n == 0)
+	/* The node labeller's directory is one host, whatever else it holds
+	 * (cpu_map, the aarch64 domcapabilities). */
+	if (gw_cpu_profile_is_labeller_dir(path))
+		return load_labeller_dir(db, path, out, err);
+	struct gw_strv entries;
+	gw_strv_init(&entries);
+	int r = list_profile_entries(path, &entries, err);
+	for (size_t i = 0; i < entries.n && r == 0; i++)
+		r = gw_path_is_dir(entries.v[i]) ? load_labeller_dir(db, entries.v[i], out, err)
+						 : load_file(db, entries.v[i], out, err);
+	if (r == 0 && entries.n == 0)
 		r = gw_err_set(err, -ENOENT, "%s: no profile files in the directory", path);
-	gw_strv_fini(&files);
+	gw_strv_fini(&entries);
 	return r;
 }
