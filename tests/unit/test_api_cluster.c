@@ -293,6 +293,29 @@ static void test_findings(void **state)
 	gw_cluster_free(c);
 }
 
+/* Many objects: the index grows and every one is still found. */
+static void test_index_scale(void **state)
+{
+	(void)state;
+	struct gw_cluster *c = gw_cluster_new();
+	for (size_t i = 0; i < 5000; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "vm-%zu", i);
+		json_t *doc = json_pack("{s:s, s:{s:s, s:s}, s:{}}", "kind", "VirtualMachineInstance", "metadata",
+					"name", name, "namespace", i % 2 ? "odd" : "even", "spec");
+		assert_int_equal(gw_cluster_add_doc(c, doc, "gen", i, NULL), 0);
+		json_decref(doc);
+	}
+	assert_int_equal(c->n_vmis, 5000);
+	for (size_t i = 0; i < 5000; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "vm-%zu", i);
+		assert_ptr_equal(gw_cluster_vmi(c, i % 2 ? "odd" : "even", name), c->vmis[i]);
+		assert_null(gw_cluster_vmi(c, i % 2 ? "even" : "odd", name));
+	}
+	gw_cluster_free(c);
+}
+
 static void test_load_errors(void **state)
 {
 	(void)state;
@@ -314,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_skipped_top_level),
 		cmocka_unit_test(test_launcher_selectors),
 		cmocka_unit_test(test_findings),
+		cmocka_unit_test(test_index_scale),
 		cmocka_unit_test(test_load_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
