@@ -335,11 +335,18 @@ void gw_cluster_free(struct gw_cluster *c);
  * default/vm1): spec.domain.resources.requests.memory: "12Zi": not a
  * quantity`. */
 int gw_cluster_load(struct gw_cluster *c, const char *path, struct gw_err **err);
-/* One decoded document; `file` and `index` name it in errors. */
+/* One decoded document; `file` and `index` name it in errors (`index`
+ * counts from 0, messages from 1: "document 1" is the first). Kinds not
+ * in enum gw_kind are skipped inside a List and, at the top level, when
+ * they are well-known Kubernetes/KubeVirt kinds Godwit has no use for
+ * (Service, ConfigMap, Deployment, DataVolume, ...); any other kind is
+ * an error listing the supported kinds (docs/api.md). Empty documents
+ * are skipped. */
 int gw_cluster_add_doc(struct gw_cluster *c, const json_t *doc, const char *file, size_t index,
 		       struct gw_err **err);
 /* After loading: resolve references (launcher pods to VMIs, PVC access
- * modes to VMI volumes), record dangling ones as findings. */
+ * modes to VMI volumes), record dangling ones as findings. Idempotent:
+ * findings are recomputed on each call. */
 void gw_cluster_link(struct gw_cluster *c);
 
 struct gw_node *gw_cluster_node(const struct gw_cluster *c, const char *name);
