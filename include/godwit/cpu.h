@@ -344,7 +344,11 @@ void gw_cpu_baseline_fini(struct gw_cpu_baseline *b);
  * lost (host -> answer -> group -> features). */
 json_t *gw_cpu_baseline_to_json(const struct gw_cpu_modeldb *db, struct gw_cpu_profile *const *hosts,
 				size_t n, const struct gw_cpu_baseline *b);
-/* Features of host p that a guest with `guest` features loses, by group. */
+/* Features of `host` that a guest CPU of `guest` features does not see.
+ * QEMU under KVM gives every guest `hypervisor` and `x2apic` whatever its
+ * model (cpu-models.md c.6), so those are never lost. */
+void gw_cpu_lost(const struct gw_featset *host, const struct gw_featset *guest, struct gw_featset *out);
+/* gw_cpu_lost, by group. */
 json_t *gw_cpu_lost_to_json(const struct gw_featset *host, const struct gw_featset *guest);
 
 #endif

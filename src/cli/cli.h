@@ -33,6 +33,25 @@ void gw_table_free(struct gw_table *t);
 /* "a b c" wrapped at width, each line after the first indented. */
 void gw_print_wrapped(FILE *out, const char *label, const struct gw_strv *words, size_t width);
 
+/* Features of a set, one line per non-empty group ("<indent>simd a b c",
+ * names sorted),
+ * wrapped at 100 columns; "<indent>-" when the set is empty. */
+void gw_print_features_grouped(FILE *out, const char *indent, const struct gw_featset *s);
+/* {"simd": [...], ...}: the non-empty groups of a set, names sorted. */
+json_t *gw_cli_features_grouped_json(const struct gw_featset *s);
+/* Indices of the models in `set`, highest first (most features; ties by
+ * libvirt's newer-first order, then name). Caller frees *idx. */
+void gw_cli_models_highest_first(const struct gw_cpu_modeldb *db, const struct gw_modelset *set, int **idx,
+				 size_t *n);
+/* Labels per key prefix (the part before '/'), one "<indent>prefix  N" line each. */
+void gw_print_label_counts(FILE *out, const char *indent, const json_t *labels);
+/* Exactly one host from a profile file; more or fewer is bad input. */
+int gw_cli_load_one_profile(const struct gw_cpu_modeldb *db, const char *path, struct gw_cpu_profile **out,
+			    struct gw_err **err);
+/* One document of a YAML/JSON file; `kind` (may be NULL) picks the first
+ * document of that kind when the file holds several. New reference. */
+int gw_cli_load_doc(const char *path, const char *kind, json_t **out, struct gw_err **err);
+
 /* The model database: --model-db FILE, else $GODWIT_CPU_MODEL_DB, else built in. */
 int gw_cli_load_modeldb(const char *path, struct gw_cpu_modeldb **db, struct gw_err **err);
 

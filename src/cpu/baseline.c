@@ -471,10 +471,22 @@ void gw_cpu_baseline_fini(struct gw_cpu_baseline *b)
 	b->custom.model = -1;
 }
 
+void gw_cpu_lost(const struct gw_featset *host, const struct gw_featset *guest, struct gw_featset *out)
+{
+	static const char *const kvm_provides[] = {"hypervisor", "x2apic"};
+	struct gw_featset seen = *guest;
+	for (size_t i = 0; i < GW_ARRAY_SIZE(kvm_provides); i++) {
+		int idx = gw_cpu_feature_find(kvm_provides[i]);
+		if (idx >= 0)
+			gw_featset_set(&seen, (unsigned)idx);
+	}
+	gw_featset_andnot(out, host, &seen);
+}
+
 json_t *gw_cpu_lost_to_json(const struct gw_featset *host, const struct gw_featset *guest)
 {
 	struct gw_featset lost;
-	gw_featset_andnot(&lost, host, guest);
+	gw_cpu_lost(host, guest, &lost);
 	json_t *groups[GW_CPU_GROUP_COUNT] = {0};
 	/* only the set bits: this runs for every host and every answer */
 	for (unsigned w = 0; w < GW_CPU_FEATSET_WORDS; w++)

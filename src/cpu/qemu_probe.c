@@ -17,9 +17,12 @@
  * `off` defaults (props acpi/monitor/svm = false; QEMU then drops the
  * dependent SVM features by its own rules). `hypervisor` and `x2apic` are
  * left out: KVM provides them on every host, so they never decide whether
- * a model is usable. What TCG hides cannot be recovered: `vme`, which
- * almost every model defines, is missing from a TCG-generated database
- * (docs/cpu-model-db.md; tests/unit/test_cpu_qemu_reference.c). */
+ * a model is usable. What TCG hides, `vme`, cannot be asked of QEMU: TCG
+ * turns it off in every built-in model before any query sees it. QEMU's
+ * model table gives vme to every model except the generic qemu32 and
+ * qemu64 (built on PPRO_FEATURES, which lack it), so the generator
+ * restores it for all others (docs/cpu-model-db.md; the reference test
+ * checks the result against QEMU 10.0's definitions). */
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -177,6 +180,16 @@ static void clear_feature(struct gw_featset *s, const char *name)
 		gw_featset_clear(s, (unsigned)idx);
 }
 
+/* QEMU's generic models without VME in their definition (see the top). */
+static bool lacks_vme(const char *name, const char *alias_of)
+{
+	static const char *const generic[] = {"qemu32", "qemu32-v1", "qemu64", "qemu64-v1"};
+	for (size_t i = 0; i < GW_ARRAY_SIZE(generic); i++)
+		if (!strcmp(name, generic[i]) || (alias_of && !strcmp(alias_of, generic[i])))
+			return true;
+	return false;
+}
+
 /* QEMU lists models in no useful order; the database is sorted by name,
  * ignoring case, so that regenerating it gives a readable diff. */
 static int model_name_cmp(const void *a, const void *b)
@@ -221,6 +234,11 @@ int gw_cpu_modeldb_from_qemu(const char *qemu_binary, struct gw_cpu_modeldb **ou
 		clear_feature(&e.features, "hypervisor");
 		clear_feature(&e.features, "x2apic");
 		const char *alias = json_string_value(json_object_get(d, "alias-of"));
+		if (!lacks_vme(name, alias)) {
+			int vme = gw_cpu_feature_find("vme");
+			if (vme >= 0)
+				gw_featset_set(&e.features, (unsigned)vme);
+		}
 		struct gw_cpu_model m = {
 			.name = gw_strdup(name),
 			.alias_of = alias ? gw_strdup(alias) : NULL,

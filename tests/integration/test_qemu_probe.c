@@ -191,11 +191,15 @@ static void qemu_view_under_tcg(void **state)
 	assert_false(gw_strv_contains(&p->known, "host"));
 	/* TCG emulates the old generic models. */
 	assert_true(gw_strv_contains(&p->usable, "qemu64"));
+	/* TCG turns vme off in every model before checking it, so vme is
+	 * the one feature the database (KVM's view) has and TCG's `max` lacks. */
+	struct gw_featset tcg_features = p->features;
+	gw_featset_set(&tcg_features, (unsigned)gw_cpu_feature_find("vme"));
 	for (size_t i = 0; i < p->usable.n; i++) {
 		assert_true(gw_strv_contains(&p->known, p->usable.v[i]));
 		/* What QEMU calls usable, `max` must have every feature of. */
 		int m = gw_cpu_modeldb_find(f->builtin, p->usable.v[i]);
-		if (m >= 0 && !gw_featset_subset(&f->builtin->models[m].features, &p->features))
+		if (m >= 0 && !gw_featset_subset(&f->builtin->models[m].features, &tcg_features))
 			fail_msg("QEMU calls %s usable but max lacks some of its features", p->usable.v[i]);
 	}
 	print_message("# tcg: %u features, %zu of %zu models usable\n", gw_featset_count(&p->features),

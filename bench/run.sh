@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and prints their figures as JSON lines on stdout, and a
+# short readable summary on stderr:
+#   (a) cpu_labels: the KubeVirt labels of one host;
+#   (b) cpu_baseline: baseline of 2, 100 and 10,000 generated hosts, load and
+#       compute timed apart (goal: 10,000 hosts under 50 ms after loading);
+#   (c) libvirt_cpu_baseline: libvirt's `virsh cpu-baseline` on the same 2 and
+#       100 hosts, with both answers and both times.
+# Usage: bench/run.sh [BUILD_DIR]   (default: build; built if needed)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+[ -d "$build" ] || meson setup "$build" >/dev/null
+ninja -C "$build" >/dev/null || exit 1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+
+"$build/bench/bench_cpu_labels" data/hosts/clx-platinum-8268.json | tee "$tmp/all.jsonl" || status=1
+"$build/bench/bench_cpu_baseline" -k "$tmp/hosts" data/hosts | tee "$tmp/baseline.jsonl" || status=1
+cat "$tmp/baseline.jsonl" >>"$tmp/all.jsonl"
+if command -v virsh >/dev/null; then
+	python3 bench/libvirt_baseline.py --godwit "$build/godwit" "$tmp/baseline.jsonl" 2 100 |
+		tee -a "$tmp/all.jsonl" || status=1
+else
+	echo '{"bench":"libvirt_cpu_baseline","skipped":"virsh not installed (Debian package libvirt-clients)"}' |
+		tee -a "$tmp/all.jsonl"
+fi
+
+python3 - "$tmp/all.jsonl" >&2 <<'PY'
+import json, sys
+print("\n== summary")
+for l in map(json.loads, open(sys.argv[1])):
+    b, err = l.get("bench"), l.get("error") or l.get("skipped")
+    if err:
+        print(f"{b} {l.get('hosts', '')}: {err}")
+    elif b == "cpu_labels":
+        print(f"labels of {l['host']}: {l['labels']} labels in {l['labels_us_median']:.1f} us"
+              f" (median of {l['runs']}), Node reconcile {l['apply_us_median']:.1f} us")
+    elif b == "cpu_baseline":
+        a = l["answer"]
+        goal = f", goal 50 ms {'met' if l['goal_met'] else 'MISSED'}" if "goal_ms" in l else ""
+        custom = f"{a['custom']['model']} +{len(a['custom']['require'])} -{len(a['custom']['disable'])}"
+        print(f"Godwit baseline of {l['hosts']:>5} hosts: load {l['load_ms']:.1f} ms, compute"
+              f" {l['compute_ms_median']:.3f} ms (median of {l['runs']}){goal};"
+              f" recommended {a['recommended']}, custom {custom}, x86-64-v{a['level']}")
+    elif b == "libvirt_cpu_baseline":
+        a, g = l["answer"], l.get("godwit", {})
+        print(f"libvirt {l['libvirt']} cpu-baseline of {l['hosts']:>3} hosts: {l['virsh_ms_median']:.1f} ms"
+              f" per virsh run (startup alone {l['virsh_startup_ms_median']:.1f} ms);"
+              f" {a['model']} +{len(a['require'])} -{len(a['disable'])}"
+              f" ({l['features_unknown_to_libvirt']} features unknown to it, dropped)")
+        if "common_features_agree" in l:
+            agree = "yes" if l["common_features_agree"] else (
+                f"NO: only Godwit {l['common_only_godwit']}, only libvirt {l['common_only_libvirt']}")
+            print(f"  same common features as Godwit (minus those libvirt does not know): {agree}")
+        if "recommended" in g:
+            c = g["custom"]
+            cli = l.get("godwit_cli_ms_median")
+            cli = f"{cli:.1f} ms per godwit process" if cli is not None else "godwit process not timed"
+            print(f"  Godwit on the same hosts: {cli} (load + compute + print),"
+                  f" compute alone {g['compute_ms_median']:.3f} ms;"
+                  f" recommended {g['recommended']}, custom {c['model']} +{len(c['require'])} -{len(c['disable'])}")
+PY
+exit "$status"
