@@ -325,6 +325,17 @@ static void test_load_errors(void **state)
 	assert_true(gw_cluster_load(c, missing, &err) < 0);
 	assert_non_null(strstr(gw_err_msg(err), "does-not-exist.yaml"));
 	gw_err_free(err);
+	err = NULL;
+	gw_cluster_free(c);
+
+	/* a syntax error deep in a directory names the file and its line */
+	c = gw_cluster_new();
+	_cleanup_free_ char *broken = test_data_path("api/broken");
+	assert_true(gw_cluster_load(c, broken, &err) < 0);
+	assert_non_null(strstr(gw_err_msg(err), "broken/sub/b.yaml"));
+	assert_non_null(strstr(gw_err_msg(err), "line"));
+	assert_int_equal(c->n_nodes, 1);   /* a.yaml came first */
+	gw_err_free(err);
 	gw_cluster_free(c);
 }
 
