@@ -218,15 +218,22 @@ void gw_sched_node_check(const struct gw_cluster *c, const struct gw_vmi *vmi, c
 	if (idx < 0 || (size_t)idx >= usage->n)
 		return;
 	int64_t want_cpu = vmi->spec.cpu_request_millis, want_mem = vmi_memory_request(&vmi->spec);
+	int64_t used_cpu = usage->cpu_millis[idx], used_mem = usage->memory_bytes[idx];
+	/* The VMI's own requests on the node it runs on are not in its way. */
+	if (vmi->node_name && node->meta.name && strcmp(vmi->node_name, node->meta.name) == 0 &&
+	    !phase_is_final(vmi->phase)) {
+		used_cpu -= want_cpu;
+		used_mem -= want_mem;
+	}
 	if (node->cpu_millis >= 0 && want_cpu > 0) {
-		int64_t free_cpu = node->cpu_millis - usage->cpu_millis[idx];
+		int64_t free_cpu = node->cpu_millis - used_cpu;
 		if (want_cpu > free_cpu)
 			gw_reasons_add(out, GW_R_CPU_CAPACITY, name,
 				       "node %s has %" PRId64 "m CPU free of %" PRId64 "m, the VMI requests %" PRId64 "m",
 				       name, free_cpu, node->cpu_millis, want_cpu);
 	}
 	if (node->memory_bytes >= 0 && want_mem > 0) {
-		int64_t free_mem = node->memory_bytes - usage->memory_bytes[idx];
+		int64_t free_mem = node->memory_bytes - used_mem;
 		if (want_mem > free_mem)
 			gw_reasons_add(out, GW_R_MEMORY_CAPACITY, name,
 				       "node %s has %" PRId64 " bytes of memory free of %" PRId64 ", the VMI requests %" PRId64,

@@ -383,6 +383,18 @@ static void test_capacity(void **state)
 	assert_true(fx_find(&r, GW_R_CPU_CAPACITY, NULL) >= 0);
 	assert_true(fx_find(&r, GW_R_MEMORY_CAPACITY, NULL) >= 0);
 	gw_reasons_fini(&r);
+	/* its own requests do not count against the node it runs on */
+	struct gw_vmi *big = fx_vmi(c, "big", "t");
+	big->spec.cpu_request_millis = 1000;
+	big->spec.memory_request_bytes = 2LL << 30;
+	gw_usage_fini(&u);
+	gw_sched_usage(c, &u);
+	assert_int_equal(u.cpu_millis[1], 4000);
+	gw_sched_node_check(c, big, t, src, &sel, NULL, &u, &r);
+	assert_int_equal(r.n, 0);
+	gw_sched_node_check(c, v, t, src, &sel, NULL, &u, &r);
+	assert_int_equal(r.n, 2);
+	gw_reasons_fini(&r);
 	/* no usage: no capacity check */
 	gw_sched_node_check(c, v, t, src, &sel, NULL, NULL, &r);
 	assert_int_equal(r.n, 0);
