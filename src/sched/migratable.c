@@ -50,7 +50,7 @@ static void check_network(const struct gw_cluster *c, const struct gw_vmi *vmi, 
 		}
 		bool ok = ifc->binding == GW_BINDING_MASQUERADE || ifc->binding == GW_BINDING_PASST ||
 			  (ifc->binding == GW_BINDING_BRIDGE &&
-			   sched_map_get(&vmi->meta.annotations, "kubevirt.io/allow-pod-bridge-network-live-migration")) ||
+			   gw_map_get(&vmi->meta.annotations, "kubevirt.io/allow-pod-bridge-network-live-migration")) ||
 			  (ifc->binding == GW_BINDING_PLUGIN && plugin_migratable(c, ifc->plugin));
 		/* 002: a bridge on the management (pod) network blocks; this is
 		 * KubeVirt's rule too, with the same annotation exception. */
@@ -78,7 +78,7 @@ static void check_cpu_mode(const struct gw_cluster *c, const struct gw_vmi *vmi,
 	const struct gw_node *source = sched_find_node(c, vmi->node_name);
 	/* 3.1 #2: the labeller found no host model. Offline we only see the
 	 * labels: an arm64 node never has one. */
-	const char *arch = source ? sched_map_get(&source->meta.labels, "kubernetes.io/arch") : NULL;
+	const char *arch = source ? gw_map_get(&source->meta.labels, "kubernetes.io/arch") : NULL;
 	if (arch && strcmp(arch, "arm64") == 0) {
 		gw_reasons_add(out, GW_R_CPU_MODE, vmi->node_name, "the node \"%s\" does not allow migration with host-model",
 			       vmi->node_name);
@@ -121,7 +121,7 @@ static void check_devices(const struct gw_cluster *c, const struct gw_vmi *vmi, 
  * NULL when unknown. *rwx is set when ReadWriteMany is among them. */
 static bool claim_access(const struct gw_cluster *c, const struct gw_vmi *vmi, const char *claim, bool *rwx)
 {
-	const char *modes = claim ? sched_map_get(&vmi->pvc_access_modes, claim) : NULL;
+	const char *modes = claim ? gw_map_get(&vmi->pvc_access_modes, claim) : NULL;
 	if (modes) {
 		*rwx = strstr(modes, "ReadWriteMany") || strstr(modes, "RWX");
 		return true;
@@ -204,7 +204,7 @@ static void check_in_flight(const struct gw_cluster *c, const struct gw_vmi *vmi
 {
 	for (size_t i = 0; i < c->n_vmims; i++) {
 		const struct gw_vmim *m = c->vmims[i];
-		const char *target = m->vmi_name ? m->vmi_name : sched_map_get(&m->meta.labels, "kubevirt.io/vmi-name");
+		const char *target = m->vmi_name ? m->vmi_name : gw_map_get(&m->meta.labels, "kubevirt.io/vmi-name");
 		if (!target || strcmp(target, vmi->meta.name) != 0)
 			continue;
 		if (vmi->meta.namespace && m->meta.namespace && strcmp(vmi->meta.namespace, m->meta.namespace) != 0)

@@ -79,7 +79,7 @@ static bool parse_int(const char *s, long long *out)
 
 static bool requirement_matches(const struct gw_node_requirement *r, const struct gw_map *labels)
 {
-	const char *v = sched_map_get(labels, r->key);
+	const char *v = gw_map_get(labels, r->key);
 	long long have, want;
 	switch (r->op) {
 	case GW_OP_IN:
@@ -184,7 +184,7 @@ void gw_sched_node_check(const struct gw_cluster *c, const struct gw_vmi *vmi, c
 	/* nodeSelector: exact value match, each key its own reason */
 	for (size_t i = 0; selector && i < selector->n; i++) {
 		const char *key = selector->keys[i], *want = selector->values[i];
-		const char *have = sched_map_get(&node->meta.labels, key);
+		const char *have = gw_map_get(&node->meta.labels, key);
 		if (strcmp(key, SCHED_LABEL_SCHEDULABLE) == 0 && strcmp(want, "true") == 0) {
 			if (!have || strcmp(have, "true") != 0)
 				gw_reasons_add(out, GW_R_NOT_SCHEDULABLE, key,

@@ -21,7 +21,7 @@ static bool policy_match(const struct gw_policy *p, const struct gw_map *vmi_lab
 		return false;
 	if (p->has_vmi_selector && vmi_labels->n > 0) {
 		for (size_t i = 0; i < p->vmi_selector.n; i++) {
-			const char *v = sched_map_get(vmi_labels, p->vmi_selector.keys[i]);
+			const char *v = gw_map_get(vmi_labels, p->vmi_selector.keys[i]);
 			if (!v || strcmp(v, p->vmi_selector.values[i]) != 0)
 				goto no;
 			m->vmi++;
@@ -30,7 +30,7 @@ static bool policy_match(const struct gw_policy *p, const struct gw_map *vmi_lab
 	}
 	if (p->has_ns_selector && vmi_labels->n > 0) {
 		for (size_t i = 0; i < p->ns_selector.n; i++) {
-			const char *v = ns_labels ? sched_map_get(ns_labels, p->ns_selector.keys[i]) : NULL;
+			const char *v = ns_labels ? gw_map_get(ns_labels, p->ns_selector.keys[i]) : NULL;
 			if (!v || strcmp(v, p->ns_selector.values[i]) != 0)
 				goto no;
 			m->ns++;

@@ -1,20 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers shared by the files of src/sched. Not installed, not public.
- * The map helpers work on struct gw_map as api.h describes it (sorted,
- * unique keys, malloc'ed strings), so maps built here can be released
- * with gw_map_fini and the other way round; sched keeps its own copies
- * so it depends only on the layout of the resources, not on the
- * decoders. */
+ * Lookups walk the cluster's arrays instead of its hash index, so the
+ * engine also works on clusters built by hand (tests, the server's
+ * admission of a single document). */
 #ifndef GODWIT_SCHED_INT_H
 #define GODWIT_SCHED_INT_H
 
 #include "godwit/sched.h"
 
-const char *sched_map_get(const struct gw_map *m, const char *key);
-void sched_map_set(struct gw_map *m, const char *key, const char *value);
-void sched_map_copy(struct gw_map *dst, const struct gw_map *src);
-void sched_map_clear(struct gw_map *m);
-/* true when some key of m starts with prefix (contains: anywhere in it). */
+/* Sets every entry of src in dst: src wins on a shared key, dst keeps its
+ * other entries (gw_map_copy would replace dst). */
+void sched_map_overlay(struct gw_map *dst, const struct gw_map *src);
+/* true when some key of m starts with prefix. */
 bool sched_map_has_prefix(const struct gw_map *m, const char *prefix);
 
 const struct gw_node *sched_find_node(const struct gw_cluster *c, const char *name);

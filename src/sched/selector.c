@@ -61,7 +61,7 @@ static bool feature_selects(enum gw_feature_policy p)
 static void set_true(struct gw_map *m, const char *prefix, const char *suffix)
 {
 	char *key = gw_asprintf("%s%s", prefix, suffix);
-	sched_map_set(m, key, "true");
+	gw_map_set(m, key, "true");
 	free(key);
 }
 
@@ -73,20 +73,20 @@ void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *v
 	const char *arch = vmi_arch(spec);
 
 	/* KubeVirt 2.2 step 1 */
-	sched_map_set(selector, SCHED_LABEL_SCHEDULABLE, "true");
+	gw_map_set(selector, SCHED_LABEL_SCHEDULABLE, "true");
 	/* step 2: lower-cased architecture */
 	char *lower = gw_strdup(arch);
 	for (char *p = lower; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	sched_map_set(selector, "kubernetes.io/arch", lower);
+	gw_map_set(selector, "kubernetes.io/arch", lower);
 	free(lower);
 	/* steps 3-4: cluster-wide selectors, then the VMI's (VMI wins) */
 	if (c->kubevirt)
-		sched_map_copy(selector, &c->kubevirt->cluster_node_selectors);
-	sched_map_copy(selector, &spec->node_selector);
+		sched_map_overlay(selector, &c->kubevirt->cluster_node_selectors);
+	sched_map_overlay(selector, &spec->node_selector);
 	/* step 5 */
 	if (spec->dedicated_cpu)
-		sched_map_set(selector, "kubevirt.io/cpumanager", "true");
+		gw_map_set(selector, "kubevirt.io/cpumanager", "true");
 	/* step 6 (HypervStrictCheck, alpha) is not modelled: the resources
 	 * do not carry the Hyper-V feature list. */
 	/* step 7: a named model */
@@ -116,13 +116,13 @@ void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *v
 	static const char *const realtime[] = {"spec", "domain", "cpu", "realtime", NULL};
 	const json_t *rt = vmi->doc ? sched_json_path(vmi->doc, realtime) : NULL;
 	if (rt && !json_is_null(rt) && !json_is_false(rt))
-		sched_map_set(selector, "kubevirt.io/realtime", "true");
+		gw_map_set(selector, "kubevirt.io/realtime", "true");
 	if (spec->sev || spec->sev_snp)
-		sched_map_set(selector, "kubevirt.io/sev", "true");
+		gw_map_set(selector, "kubevirt.io/sev", "true");
 	if (spec->sev_snp)
-		sched_map_set(selector, "kubevirt.io/sev-snp", "true");
+		gw_map_set(selector, "kubevirt.io/sev-snp", "true");
 	if (spec->tdx)
-		sched_map_set(selector, "kubevirt.io/tdx", "true");
+		gw_map_set(selector, "kubevirt.io/tdx", "true");
 
 	/* 2.3: the VMI's required affinity first, then the reject labels. */
 	if (!affinity)
@@ -153,7 +153,7 @@ static void source_pod_selector(const struct gw_cluster *c, const struct gw_vmi 
 {
 	*remembered = vmi->has_launcher_selector;
 	if (vmi->has_launcher_selector)
-		sched_map_copy(out, &vmi->launcher_selector);
+		sched_map_overlay(out, &vmi->launcher_selector);
 	else
 		gw_sched_launch_selector(c, vmi, out, NULL);
 }
@@ -171,7 +171,7 @@ enum gw_selector_source gw_sched_selector_source(const struct gw_cluster *c, con
 	bool found = false;
 	for (size_t i = 0; i < pod.n && !found; i++)
 		found = is_remembered_key(pod.keys[i]);
-	sched_map_clear(&pod);
+	gw_map_fini(&pod);
 	return found ? GW_SELECTOR_REMEMBERED : GW_SELECTOR_SOURCE_NODE;
 }
 
@@ -197,11 +197,11 @@ static int host_model_selector(const struct gw_cluster *c, const struct gw_vmi *
 	source_pod_selector(c, vmi, &pod, &remembered);
 	for (size_t i = 0; i < pod.n; i++) {
 		if (is_remembered_key(pod.keys[i])) {
-			sched_map_set(selector, pod.keys[i], pod.values[i]);
+			gw_map_set(selector, pod.keys[i], pod.values[i]);
 			found = true;
 		}
 	}
-	sched_map_clear(&pod);
+	gw_map_fini(&pod);
 	if (found)
 		return 0;
 	/* step 2: the source node's host model and its required features */
@@ -214,14 +214,14 @@ static int host_model_selector(const struct gw_cluster *c, const struct gw_vmi *
 		if (gw_str_has_prefix(key, SCHED_PREFIX_HOST_MODEL) && key[strlen(SCHED_PREFIX_HOST_MODEL)]) {
 			char *k = gw_asprintf("%s%s", SCHED_PREFIX_CPU_MODEL_MIGRATION,
 					      key + strlen(SCHED_PREFIX_HOST_MODEL));
-			sched_map_set(selector, k, value);
+			gw_map_set(selector, k, value);
 			free(k);
 			have_model = true;
 		} else if (gw_str_has_prefix(key, SCHED_PREFIX_HOST_MODEL_FEATURE) &&
 			   key[strlen(SCHED_PREFIX_HOST_MODEL_FEATURE)]) {
 			char *k = gw_asprintf("%s%s", SCHED_PREFIX_CPU_FEATURE,
 					      key + strlen(SCHED_PREFIX_HOST_MODEL_FEATURE));
-			sched_map_set(selector, k, value);
+			gw_map_set(selector, k, value);
 			free(k);
 		}
 	}
@@ -245,9 +245,9 @@ int gw_sched_target_selector(const struct gw_cluster *c, const struct gw_vmi *vm
 	/* step 3: addedNodeSelector first, the rendered selectors overlay it
 	 * (KubeVirt: addedNodeSelector can only restrict, S17) */
 	if (vmim)
-		sched_map_copy(selector, &vmim->added_node_selector);
-	sched_map_copy(selector, &rendered);
-	sched_map_clear(&rendered);
+		sched_map_overlay(selector, &vmim->added_node_selector);
+	sched_map_overlay(selector, &rendered);
+	gw_map_fini(&rendered);
 	/* step 5: host-model selectors, overwriting */
 	if (strcmp(model, "host-model") == 0) {
 		r = host_model_selector(c, vmi, source, selector, err);
@@ -265,7 +265,7 @@ int gw_sched_target_selector(const struct gw_cluster *c, const struct gw_vmi *vm
 		 * byte order (KubeVirt's map order is random). */
 		for (size_t i = 0; i < source->meta.labels.n; i++) {
 			if (gw_str_has_prefix(source->meta.labels.keys[i], SCHED_PREFIX_CPU_VENDOR)) {
-				sched_map_set(selector, source->meta.labels.keys[i], "true");
+				gw_map_set(selector, source->meta.labels.keys[i], "true");
 				break;
 			}
 		}

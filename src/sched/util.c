@@ -1,71 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Small helpers of the placement engine: string maps, lookups, affinity copies. */
+/* Small helpers of the placement engine: map overlay, lookups, affinity copies. */
 #include <string.h>
 
 #include "sched_int.h"
 
-/* Index of key, or the insertion point with *found false (keys are sorted). */
-static size_t map_find(const struct gw_map *m, const char *key, bool *found)
-{
-	size_t lo = 0, hi = m->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(m->keys[mid], key);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
-}
-
-const char *sched_map_get(const struct gw_map *m, const char *key)
-{
-	bool found;
-	size_t i = map_find(m, key, &found);
-	return found ? m->values[i] : NULL;
-}
-
-void sched_map_set(struct gw_map *m, const char *key, const char *value)
-{
-	bool found;
-	size_t i = map_find(m, key, &found);
-	if (found) {
-		free(m->values[i]);
-		m->values[i] = gw_strdup(value);
-		return;
-	}
-	m->keys = gw_realloc(m->keys, (m->n + 1) * sizeof(*m->keys));
-	m->values = gw_realloc(m->values, (m->n + 1) * sizeof(*m->values));
-	memmove(m->keys + i + 1, m->keys + i, (m->n - i) * sizeof(*m->keys));
-	memmove(m->values + i + 1, m->values + i, (m->n - i) * sizeof(*m->values));
-	m->keys[i] = gw_strdup(key);
-	m->values[i] = gw_strdup(value);
-	m->n++;
-}
-
-void sched_map_clear(struct gw_map *m)
-{
-	for (size_t i = 0; i < m->n; i++) {
-		free(m->keys[i]);
-		free(m->values[i]);
-	}
-	free(m->keys);
-	free(m->values);
-	m->keys = NULL;
-	m->values = NULL;
-	m->n = 0;
-}
-
-void sched_map_copy(struct gw_map *dst, const struct gw_map *src)
+void sched_map_overlay(struct gw_map *dst, const struct gw_map *src)
 {
 	for (size_t i = 0; i < src->n; i++)
-		sched_map_set(dst, src->keys[i], src->values[i]);
+		gw_map_set(dst, src->keys[i], src->values[i]);
 }
 
 bool sched_map_has_prefix(const struct gw_map *m, const char *prefix)

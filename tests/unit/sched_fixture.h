@@ -10,44 +10,6 @@
 #include "helpers.h"
 #include "godwit/sched.h"
 
-static inline void fx_map_set(struct gw_map *m, const char *key, const char *value)
-{
-	size_t i = 0;
-	while (i < m->n && strcmp(m->keys[i], key) < 0)
-		i++;
-	if (i < m->n && strcmp(m->keys[i], key) == 0) {
-		free(m->values[i]);
-		m->values[i] = gw_strdup(value);
-		return;
-	}
-	m->keys = gw_realloc(m->keys, (m->n + 1) * sizeof(char *));
-	m->values = gw_realloc(m->values, (m->n + 1) * sizeof(char *));
-	memmove(m->keys + i + 1, m->keys + i, (m->n - i) * sizeof(char *));
-	memmove(m->values + i + 1, m->values + i, (m->n - i) * sizeof(char *));
-	m->keys[i] = gw_strdup(key);
-	m->values[i] = gw_strdup(value);
-	m->n++;
-}
-
-static inline const char *fx_map_get(const struct gw_map *m, const char *key)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (strcmp(m->keys[i], key) == 0)
-			return m->values[i];
-	return NULL;
-}
-
-static inline void fx_map_clear(struct gw_map *m)
-{
-	for (size_t i = 0; i < m->n; i++) {
-		free(m->keys[i]);
-		free(m->values[i]);
-	}
-	free(m->keys);
-	free(m->values);
-	memset(m, 0, sizeof(*m));
-}
-
 static inline void fx_labels(struct gw_map *m, const char *list)
 {
 	struct gw_strv parts;
@@ -59,9 +21,9 @@ static inline void fx_labels(struct gw_map *m, const char *list)
 		char *eq = strchr(parts.v[i], '=');
 		if (eq) {
 			*eq = '\0';
-			fx_map_set(m, parts.v[i], eq + 1);
+			gw_map_set(m, parts.v[i], eq + 1);
 		} else {
-			fx_map_set(m, parts.v[i], "true");
+			gw_map_set(m, parts.v[i], "true");
 		}
 	}
 	gw_strv_fini(&parts);
@@ -213,8 +175,8 @@ static inline void fx_meta_free(struct gw_meta *m)
 	free(m->namespace);
 	free(m->uid);
 	free(m->creation_timestamp);
-	fx_map_clear(&m->labels);
-	fx_map_clear(&m->annotations);
+	gw_map_fini(&m->labels);
+	gw_map_fini(&m->annotations);
 }
 
 static inline void fx_affinity_free(struct gw_node_affinity *a)
@@ -239,7 +201,7 @@ static inline void fx_vmi_free(struct gw_vmi *v)
 	free(s->features);
 	free(s->architecture);
 	free(s->machine_type);
-	fx_map_clear(&s->node_selector);
+	gw_map_fini(&s->node_selector);
 	fx_affinity_free(&s->affinity);
 	for (size_t i = 0; i < s->n_tolerations; i++) {
 		free(s->tolerations[i].key);
@@ -267,10 +229,10 @@ static inline void fx_vmi_free(struct gw_vmi *v)
 	free(s->eviction_strategy);
 	free(v->phase);
 	free(v->node_name);
-	fx_map_clear(&v->pvc_access_modes);
+	gw_map_fini(&v->pvc_access_modes);
 	gw_strv_fini(&v->migrated_volumes);
 	free(v->tsc_frequency);
-	fx_map_clear(&v->launcher_selector);
+	gw_map_fini(&v->launcher_selector);
 	free(v->migration_uid);
 	json_decref(v->doc);
 	free(v);
@@ -302,7 +264,7 @@ static inline void fx_free(struct gw_cluster *c)
 		struct gw_vmim *m = c->vmims[i];
 		fx_meta_free(&m->meta);
 		free(m->vmi_name);
-		fx_map_clear(&m->added_node_selector);
+		gw_map_fini(&m->added_node_selector);
 		free(m->priority);
 		free(m->phase);
 		free(m);
@@ -311,8 +273,8 @@ static inline void fx_free(struct gw_cluster *c)
 	for (size_t i = 0; i < c->n_policies; i++) {
 		struct gw_policy *p = c->policies[i];
 		fx_meta_free(&p->meta);
-		fx_map_clear(&p->vmi_selector);
-		fx_map_clear(&p->ns_selector);
+		gw_map_fini(&p->vmi_selector);
+		gw_map_fini(&p->ns_selector);
 		free(p);
 	}
 	free(c->policies);
@@ -327,7 +289,7 @@ static inline void fx_free(struct gw_cluster *c)
 		free(c->kubevirt->cpu_model);
 		gw_strv_fini(&c->kubevirt->feature_gates);
 		gw_strv_fini(&c->kubevirt->obsolete);
-		fx_map_clear(&c->kubevirt->cluster_node_selectors);
+		gw_map_fini(&c->kubevirt->cluster_node_selectors);
 		json_decref(c->kubevirt->doc);
 		free(c->kubevirt);
 	}

@@ -55,7 +55,7 @@ static void test_s20_pod_bridge(void **state)
 	assert_string_equal(r.v[0].message,
 			    "cannot migrate VMI which does not use masquerade or a migratable plugin to connect to the pod network");
 	gw_reasons_fini(&r);
-	fx_map_set(&v->meta.annotations, "kubevirt.io/allow-pod-bridge-network-live-migration", "");
+	gw_map_set(&v->meta.annotations, "kubevirt.io/allow-pod-bridge-network-live-migration", "");
 	gw_sched_migratable(c, v, kubevirt_rules(), &r);
 	assert_int_equal(r.n, 0);
 	gw_reasons_fini(&r);
@@ -81,7 +81,7 @@ static void test_s21a_rwo(void **state)
 	struct gw_vmi *v;
 	struct gw_cluster *c = cluster_with_vm(&v);
 	fx_volume(v, "data", GW_VOL_PVC, "data", GW_DISK_DISK, false);
-	fx_map_set(&v->pvc_access_modes, "data", "ReadWriteOnce");
+	gw_map_set(&v->pvc_access_modes, "data", "ReadWriteOnce");
 	struct gw_reasons r;
 	gw_reasons_init(&r);
 	gw_sched_migratable(c, v, kubevirt_rules(), &r);
@@ -141,7 +141,7 @@ static void test_s21c_cdrom(void **state)
 	struct gw_vmi *v;
 	struct gw_cluster *c = cluster_with_vm(&v);
 	fx_volume(v, "data", GW_VOL_PVC, "data", GW_DISK_DISK, false);
-	fx_map_set(&v->pvc_access_modes, "data", "ReadWriteMany");
+	gw_map_set(&v->pvc_access_modes, "data", "ReadWriteMany");
 	fx_volume(v, "iso", GW_VOL_CONTAINERDISK, NULL, GW_DISK_CDROM, true);
 	struct gw_reasons r;
 	gw_reasons_init(&r);
@@ -162,7 +162,7 @@ static void test_s21d_order(void **state)
 	struct gw_vmi *v;
 	struct gw_cluster *c = cluster_with_vm(&v);
 	fx_volume(v, "data", GW_VOL_PVC, "data", GW_DISK_DISK, false);
-	fx_map_set(&v->pvc_access_modes, "data", "ReadWriteOnce");
+	gw_map_set(&v->pvc_access_modes, "data", "ReadWriteOnce");
 	fx_pod_network(v, "default", GW_BINDING_BRIDGE);
 	struct gw_reasons r;
 	gw_reasons_init(&r);
@@ -229,10 +229,10 @@ static void test_godwit_five_blockers(void **state)
 	fx_pod_network(v, "default", GW_BINDING_BRIDGE);
 	v->spec.n_host_devices = 1;
 	fx_volume(v, "iso", GW_VOL_PVC, "iso", GW_DISK_CDROM, true);
-	fx_map_set(&v->pvc_access_modes, "iso", "ReadWriteMany");
+	gw_map_set(&v->pvc_access_modes, "iso", "ReadWriteMany");
 	fx_volume(v, "root", GW_VOL_CONTAINERDISK, NULL, GW_DISK_DISK, false);
 	fx_volume(v, "data", GW_VOL_PVC, "data", GW_DISK_DISK, false);
-	fx_map_set(&v->pvc_access_modes, "data", "ReadWriteOnce");
+	gw_map_set(&v->pvc_access_modes, "data", "ReadWriteOnce");
 	struct gw_reasons r;
 	gw_reasons_init(&r);
 	gw_sched_migratable(c, v, godwit_rules(), &r);
@@ -341,7 +341,7 @@ static void test_node_all_reasons(void **state)
 	gw_sched_node_check(c, v, bad, src, &sel, NULL, NULL, &r);
 	assert_int_equal(fx_count(&r, GW_R_TAINT), 1);
 	gw_reasons_fini(&r);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	fx_free(c);
 }
 
@@ -399,7 +399,7 @@ static void test_capacity(void **state)
 	gw_sched_node_check(c, v, t, src, &sel, NULL, NULL, &r);
 	assert_int_equal(r.n, 0);
 	gw_usage_fini(&u);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	fx_free(c);
 }
 

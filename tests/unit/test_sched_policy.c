@@ -40,7 +40,7 @@ static void test_matching(void **state)
 
 	/* QUIRK: a VMI without labels skips both selectors: every policy
 	 * with selectors matches with score (0,0); the smallest name wins */
-	fx_map_clear(&v->meta.labels);
+	gw_map_fini(&v->meta.labels);
 	assert_string_equal(winner(c, v, kv()), "b-other-app");
 	fx_free(c);
 }
@@ -127,7 +127,7 @@ static void test_s24_shim(void **state)
 	assert_int_equal(s.config.allow_workload_disruption, 0);
 
 	/* no policy: disruption follows allowPostCopy (false) */
-	fx_map_clear(&v->meta.labels);
+	gw_map_fini(&v->meta.labels);
 	fx_labels(&v->meta.labels, "app=db");
 	gw_sched_settings(c, v, kv(), &s);
 	assert_null(s.policy);

@@ -12,15 +12,15 @@ static void assert_map_exactly(const struct gw_map *m, const char *list)
 	struct gw_map want = {0};
 	fx_labels(&want, list);
 	for (size_t i = 0; i < want.n; i++) {
-		const char *have = fx_map_get(m, want.keys[i]);
+		const char *have = gw_map_get(m, want.keys[i]);
 		if (!have)
 			fail_msg("selector lacks %s", want.keys[i]);
 		assert_string_equal(have, want.values[i]);
 	}
 	for (size_t i = 0; i < m->n; i++)
-		if (!fx_map_get(&want, m->keys[i]))
+		if (!gw_map_get(&want, m->keys[i]))
 			fail_msg("unexpected selector %s=%s", m->keys[i], m->values[i]);
-	fx_map_clear(&want);
+	gw_map_fini(&want);
 }
 
 static size_t count_prefix(const struct gw_map *m, const char *prefix)
@@ -53,7 +53,7 @@ static void test_s6_default_model(void **state)
 	assert_int_equal(aff.n, 1);
 	assert_int_equal(aff.terms[0].n, 1);
 	assert_requirement(&aff.terms[0].reqs[0], "node-labeller.kubevirt.io/obsolete-host-model", GW_OP_DOES_NOT_EXIST);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 	fx_free(c);
 }
@@ -71,9 +71,9 @@ static void test_s7_cluster_model(void **state)
 	struct gw_map sel = {0};
 	struct gw_node_affinity aff = {0};
 	gw_sched_launch_selector(c, v, &sel, &aff);
-	assert_string_equal(fx_map_get(&sel, "cpu-model.node.kubevirt.io/EPYC"), "true");
+	assert_string_equal(gw_map_get(&sel, "cpu-model.node.kubevirt.io/EPYC"), "true");
 	assert_int_equal(aff.n, 0);   /* no obsolete-host-model affinity */
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 	fx_free(c);
 }
@@ -94,8 +94,8 @@ static void test_s8_vmi_model_wins(void **state)
 	struct gw_map sel = {0};
 	struct gw_node_affinity aff = {0};
 	gw_sched_launch_selector(c, v, &sel, &aff);
-	assert_string_equal(fx_map_get(&sel, "cpu-model.node.kubevirt.io/Haswell"), "true");
-	assert_null(fx_map_get(&sel, "cpu-model.node.kubevirt.io/EPYC"));
+	assert_string_equal(gw_map_get(&sel, "cpu-model.node.kubevirt.io/Haswell"), "true");
+	assert_null(gw_map_get(&sel, "cpu-model.node.kubevirt.io/EPYC"));
 
 	struct gw_reasons r;
 	gw_reasons_init(&r);
@@ -107,7 +107,7 @@ static void test_s8_vmi_model_wins(void **state)
 	assert_string_equal(r.v[0].subject, "cpu-model.node.kubevirt.io/Haswell");
 	assert_string_equal(gw_reason_name(r.v[0].code), "NodeSelectorMismatch");
 	gw_reasons_fini(&r);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 	fx_free(c);
 }
@@ -126,7 +126,7 @@ static void test_s9_arm64(void **state)
 	gw_sched_launch_selector(c, v, &sel, &aff);
 	assert_map_exactly(&sel, "kubevirt.io/schedulable=true,kubernetes.io/arch=arm64,machine-type.node.kubevirt.io/virt=true");
 	assert_int_equal(aff.n, 0);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 	fx_free(c);
 }
@@ -147,14 +147,14 @@ static void test_s10_feature_policies(void **state)
 	struct gw_map sel = {0};
 	struct gw_node_affinity aff = {0};
 	gw_sched_launch_selector(c, v, &sel, &aff);
-	assert_non_null(fx_map_get(&sel, "cpu-model.node.kubevirt.io/Conroe"));
-	assert_non_null(fx_map_get(&sel, "cpu-feature.node.kubevirt.io/lahf_lm"));
-	assert_non_null(fx_map_get(&sel, "cpu-feature.node.kubevirt.io/pcid"));
+	assert_non_null(gw_map_get(&sel, "cpu-model.node.kubevirt.io/Conroe"));
+	assert_non_null(gw_map_get(&sel, "cpu-feature.node.kubevirt.io/lahf_lm"));
+	assert_non_null(gw_map_get(&sel, "cpu-feature.node.kubevirt.io/pcid"));
 	assert_int_equal(count_prefix(&sel, "cpu-feature.node.kubevirt.io/"), 2);
 	assert_int_equal(aff.n, 1);
 	assert_int_equal(aff.terms[0].n, 1);
 	assert_requirement(&aff.terms[0].reqs[0], "cpu-feature.node.kubevirt.io/ssse3", GW_OP_DOES_NOT_EXIST);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 	fx_free(c);
 }
@@ -199,7 +199,7 @@ static void test_s11_forbid_with_user_affinity(void **state)
 	gw_sched_node_check(c, v, ok, NULL, &sel, &aff, NULL, &r);
 	assert_int_equal(r.n, 0);
 	gw_reasons_fini(&r);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 	fx_free(c);
 }
@@ -216,17 +216,17 @@ static void test_s12_host_passthrough(void **state)
 
 	struct gw_map sel = {0};
 	gw_sched_launch_selector(c, v, &sel, NULL);
-	assert_non_null(fx_map_get(&sel, "cpu-feature.node.kubevirt.io/vmx"));
+	assert_non_null(gw_map_get(&sel, "cpu-feature.node.kubevirt.io/vmx"));
 	assert_int_equal(count_prefix(&sel, "cpu-model"), 0);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 
 	struct gw_node_affinity aff = {0};
 	assert_int_equal(gw_sched_target_selector(c, v, NULL, &sel, &aff, NULL), 0);
-	assert_non_null(fx_map_get(&sel, "cpu-feature.node.kubevirt.io/vmx"));
-	assert_string_equal(fx_map_get(&sel, "cpu-vendor.node.kubevirt.io/Intel"), "true");
+	assert_non_null(gw_map_get(&sel, "cpu-feature.node.kubevirt.io/vmx"));
+	assert_string_equal(gw_map_get(&sel, "cpu-vendor.node.kubevirt.io/Intel"), "true");
 	assert_int_equal(count_prefix(&sel, "cpu-model"), 0);
 	assert_int_equal(gw_sched_selector_source(c, v), GW_SELECTOR_NONE);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 	fx_free(c);
 }
@@ -251,7 +251,7 @@ static void test_host_model_from_source_node(void **state)
 	assert_string_equal(gw_selector_source_name(GW_SELECTOR_SOURCE_NODE), "source-node-labels");
 	/* the launch affinity is kept */
 	assert_int_equal(aff.n, 1);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 	fx_free(c);
 }
@@ -266,11 +266,11 @@ static void test_host_model_quirk(void **state)
 	fx_feature(v, "pcid", GW_POLICY_REQUIRE);
 	struct gw_map sel = {0};
 	assert_int_equal(gw_sched_target_selector(c, v, NULL, &sel, NULL, NULL), 0);
-	assert_non_null(fx_map_get(&sel, "cpu-feature.node.kubevirt.io/pcid"));
+	assert_non_null(gw_map_get(&sel, "cpu-feature.node.kubevirt.io/pcid"));
 	assert_int_equal(count_prefix(&sel, "cpu-feature.node.kubevirt.io/"), 1);
 	assert_int_equal(count_prefix(&sel, "cpu-model-migration.node.kubevirt.io/"), 0);
 	assert_int_equal(gw_sched_selector_source(c, v), GW_SELECTOR_REMEMBERED);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	fx_free(c);
 }
 
@@ -280,12 +280,12 @@ static void test_vendor_pin_kept(void **state)
 	struct gw_cluster *c = fx_cluster();
 	fx_node(c, "src", SKYLAKE_NODE);
 	struct gw_vmi *v = fx_vmi(c, "vm", "src");
-	fx_map_set(&v->spec.node_selector, "cpu-vendor.node.kubevirt.io/AMD", "true");
+	gw_map_set(&v->spec.node_selector, "cpu-vendor.node.kubevirt.io/AMD", "true");
 	struct gw_map sel = {0};
 	assert_int_equal(gw_sched_target_selector(c, v, NULL, &sel, NULL, NULL), 0);
 	assert_int_equal(count_prefix(&sel, "cpu-vendor.node.kubevirt.io/"), 1);
-	assert_non_null(fx_map_get(&sel, "cpu-vendor.node.kubevirt.io/AMD"));
-	fx_map_clear(&sel);
+	assert_non_null(gw_map_get(&sel, "cpu-vendor.node.kubevirt.io/AMD"));
+	gw_map_fini(&sel);
 
 	/* source node unknown: the vendor pin cannot be computed */
 	struct gw_vmi *lost = fx_vmi(c, "lost", "gone");
@@ -294,7 +294,7 @@ static void test_vendor_pin_kept(void **state)
 	assert_int_equal(gw_sched_target_selector(c, lost, NULL, &sel, NULL, &err), -ENOENT);
 	assert_string_equal(gw_err_msg(err), "node \"gone\" associated with vmi \"lost\" does not exist");
 	gw_err_free(err);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	fx_free(c);
 }
 
@@ -304,15 +304,15 @@ static void test_s17_added_node_selector(void **state)
 	struct gw_cluster *c = fx_cluster();
 	fx_node(c, "src", SKYLAKE_NODE);
 	struct gw_vmi *v = fx_vmi(c, "vm", "src");
-	fx_map_set(&v->spec.node_selector, "zone", "b");
+	gw_map_set(&v->spec.node_selector, "zone", "b");
 	struct gw_vmim *m = fx_vmim(c, "mig", "vm", NULL);
 	fx_labels(&m->added_node_selector, "zone=a,rack=r1,kubevirt.io/schedulable=false");
 	struct gw_map sel = {0};
 	assert_int_equal(gw_sched_target_selector(c, v, m, &sel, NULL, NULL), 0);
-	assert_string_equal(fx_map_get(&sel, "zone"), "b");
-	assert_string_equal(fx_map_get(&sel, "rack"), "r1");
-	assert_string_equal(fx_map_get(&sel, "kubevirt.io/schedulable"), "true");
-	fx_map_clear(&sel);
+	assert_string_equal(gw_map_get(&sel, "zone"), "b");
+	assert_string_equal(gw_map_get(&sel, "rack"), "r1");
+	assert_string_equal(gw_map_get(&sel, "kubevirt.io/schedulable"), "true");
+	gw_map_fini(&sel);
 	fx_free(c);
 }
 
@@ -338,7 +338,7 @@ static void test_s18_no_host_model_label(void **state)
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.v[0].code, GW_R_NO_HOST_MODEL_LABEL);
 	gw_reasons_fini(&r);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	fx_free(c);
 }
 
@@ -375,7 +375,7 @@ static void test_seed_000(void **state)
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.v[0].code, GW_R_SOURCE_NODE);
 	gw_reasons_fini(&r);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 
 	/* cpu.model IvyBridge in the VM spec wins over the cluster cpuModel:
@@ -390,7 +390,7 @@ static void test_seed_000(void **state)
 	gw_sched_node_check(c, v, b, a, &sel, &aff, NULL, &r);
 	assert_int_equal(r.n, 0);
 	gw_reasons_fini(&r);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	gw_node_affinity_fini(&aff);
 	fx_free(c);
 }
@@ -413,13 +413,13 @@ static void test_seed_002(void **state)
 	assert_int_equal(r.v[0].code, GW_R_SELECTOR_MISSING);
 	assert_string_equal(r.v[0].subject, "cpu-model-migration.node.kubevirt.io/XYZ");
 	gw_reasons_fini(&r);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 
 	v->spec.cpu_model = gw_strdup("123");
 	assert_int_equal(gw_sched_target_selector(c, v, NULL, &sel, NULL, NULL), 0);
 	gw_sched_node_check(c, v, b, a, &sel, NULL, NULL, &r);
 	assert_int_equal(r.n, 0);
-	fx_map_clear(&sel);
+	gw_map_fini(&sel);
 	fx_free(c);
 }
 
@@ -429,14 +429,14 @@ static void test_cluster_node_selectors(void **state)
 	struct gw_cluster *c = fx_cluster();
 	fx_labels(&fx_kubevirt(c)->cluster_node_selectors, "pool=vms,zone=a");
 	struct gw_vmi *v = fx_vmi(c, "vm", NULL);
-	fx_map_set(&v->spec.node_selector, "zone", "b");
+	gw_map_set(&v->spec.node_selector, "zone", "b");
 	v->spec.dedicated_cpu = true;
 	struct gw_map sel = {0};
 	gw_sched_launch_selector(c, v, &sel, NULL);
-	assert_string_equal(fx_map_get(&sel, "pool"), "vms");
-	assert_string_equal(fx_map_get(&sel, "zone"), "b");
-	assert_string_equal(fx_map_get(&sel, "kubevirt.io/cpumanager"), "true");
-	fx_map_clear(&sel);
+	assert_string_equal(gw_map_get(&sel, "pool"), "vms");
+	assert_string_equal(gw_map_get(&sel, "zone"), "b");
+	assert_string_equal(gw_map_get(&sel, "kubevirt.io/cpumanager"), "true");
+	gw_map_fini(&sel);
 	fx_free(c);
 }
 
