@@ -403,6 +403,65 @@ static void test_capacity(void **state)
 	fx_free(c);
 }
 
+/* 3.1 #1 binding plugins, #3 GPUs, #7; 3.2 hostDisk and the PVC object */
+static void test_more_checks(void **state)
+{
+	struct gw_vmi *v;
+	struct gw_cluster *c = cluster_with_vm(&v);
+	struct gw_reasons r;
+	gw_reasons_init(&r);
+
+	/* a binding plugin is migratable only when the cluster config says so */
+	fx_pod_network(v, "default", GW_BINDING_PLUGIN);
+	v->spec.interfaces[0].plugin = gw_strdup("mybinding");
+	gw_sched_migratable(c, v, kubevirt_rules(), &r);
+	assert_int_equal(fx_count(&r, GW_R_INTERFACE), 1);
+	gw_reasons_fini(&r);
+	fx_kubevirt(c)->doc = json_pack("{s:{s:{s:{s:{s:{s:{}}}}}}}", "spec", "configuration", "network", "binding",
+					"mybinding", "migration");
+	gw_sched_migratable(c, v, kubevirt_rules(), &r);
+	assert_int_equal(r.n, 0);
+
+	v->spec.n_gpus = 2;
+	v->spec.hyperv_passthrough = true;
+	gw_sched_migratable(c, v, kubevirt_rules(), &r);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.v[0].message, "VMI specifies too many GPUs");
+	assert_int_equal(r.v[1].code, GW_R_HYPERV_PASSTHROUGH);
+	assert_string_equal(r.v[1].message, "VMI uses hyperv passthrough");
+	gw_reasons_fini(&r);
+	v->spec.n_gpus = 0;
+	v->spec.hyperv_passthrough = false;
+
+	/* hostDisk: shared is fine, not shared blocks */
+	fx_volume(v, "hd", GW_VOL_HOSTDISK, NULL, GW_DISK_DISK, false);
+	gw_sched_migratable(c, v, kubevirt_rules(), &r);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.v[0].message, "cannot migrate VMI with non-shared HostDisk");
+	gw_reasons_fini(&r);
+	v->spec.volumes[0].hostdisk_shared = true;
+	gw_sched_migratable(c, v, kubevirt_rules(), &r);
+	assert_int_equal(r.n, 0);
+
+	/* access modes from the PersistentVolumeClaim object */
+	fx_volume(v, "data", GW_VOL_DATAVOLUME, "dv-data", GW_DISK_DISK, false);
+	struct gw_pvc *pvc = gw_calloc(1, sizeof(*pvc));
+	pvc->meta.name = gw_strdup("dv-data");
+	pvc->meta.namespace = gw_strdup("default");
+	gw_strv_init(&pvc->access_modes);
+	gw_strv_push(&pvc->access_modes, "ReadWriteOnce");
+	*FX_GROW(c->pvcs, c->n_pvcs) = pvc;
+	gw_sched_migratable(c, v, kubevirt_rules(), &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.v[0].code, GW_R_DISKS);
+	assert_string_equal(r.v[0].subject, "data");
+	gw_reasons_fini(&r);
+	gw_strv_push(&pvc->access_modes, "ReadWriteMany");
+	gw_sched_migratable(c, v, kubevirt_rules(), &r);
+	assert_int_equal(r.n, 0);
+	fx_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +479,7 @@ int main(void)
 		cmocka_unit_test(test_cpu_mode),
 		cmocka_unit_test(test_node_all_reasons),
 		cmocka_unit_test(test_capacity),
+		cmocka_unit_test(test_more_checks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -440,6 +440,38 @@ static void test_cluster_node_selectors(void **state)
 	fx_free(c);
 }
 
+/* 2.2 steps 8, 10, 11: canonical machine type, TSC frequency, realtime,
+ * SEV/SNP, TDX */
+static void test_launch_extras(void **state)
+{
+	struct gw_cluster *c = fx_cluster();
+	struct gw_vmi *v = fx_vmi(c, "vm", NULL);
+	v->spec.machine_type = gw_strdup("q35");
+	v->spec.sev_snp = true;
+	v->spec.tdx = true;
+	v->tsc_frequency = gw_strdup("4008012000");
+	v->doc = json_pack("{s:{s:{s:s}}, s:{s:{s:{s:{}}}}}", "status", "machine", "type", "pc-q35-rhel9.6.0",
+			   "spec", "domain", "cpu", "realtime");
+	assert_non_null(v->doc);
+	struct gw_map sel = {0};
+	gw_sched_launch_selector(c, v, &sel, NULL);
+	assert_non_null(gw_map_get(&sel, "machine-type.node.kubevirt.io/pc-q35-rhel9.6.0"));
+	assert_null(gw_map_get(&sel, "machine-type.node.kubevirt.io/q35"));
+	assert_non_null(gw_map_get(&sel, "kubevirt.io/sev"));
+	assert_non_null(gw_map_get(&sel, "kubevirt.io/sev-snp"));
+	assert_non_null(gw_map_get(&sel, "kubevirt.io/tdx"));
+	assert_non_null(gw_map_get(&sel, "kubevirt.io/realtime"));
+	/* no TSC need yet: no TSC selector */
+	assert_int_equal(count_prefix(&sel, "scheduling.node.kubevirt.io/"), 0);
+	gw_map_fini(&sel);
+	/* invtsc required: the frequency from the topology hint */
+	fx_feature(v, "invtsc", GW_POLICY_REQUIRE);
+	gw_sched_launch_selector(c, v, &sel, NULL);
+	assert_string_equal(gw_map_get(&sel, "scheduling.node.kubevirt.io/tsc-frequency-4008012000"), "true");
+	gw_map_fini(&sel);
+	fx_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_seed_000),
 		cmocka_unit_test(test_seed_002),
 		cmocka_unit_test(test_cluster_node_selectors),
+		cmocka_unit_test(test_launch_extras),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
