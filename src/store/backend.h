@@ -25,9 +25,11 @@ struct gw_store_ops {
 	/* *object: stored JSON with metadata.resourceVersion set. */
 	int (*get)(struct gw_store *s, const char *kind, const char *ns, const char *name,
 		   json_t **object, int64_t *rv, struct gw_err **err);
-	/* Every object of kind (in ns unless NULL), any order, with versions. */
-	int (*list)(struct gw_store *s, const char *kind, const char *ns, json_t **items,
-		    int64_t *list_rv, struct gw_err **err);
+	/* The objects of kind (in ns unless NULL) that sel (NULL: all)
+	 * matches, with versions; *list_rv: the snapshot's version. */
+	int (*list)(struct gw_store *s, const char *kind, const char *ns,
+		    const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
+		    struct gw_err **err);
 	/* object has no resourceVersion; -EEXIST if the key exists. */
 	int (*create)(struct gw_store *s, const char *kind, const char *ns, const char *name,
 		      const json_t *object, int64_t *rv, struct gw_err **err);

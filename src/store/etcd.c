@@ -312,8 +312,9 @@ static int etcd_get(struct gw_store *base, const char *kind, const char *ns, con
 	return r;
 }
 
-static int etcd_list(struct gw_store *base, const char *kind, const char *ns, json_t **items,
-		     int64_t *list_rv, struct gw_err **err)
+static int etcd_list(struct gw_store *base, const char *kind, const char *ns,
+		     const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
+		     struct gw_err **err)
 {
 	struct etcd_store *s = (struct etcd_store *)base;
 	_cleanup_free_ char *prefix = ns ? gw_asprintf("%s/%s/%s/", s->prefix, kind, ns)
@@ -356,7 +357,11 @@ static int etcd_list(struct gw_store *base, const char *kind, const char *ns, js
 			int64_t mod, version;
 			if ((r = parse_kv(kv, &o, &mod, &version, err)) < 0)
 				break;
-			json_array_append_new(arr, o);
+			if (!sel || gw_store_selector_matches(
+					    sel, json_object_get(json_object_get(o, "metadata"), "labels")))
+				json_array_append_new(arr, o);
+			else
+				json_decref(o);
 			if (i + 1 == json_array_size(kvs)) {
 				if (j_bytes(kv, "key", &last_key, &last_len) < 0)
 					r = gw_err_set(err, -EIO, "etcd: range: malformed key");

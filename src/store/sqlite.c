@@ -3,17 +3,26 @@
  * a write is on disk when the call returns, and a crash (SIGKILL, power)
  * leaves either the whole transaction or none of it.
  *
- * Tables: objects (the current state, keyed by kind/namespace/name), events
- * (the history watches read: one row per change, its rv the primary key)
- * and meta (the current rv, the compacted rv). Every write is one
- * transaction: object row, event row, meta rv.
+ * Tables: objects (the current state, keyed by kind/namespace/name, with
+ * the labels apart so selectors skip objects without parsing them), events
+ * (the history watches read: one row per change, rv the primary key) and
+ * meta (the current rv, the compacted rv).
  *
  * One server per file: PATH.lock is held with flock(LOCK_EX) while the store
  * is open; a second open fails with -EBUSY naming the holder's pid.
  *
- * Concurrency: one SQLite connection; `lock` guards it and every field
- * below it. Writers broadcast `changed` after each commit; watches wait on
- * it. */
+ * Group commit: an fsync costs milliseconds, so concurrent writers share
+ * one. A writer queues its operation; whoever finds no commit under way
+ * becomes the leader, takes the whole queue, applies it in one transaction
+ * (each operation in its own savepoint, so one conflict fails only itself)
+ * and commits once; then every queued writer has its answer.
+ *
+ * Concurrency: two connections. `wdb` (the writer) is used only by the
+ * current leader: `committing` (under `lock`) says who. `rdb` (readers and
+ * watches) and every field marked below are guarded by `lock`. WAL lets
+ * rdb read committed data while wdb writes. `changed` is broadcast when a
+ * commit is published (watches wait on it), `written` when a batch is
+ * done (queued writers wait on it). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -27,12 +36,18 @@
 
 #define DEFAULT_HISTORY 100000
 #define WATCH_BATCH 256
+#define MAX_BATCH 512
 
 enum stmt_id {
 	ST_BEGIN,
+	ST_BEGIN_READ,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_GET,
+	ST_GET_META,
 	ST_LIST_KIND,
 	ST_LIST_NS,
 	ST_INSERT_OBJECT,
@@ -46,14 +61,19 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_BEGIN_READ] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT op",
+	[ST_RELEASE] = "RELEASE op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
 	[ST_GET] = "SELECT rv, object FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
-	[ST_LIST_KIND] = "SELECT rv, object FROM objects WHERE kind = ?1",
-	[ST_LIST_NS] = "SELECT rv, object FROM objects WHERE kind = ?1 AND namespace = ?2",
-	[ST_INSERT_OBJECT] = "INSERT INTO objects (kind, namespace, name, rv, object) "
-			     "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_UPDATE_OBJECT] = "UPDATE objects SET rv = ?4, object = ?5 "
+	[ST_GET_META] = "SELECT value FROM meta WHERE key = ?1",
+	[ST_LIST_KIND] = "SELECT rv, object, labels FROM objects WHERE kind = ?1",
+	[ST_LIST_NS] = "SELECT rv, object, labels FROM objects WHERE kind = ?1 AND namespace = ?2",
+	[ST_INSERT_OBJECT] = "INSERT INTO objects (kind, namespace, name, rv, object, labels) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_UPDATE_OBJECT] = "UPDATE objects SET rv = ?4, object = ?5, labels = ?6 "
 			     "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
 	[ST_DELETE_OBJECT] = "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
 	[ST_INSERT_EVENT] = "INSERT INTO events (rv, type, kind, namespace, name, object) "
@@ -65,24 +85,48 @@ static const char *const stmt_sql[ST_COUNT] = {
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, namespace TEXT NOT NULL,"
-	" name TEXT NOT NULL, rv INTEGER NOT NULL, object TEXT NOT NULL,"
+	" name TEXT NOT NULL, rv INTEGER NOT NULL, object TEXT NOT NULL, labels TEXT,"
 	" PRIMARY KEY (kind, namespace, name)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS events (rv INTEGER PRIMARY KEY, type INTEGER NOT NULL,"
 	" kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL);"
 	"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1), ('rv', 0), ('compacted', 0);";
+
+enum op_type { OP_CREATE, OP_UPDATE, OP_DELETE, OP_COMPACT };
+
+/* One queued write; lives on its writer's stack until done. */
+struct write_op {
+	enum op_type type;
+	const char *kind, *ns, *name;
+	char *text, *labels; /* object and labels JSON (create, update) */
+	int64_t cas_rv;      /* update, delete (0: none); compact: the rv */
+	/* Results, set by the leader: */
+	int r;
+	int64_t rv, current_rv;
+	struct gw_err *err;
+	bool done;
+	struct write_op *next;
+};
+
+struct db {
+	sqlite3 *conn;
+	sqlite3_stmt *stmt[ST_COUNT];
+};
 
 struct sqlite_store {
 	struct gw_store base;
 	char *path;
 	int lock_fd;
 	int64_t history;
+	struct db wdb; /* the leader's only */
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* CLOCK_MONOTONIC */
-	/* guarded by lock: */
-	sqlite3 *db;
-	sqlite3_stmt *stmt[ST_COUNT];
-	int64_t rv;
-	int64_t compacted;
+	pthread_cond_t written;
+	/* Guarded by lock: */
+	struct db rdb;
+	int64_t rv;        /* last committed */
+	int64_t compacted; /* events up to here are gone */
+	bool committing;
+	struct write_op *queue_head, *queue_tail;
 };
 
 struct sqlite_watch {
@@ -99,16 +143,16 @@ struct sqlite_watch {
 
 static const struct gw_store_ops sqlite_ops;
 
-static int db_error(struct sqlite_store *s, struct gw_err **err, const char *what)
+static int db_error(struct sqlite_store *s, struct db *d, struct gw_err **err, const char *what)
 {
-	int code = sqlite3_extended_errcode(s->db);
-	int r = (code & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
-	return gw_err_set(err, r, "store %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+	int code = sqlite3_errcode(d->conn);
+	int r = code == SQLITE_FULL ? -ENOSPC : -EIO;
+	return gw_err_set(err, r, "store %s: %s: %s", s->path, what, sqlite3_errmsg(d->conn));
 }
 
-static int exec_simple(struct sqlite_store *s, enum stmt_id id)
+static int exec_simple(struct db *d, enum stmt_id id)
 {
-	sqlite3_stmt *st = s->stmt[id];
+	sqlite3_stmt *st = d->stmt[id];
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : rc;
@@ -122,14 +166,16 @@ static void bind_key(sqlite3_stmt *st, const char *kind, const char *ns, const c
 		sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
 }
 
-/* A stored object: JSON text (without resourceVersion) and its rv. */
+/* A stored object: JSON text (without resourceVersion) and its rv. The
+ * text was written by this code (json_dumps), so duplicate keys are not
+ * checked for: that check doubles the cost of a large list. */
 static int load_object(struct sqlite_store *s, sqlite3_stmt *st, int col, int64_t rv,
 		       json_t **object, struct gw_err **err)
 {
 	const char *text = (const char *)sqlite3_column_text(st, col);
 	int len = sqlite3_column_bytes(st, col);
 	json_error_t je;
-	json_t *o = text ? json_loadb(text, (size_t)len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	json_t *o = text ? json_loadb(text, (size_t)len, 0, &je) : NULL;
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return gw_err_set(err, -EIO, "store %s: stored object at rv %" PRId64 " is not JSON",
@@ -146,7 +192,7 @@ static int sqlite_get(struct gw_store *base, const char *kind, const char *ns, c
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	int r;
 	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *st = s->stmt[ST_GET];
+	sqlite3_stmt *st = s->rdb.stmt[ST_GET];
 	bind_key(st, kind, ns, name);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -155,34 +201,67 @@ static int sqlite_get(struct gw_store *base, const char *kind, const char *ns, c
 	} else if (rc == SQLITE_DONE) {
 		r = gw_err_set(err, -ENOENT, "store: %s/%s/%s not found", kind, ns, name);
 	} else {
-		r = db_error(s, err, "get");
+		r = db_error(s, &s->rdb, err, "get");
 	}
 	sqlite3_reset(st);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
-static int sqlite_list(struct gw_store *base, const char *kind, const char *ns, json_t **items,
-		       int64_t *list_rv, struct gw_err **err)
+static bool labels_match(sqlite3_stmt *st, int col, const struct gw_store_selector *sel)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	if (!text)
+		return gw_store_selector_matches(sel, NULL);
+	json_error_t je;
+	json_t *labels = json_loadb(text, (size_t)sqlite3_column_bytes(st, col), 0, &je);
+	bool ok = gw_store_selector_matches(sel, labels);
+	json_decref(labels);
+	return ok;
+}
+
+/* One read transaction: the meta rv and the rows are the same snapshot. */
+static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
+		       const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
+		       struct gw_err **err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	int r = 0, rc;
 	json_t *arr = json_array();
 	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *st = s->stmt[ns ? ST_LIST_NS : ST_LIST_KIND];
+	struct db *d = &s->rdb;
+	if (exec_simple(d, ST_BEGIN_READ)) {
+		r = db_error(s, d, err, "list");
+		goto out;
+	}
+	sqlite3_stmt *st = d->stmt[ST_GET_META];
+	sqlite3_bind_text(st, 1, "rv", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*list_rv = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		r = db_error(s, d, err, "list");
+		goto end;
+	}
+	st = d->stmt[ns ? ST_LIST_NS : ST_LIST_KIND];
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	if (ns)
 		sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *o;
+		if (sel && !labels_match(st, 2, sel))
+			continue;
 		if ((r = load_object(s, st, 1, sqlite3_column_int64(st, 0), &o, err)) < 0)
 			break;
 		json_array_append_new(arr, o);
 	}
 	if (r == 0 && rc != SQLITE_DONE)
-		r = db_error(s, err, "list");
+		r = db_error(s, d, err, "list");
 	sqlite3_reset(st);
-	*list_rv = s->rv;
+end:
+	exec_simple(d, ST_COMMIT);
+out:
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0) {
 		json_decref(arr);
@@ -192,114 +271,49 @@ static int sqlite_list(struct gw_store *base, const char *kind, const char *ns, 
 	return 0;
 }
 
-/* Within a write transaction: the event row and the new store rv; and,
- * once the history exceeds its bound by a tenth, the oldest events go. */
-static int record_event(struct sqlite_store *s, int64_t rv, enum gw_store_event_type type,
-			const char *kind, const char *ns, const char *name, const char *text,
-			int64_t *compact_to)
+/* ---- the leader's side of a write (wdb, no lock held) ------------------- */
+
+static int step_done(sqlite3_stmt *st)
 {
-	sqlite3_stmt *st = s->stmt[ST_INSERT_EVENT];
-	sqlite3_bind_int64(st, 1, rv);
-	sqlite3_bind_int(st, 2, (int)type);
-	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, ns, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return rc;
-	st = s->stmt[ST_SET_META];
-	sqlite3_bind_text(st, 1, "rv", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, rv);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return rc;
-	*compact_to = s->compacted;
-	if (rv - s->compacted > s->history + s->history / 10) {
-		*compact_to = rv - s->history;
-		st = s->stmt[ST_COMPACT];
-		sqlite3_bind_int64(st, 1, *compact_to);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return rc;
-		st = s->stmt[ST_SET_META];
-		sqlite3_bind_text(st, 1, "compacted", -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, *compact_to);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return rc;
-	}
-	return 0;
+	return rc == SQLITE_DONE ? 0 : rc;
 }
 
-/* Commits, and only then makes the new rv visible to readers and watches. */
-static int commit(struct sqlite_store *s, int64_t rv, int64_t compacted, struct gw_err **err)
+static int set_meta(struct db *d, const char *key, int64_t value)
 {
-	if (exec_simple(s, ST_COMMIT)) {
-		int r = db_error(s, err, "commit");
-		exec_simple(s, ST_ROLLBACK);
-		return r;
-	}
-	s->rv = rv;
-	s->compacted = compacted;
-	pthread_cond_broadcast(&s->changed);
-	return 0;
+	sqlite3_stmt *st = d->stmt[ST_SET_META];
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, value);
+	return step_done(st);
 }
 
-static char *dump(const json_t *object)
+static int compact_to(struct db *d, int64_t rv)
 {
-	return json_dumps(object, JSON_COMPACT);
+	sqlite3_stmt *st = d->stmt[ST_COMPACT];
+	sqlite3_bind_int64(st, 1, rv);
+	int rc = step_done(st);
+	return rc ? rc : set_meta(d, "compacted", rv);
 }
 
-static int sqlite_create(struct gw_store *base, const char *kind, const char *ns,
-			 const char *name, const json_t *object, int64_t *rv, struct gw_err **err)
+static int record_event(struct db *d, int64_t rv, enum gw_store_event_type type,
+			const struct write_op *op, const char *text)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	_cleanup_free_ char *text = dump(object);
-	int r = 0, rc;
-	int64_t compact_to;
-	pthread_mutex_lock(&s->lock);
-	int64_t new_rv = s->rv + 1;
-	if (exec_simple(s, ST_BEGIN)) {
-		r = db_error(s, err, "begin");
-		goto out;
-	}
-	sqlite3_stmt *st = s->stmt[ST_INSERT_OBJECT];
-	bind_key(st, kind, ns, name);
-	sqlite3_bind_int64(st, 4, new_rv);
-	sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_CONSTRAINT) {
-		r = gw_err_set(err, -EEXIST, "store: create %s/%s/%s: already exists", kind, ns, name);
-		goto rollback;
-	}
-	if (rc != SQLITE_DONE ||
-	    record_event(s, new_rv, GW_STORE_ADDED, kind, ns, name, text, &compact_to)) {
-		r = db_error(s, err, "create");
-		goto rollback;
-	}
-	if ((r = commit(s, new_rv, compact_to, err)) == 0)
-		*rv = new_rv;
-	goto out;
-rollback:
-	exec_simple(s, ST_ROLLBACK);
-out:
-	pthread_mutex_unlock(&s->lock);
-	return r;
+	sqlite3_stmt *st = d->stmt[ST_INSERT_EVENT];
+	sqlite3_bind_int64(st, 1, rv);
+	sqlite3_bind_int(st, 2, (int)type);
+	sqlite3_bind_text(st, 3, op->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, op->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
+	return step_done(st);
 }
 
-/* In a transaction: the stored rv of a key (0: none), and its text if
- * wanted (caller frees). */
-static int stored_rv(struct sqlite_store *s, const char *kind, const char *ns, const char *name,
-		     int64_t *rv, char **text)
+/* The stored rv of a key (0: none), and its text if wanted (caller frees). */
+static int stored_rv(struct db *d, const struct write_op *op, int64_t *rv, char **text)
 {
-	sqlite3_stmt *st = s->stmt[ST_GET];
-	bind_key(st, kind, ns, name);
+	sqlite3_stmt *st = d->stmt[ST_GET];
+	bind_key(st, op->kind, op->ns, op->name);
 	int rc = sqlite3_step(st);
 	*rv = 0;
 	if (rc == SQLITE_ROW) {
@@ -312,51 +326,215 @@ static int stored_rv(struct sqlite_store *s, const char *kind, const char *ns, c
 	return rc == SQLITE_DONE ? 0 : rc;
 }
 
+static int put_object(struct db *d, enum stmt_id id, const struct write_op *op, int64_t rv)
+{
+	sqlite3_stmt *st = d->stmt[id];
+	bind_key(st, op->kind, op->ns, op->name);
+	sqlite3_bind_int64(st, 4, rv);
+	sqlite3_bind_text(st, 5, op->text, -1, SQLITE_STATIC);
+	if (op->labels)
+		sqlite3_bind_text(st, 6, op->labels, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Applies one operation inside the batch's transaction. 0 and op->rv set,
+ * or op->r/op->err set (the caller rolls back to the savepoint). rc: an
+ * SQLite failure, which fails the operation too. */
+static int apply(struct sqlite_store *s, struct write_op *op, int64_t rv, int64_t *compacted)
+{
+	struct db *d = &s->wdb;
+	const char *verb = op->type == OP_CREATE ? "create" : op->type == OP_UPDATE ? "update"
+											: "delete";
+	_cleanup_free_ char *old_text = NULL;
+	int rc;
+	if (op->type == OP_COMPACT) {
+		if (op->cas_rv > rv - 1)
+			return op->r = gw_err_set(&op->err, -EINVAL,
+						  "store: compact to %" PRId64 ": beyond the current %" PRId64,
+						  op->cas_rv, rv - 1);
+		if (op->cas_rv <= *compacted)
+			return 0;
+		if ((rc = compact_to(d, op->cas_rv)))
+			goto db_fail;
+		*compacted = op->cas_rv;
+		return 0;
+	}
+	if (op->type == OP_CREATE) {
+		rc = put_object(d, ST_INSERT_OBJECT, op, rv);
+		if (rc == SQLITE_CONSTRAINT)
+			return op->r = gw_err_set(&op->err, -EEXIST, "store: create %s/%s/%s: already exists",
+						  op->kind, op->ns, op->name);
+		if (rc != SQLITE_DONE)
+			goto db_fail;
+	} else {
+		int64_t cur;
+		if ((rc = stored_rv(d, op, &cur, op->type == OP_DELETE ? &old_text : NULL)))
+			goto db_fail;
+		op->current_rv = cur;
+		if (!cur)
+			return op->r = gw_err_set(&op->err, -ENOENT, "store: %s %s/%s/%s: not found", verb,
+						  op->kind, op->ns, op->name);
+		if ((op->type == OP_UPDATE || op->cas_rv) && cur != op->cas_rv)
+			return op->r = gw_err_set(&op->err, -EBUSY, "store: %s %s/%s/%s: conflict", verb,
+						  op->kind, op->ns, op->name);
+		if (op->type == OP_UPDATE) {
+			if ((rc = put_object(d, ST_UPDATE_OBJECT, op, rv)) != SQLITE_DONE)
+				goto db_fail;
+		} else {
+			sqlite3_stmt *st = d->stmt[ST_DELETE_OBJECT];
+			bind_key(st, op->kind, op->ns, op->name);
+			if ((rc = step_done(st)))
+				goto db_fail;
+		}
+	}
+	enum gw_store_event_type type = op->type == OP_CREATE   ? GW_STORE_ADDED
+					: op->type == OP_UPDATE ? GW_STORE_MODIFIED
+								: GW_STORE_DELETED;
+	if ((rc = record_event(d, rv, type, op, old_text ? old_text : op->text)))
+		goto db_fail;
+	op->rv = rv;
+	return 0;
+db_fail:
+	return op->r = db_error(s, d, &op->err, verb);
+}
+
+/* Runs one batch in one transaction; returns the new rv and compacted. */
+static void run_batch(struct sqlite_store *s, struct write_op *batch, int64_t *rv,
+		      int64_t *compacted)
+{
+	struct db *d = &s->wdb;
+	int64_t next = *rv, comp = *compacted;
+	int rc;
+	struct gw_err *fail = NULL;
+	if ((rc = exec_simple(d, ST_BEGIN))) {
+		db_error(s, d, &fail, "begin");
+		goto failed;
+	}
+	for (struct write_op *op = batch; op; op = op->next) {
+		if ((rc = exec_simple(d, ST_SAVEPOINT))) {
+			db_error(s, d, &fail, "savepoint");
+			goto rollback;
+		}
+		if (apply(s, op, next + 1, &comp) < 0) {
+			exec_simple(d, ST_ROLLBACK_TO);
+		} else if (op->type != OP_COMPACT) {
+			next++;
+		}
+		if ((rc = exec_simple(d, ST_RELEASE))) {
+			db_error(s, d, &fail, "release");
+			goto rollback;
+		}
+	}
+	/* The history bound, with a tenth of slack so compaction is rare. */
+	if (next - comp > s->history + s->history / 10) {
+		if ((rc = compact_to(d, next - s->history))) {
+			db_error(s, d, &fail, "compact");
+			goto rollback;
+		}
+		comp = next - s->history;
+	}
+	if (next != *rv && (rc = set_meta(d, "rv", next))) {
+		db_error(s, d, &fail, "meta");
+		goto rollback;
+	}
+	if ((rc = exec_simple(d, ST_COMMIT))) {
+		db_error(s, d, &fail, "commit");
+		goto rollback;
+	}
+	*rv = next;
+	*compacted = comp;
+	return;
+rollback:
+	exec_simple(d, ST_ROLLBACK);
+failed:
+	/* Nothing of the batch was written. */
+	for (struct write_op *op = batch; op; op = op->next) {
+		if (op->r == 0) {
+			op->r = fail ? fail->code : -EIO;
+			gw_err_set(&op->err, op->r, "%s", gw_err_msg(fail));
+			op->rv = 0;
+		}
+	}
+	gw_err_free(fail);
+}
+
+/* Queues op and waits for its result; leads a batch when no one is. */
+static int submit(struct sqlite_store *s, struct write_op *op, struct gw_err **err)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->queue_tail)
+		s->queue_tail->next = op;
+	else
+		s->queue_head = op;
+	s->queue_tail = op;
+	while (!op->done) {
+		if (s->committing) {
+			pthread_cond_wait(&s->written, &s->lock);
+			continue;
+		}
+		s->committing = true;
+		struct write_op *batch = s->queue_head, *last = batch;
+		for (int n = 1; n < MAX_BATCH && last->next; n++)
+			last = last->next;
+		s->queue_head = last->next;
+		if (!s->queue_head)
+			s->queue_tail = NULL;
+		last->next = NULL;
+		int64_t rv = s->rv, compacted = s->compacted;
+		pthread_mutex_unlock(&s->lock);
+		run_batch(s, batch, &rv, &compacted);
+		pthread_mutex_lock(&s->lock);
+		s->rv = rv;
+		s->compacted = compacted;
+		for (struct write_op *o = batch; o; o = o->next)
+			o->done = true;
+		s->committing = false;
+		pthread_cond_broadcast(&s->changed);
+		pthread_cond_broadcast(&s->written);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (op->r < 0 && err && !*err) {
+		*err = op->err;
+		op->err = NULL;
+	}
+	gw_err_free(op->err);
+	return op->r;
+}
+
+static char *labels_text(const json_t *object)
+{
+	json_t *labels = json_object_get(json_object_get(object, "metadata"), "labels");
+	return json_is_object(labels) ? json_dumps(labels, JSON_COMPACT) : NULL;
+}
+
+static int sqlite_create(struct gw_store *base, const char *kind, const char *ns,
+			 const char *name, const json_t *object, int64_t *rv, struct gw_err **err)
+{
+	struct write_op op = {.type = OP_CREATE, .kind = kind, .ns = ns, .name = name,
+			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object)};
+	int r = submit((struct sqlite_store *)base, &op, err);
+	free(op.text);
+	free(op.labels);
+	*rv = op.rv;
+	return r;
+}
+
 static int sqlite_update(struct gw_store *base, const char *kind, const char *ns,
 			 const char *name, const json_t *object, int64_t cas_rv, int64_t *rv,
 			 int64_t *current_rv, struct gw_err **err)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	_cleanup_free_ char *text = dump(object);
-	int r = 0, rc;
-	int64_t compact_to, cur;
-	pthread_mutex_lock(&s->lock);
-	int64_t new_rv = s->rv + 1;
-	if (exec_simple(s, ST_BEGIN)) {
-		r = db_error(s, err, "begin");
-		goto out;
-	}
-	if (stored_rv(s, kind, ns, name, &cur, NULL)) {
-		r = db_error(s, err, "update");
-		goto rollback;
-	}
-	*current_rv = cur;
-	if (!cur) {
-		r = gw_err_set(err, -ENOENT, "store: update %s/%s/%s: not found", kind, ns, name);
-		goto rollback;
-	}
-	if (cur != cas_rv) {
-		r = gw_err_set(err, -EBUSY, "store: update %s/%s/%s: conflict", kind, ns, name);
-		goto rollback;
-	}
-	sqlite3_stmt *st = s->stmt[ST_UPDATE_OBJECT];
-	bind_key(st, kind, ns, name);
-	sqlite3_bind_int64(st, 4, new_rv);
-	sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE ||
-	    record_event(s, new_rv, GW_STORE_MODIFIED, kind, ns, name, text, &compact_to)) {
-		r = db_error(s, err, "update");
-		goto rollback;
-	}
-	if ((r = commit(s, new_rv, compact_to, err)) == 0)
-		*rv = new_rv;
-	goto out;
-rollback:
-	exec_simple(s, ST_ROLLBACK);
-out:
-	pthread_mutex_unlock(&s->lock);
+	struct write_op op = {.type = OP_UPDATE, .kind = kind, .ns = ns, .name = name,
+			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object),
+			      .cas_rv = cas_rv};
+	int r = submit((struct sqlite_store *)base, &op, err);
+	free(op.text);
+	free(op.labels);
+	*rv = op.rv;
+	*current_rv = op.current_rv;
 	return r;
 }
 
@@ -364,84 +542,18 @@ static int sqlite_remove(struct gw_store *base, const char *kind, const char *ns
 			 const char *name, int64_t cas_rv, int64_t *rv, int64_t *current_rv,
 			 struct gw_err **err)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	_cleanup_free_ char *text = NULL;
-	int r = 0, rc;
-	int64_t compact_to, cur;
-	pthread_mutex_lock(&s->lock);
-	int64_t new_rv = s->rv + 1;
-	if (exec_simple(s, ST_BEGIN)) {
-		r = db_error(s, err, "begin");
-		goto out;
-	}
-	if (stored_rv(s, kind, ns, name, &cur, &text)) {
-		r = db_error(s, err, "delete");
-		goto rollback;
-	}
-	*current_rv = cur;
-	if (!cur) {
-		r = gw_err_set(err, -ENOENT, "store: delete %s/%s/%s: not found", kind, ns, name);
-		goto rollback;
-	}
-	if (cas_rv && cur != cas_rv) {
-		r = gw_err_set(err, -EBUSY, "store: delete %s/%s/%s: conflict", kind, ns, name);
-		goto rollback;
-	}
-	sqlite3_stmt *st = s->stmt[ST_DELETE_OBJECT];
-	bind_key(st, kind, ns, name);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE ||
-	    record_event(s, new_rv, GW_STORE_DELETED, kind, ns, name, text, &compact_to)) {
-		r = db_error(s, err, "delete");
-		goto rollback;
-	}
-	if ((r = commit(s, new_rv, compact_to, err)) == 0)
-		*rv = new_rv;
-	goto out;
-rollback:
-	exec_simple(s, ST_ROLLBACK);
-out:
-	pthread_mutex_unlock(&s->lock);
+	struct write_op op = {.type = OP_DELETE, .kind = kind, .ns = ns, .name = name,
+			      .cas_rv = cas_rv};
+	int r = submit((struct sqlite_store *)base, &op, err);
+	*rv = op.rv;
+	*current_rv = op.current_rv;
 	return r;
 }
 
 static int sqlite_compact(struct gw_store *base, int64_t rv, struct gw_err **err)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
-	int r = 0;
-	pthread_mutex_lock(&s->lock);
-	if (rv > s->rv) {
-		r = gw_err_set(err, -EINVAL, "store: compact to %" PRId64 ": beyond the current %" PRId64,
-			       rv, s->rv);
-		goto out;
-	}
-	if (rv <= s->compacted)
-		goto out;
-	if (exec_simple(s, ST_BEGIN)) {
-		r = db_error(s, err, "begin");
-		goto out;
-	}
-	sqlite3_stmt *st = s->stmt[ST_COMPACT];
-	sqlite3_bind_int64(st, 1, rv);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE) {
-		st = s->stmt[ST_SET_META];
-		sqlite3_bind_text(st, 1, "compacted", -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, rv);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-	}
-	if (rc != SQLITE_DONE) {
-		r = db_error(s, err, "compact");
-		exec_simple(s, ST_ROLLBACK);
-		goto out;
-	}
-	r = commit(s, s->rv, rv, err);
-out:
-	pthread_mutex_unlock(&s->lock);
-	return r;
+	struct write_op op = {.type = OP_COMPACT, .cas_rv = rv};
+	return submit((struct sqlite_store *)base, &op, err);
 }
 
 static int sqlite_current_rv(struct gw_store *base, int64_t *rv, struct gw_err **err)
@@ -452,6 +564,8 @@ static int sqlite_current_rv(struct gw_store *base, int64_t *rv, struct gw_err *
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
+
+/* ---- watch ---------------------------------------------------------------- */
 
 static int expired(struct gw_err **err, int64_t from, int64_t compacted)
 {
@@ -475,11 +589,11 @@ static int sqlite_watch(struct gw_store *base, const char *kind, const char *ns,
 	w->pos = from_rv ? from_rv : s->rv;
 	if (w->pos < s->compacted)
 		r = expired(err, w->pos, s->compacted);
-	else if (sqlite3_prepare_v3(s->db,
+	else if (sqlite3_prepare_v3(s->rdb.conn,
 				    "SELECT rv, type, object FROM events WHERE rv > ?1 AND kind = ?2"
 				    " AND (?3 IS NULL OR namespace = ?3) ORDER BY rv LIMIT ?4",
 				    -1, SQLITE_PREPARE_PERSISTENT, &w->stmt, NULL) != SQLITE_OK)
-		r = db_error(s, err, "watch");
+		r = db_error(s, &s->rdb, err, "watch");
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0) {
 		gw_store_watch_free(&w->base);
@@ -519,7 +633,7 @@ static int fetch_events(struct sqlite_watch *w, struct gw_err **err)
 		w->pending_n++;
 	}
 	if (r == 0 && rc != SQLITE_DONE)
-		r = db_error(s, err, "watch");
+		r = db_error(s, &s->rdb, err, "watch");
 	sqlite3_reset(st);
 	if (r < 0) {
 		for (size_t i = 0; i < w->pending_n; i++)
@@ -527,10 +641,13 @@ static int fetch_events(struct sqlite_watch *w, struct gw_err **err)
 		w->pending_n = 0;
 		return r;
 	}
+	/* A short batch saw every event up to scanned_to (published after its
+	 * commit): nothing else of ours is there. It may also have seen a
+	 * commit not yet published, hence the larger of the two. */
 	if (w->pending_n)
 		w->pos = w->pending[w->pending_n - 1].rv;
-	else if (scanned_to > w->pos)
-		w->pos = scanned_to; /* nothing of ours up to there */
+	if (w->pending_n < WATCH_BATCH && scanned_to > w->pos)
+		w->pos = scanned_to;
 	return 0;
 }
 
@@ -578,7 +695,7 @@ static int sqlite_watch_next(struct gw_store_watch *base, int timeout_ms,
 		}
 		int rc = timeout_ms < 0 ? pthread_cond_wait(&s->changed, &s->lock)
 					: pthread_cond_timedwait(&s->changed, &s->lock, &deadline);
-		if (rc == ETIMEDOUT && s->rv <= w->pos) {
+		if (rc == ETIMEDOUT && s->rv <= w->pos && w->pos >= s->compacted) {
 			r = -ETIMEDOUT;
 			break;
 		}
@@ -602,15 +719,24 @@ static void sqlite_watch_free(struct gw_store_watch *base)
 	free(w);
 }
 
+/* ---- open/close ------------------------------------------------------------ */
+
+static void db_close(struct db *d)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(d->stmt[i]);
+	if (d->conn)
+		sqlite3_close(d->conn);
+}
+
 static void sqlite_close(struct gw_store *base)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	for (int i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(s->stmt[i]);
-	if (s->db)
-		sqlite3_close(s->db);
+	db_close(&s->rdb);
+	db_close(&s->wdb);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
+	pthread_cond_destroy(&s->written);
 	pthread_cond_destroy(&s->changed);
 	pthread_mutex_destroy(&s->lock);
 	free(s->path);
@@ -647,16 +773,48 @@ static int take_lock(struct sqlite_store *s, struct gw_err **err)
 	return 0;
 }
 
-static int read_meta(struct sqlite_store *s, const char *key, int64_t *value)
+static int db_open(struct sqlite_store *s, struct db *d, bool writer, struct gw_err **err)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL))
-		return -EIO;
+	if (sqlite3_open_v2(s->path, &d->conn,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK)
+		return gw_err_set(err, -EIO, "store %s: open: %s", s->path,
+				  d->conn ? sqlite3_errmsg(d->conn) : "out of memory");
+	if (writer) {
+		/* WAL: readers do not block the writer; synchronous=FULL: the WAL
+		 * is fsynced at each commit, so an acknowledged write survives a
+		 * crash. A filesystem where WAL is impossible is refused. */
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(d->conn, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
+			return db_error(s, d, err, "journal_mode");
+		int rc = sqlite3_step(st);
+		const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		bool wal = mode && !strcmp(mode, "wal");
+		sqlite3_finalize(st);
+		if (!wal)
+			return rc == SQLITE_ROW
+				       ? gw_err_set(err, -EIO, "store %s: cannot use WAL mode here", s->path)
+				       : db_error(s, d, err, "journal_mode");
+		if (sqlite3_exec(d->conn, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(d->conn, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+			return db_error(s, d, err, "schema");
+	}
+	sqlite3_busy_timeout(d->conn, 5000);
+	for (int i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(d->conn, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &d->stmt[i], NULL) != SQLITE_OK)
+			return db_error(s, d, err, "prepare");
+	return 0;
+}
+
+static int read_meta(struct db *d, const char *key, int64_t *value)
+{
+	sqlite3_stmt *st = d->stmt[ST_GET_META];
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*value = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : -EIO;
 }
 
@@ -674,55 +832,18 @@ int gw_store_sqlite_open(const char *path, const struct gw_store_options *opts,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->changed, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->written, NULL);
 
 	int r = take_lock(s, err);
-	if (r < 0)
+	if (r < 0 || (r = db_open(s, &s->wdb, true, err)) < 0 ||
+	    (r = db_open(s, &s->rdb, false, err)) < 0)
 		goto fail;
-	if (sqlite3_open_v2(path, &s->db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
-		r = gw_err_set(err, -EIO, "store %s: open: %s", path,
-			       s->db ? sqlite3_errmsg(s->db) : "out of memory");
-		goto fail;
-	}
-	sqlite3_extended_result_codes(s->db, 0);
-	/* WAL: readers do not block the writer; synchronous=FULL: the WAL is
-	 * fsynced at each commit, so an acknowledged write survives a crash.
-	 * The journal mode is checked: a file on a filesystem without shared
-	 * memory support stays in rollback mode, which we refuse. */
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK) {
-		r = db_error(s, err, "journal_mode");
-		goto fail;
-	}
-	int rc = sqlite3_step(st);
-	bool wal = rc == SQLITE_ROW &&
-		   !strcmp((const char *)sqlite3_column_text(st, 0) ?: "", "wal");
-	sqlite3_finalize(st);
-	if (!wal) {
-		r = rc == SQLITE_ROW ? gw_err_set(err, -EIO, "store %s: cannot use WAL mode here", path)
-				     : db_error(s, err, "journal_mode");
-		goto fail;
-	}
-	if (sqlite3_exec(s->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;", NULL, NULL,
-			 NULL) != SQLITE_OK ||
-	    sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
-		r = db_error(s, err, "schema");
-		goto fail;
-	}
 	int64_t schema = 0;
-	if (read_meta(s, "schema", &schema) || schema != 1 || read_meta(s, "rv", &s->rv) ||
-	    read_meta(s, "compacted", &s->compacted)) {
+	if (read_meta(&s->wdb, "schema", &schema) || schema != 1 || read_meta(&s->wdb, "rv", &s->rv) ||
+	    read_meta(&s->wdb, "compacted", &s->compacted)) {
 		r = gw_err_set(err, -EIO, "store %s: not a Godwit store (schema %" PRId64 ")", path,
 			       schema);
 		goto fail;
-	}
-	for (int i = 0; i < ST_COUNT; i++) {
-		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
-				       NULL) != SQLITE_OK) {
-			r = db_error(s, err, "prepare");
-			goto fail;
-		}
 	}
 	*store = &s->base;
 	return 0;

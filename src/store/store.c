@@ -204,26 +204,28 @@ int gw_store_list(struct gw_store *store, const char *kind, const char *ns, cons
 		return r;
 	json_t *all = NULL;
 	int64_t rv = 0;
-	r = store->ops->list(store, kind, ns, &all, &rv, err);
-	if (r < 0) {
-		gw_store_selector_free(sel);
-		return r;
-	}
-	size_t n = json_array_size(all), kept = 0;
-	json_t **v = gw_calloc(n ? n : 1, sizeof(*v));
-	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_array_get(all, i);
-		if (!sel || gw_store_selector_matches(
-				    sel, json_object_get(json_object_get(o, "metadata"), "labels")))
-			v[kept++] = json_incref(o);
-	}
-	json_decref(all);
+	r = store->ops->list(store, kind, ns, sel, &all, &rv, err);
 	gw_store_selector_free(sel);
-	qsort(v, kept, sizeof(*v), compare_items);
-	*items = json_array();
-	for (size_t i = 0; i < kept; i++)
-		json_array_append_new(*items, v[i]);
-	free(v);
+	if (r < 0)
+		return r;
+	/* Backends mostly return key order already: sort only if needed. */
+	size_t n = json_array_size(all);
+	bool sorted = true;
+	for (size_t i = 1; i < n && sorted; i++) {
+		json_t *a = json_array_get(all, i - 1), *b = json_array_get(all, i);
+		sorted = compare_items(&a, &b) <= 0;
+	}
+	if (!sorted) {
+		json_t **v = gw_calloc(n, sizeof(*v));
+		for (size_t i = 0; i < n; i++)
+			v[i] = json_incref(json_array_get(all, i));
+		qsort(v, n, sizeof(*v), compare_items);
+		json_array_clear(all);
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(all, v[i]);
+		free(v);
+	}
+	*items = all;
 	if (list_rv)
 		*list_rv = rv;
 	return 0;
