@@ -41,6 +41,9 @@ struct gw_store_options {
 	/* etcd: prefix of every key (NULL = "/godwit"); lets tests and
 	 * several installations share one cluster. */
 	const char *etcd_prefix;
+	/* etcd: keys per range request when listing (0 = 1000); a list is
+	 * read in pages, all at the first page's revision. */
+	int64_t etcd_list_page;
 };
 
 /* url: "sqlite:PATH" (or a bare PATH) or

@@ -35,6 +35,7 @@ struct etcd_store {
 	char *prefix;
 	long request_timeout_ms;
 	long connect_timeout_ms;
+	int64_t list_page;
 	pthread_mutex_t lock; /* guards curl, preferred */
 	CURL *curl;
 	size_t preferred; /* index of the endpoint that last answered */
@@ -330,7 +331,7 @@ static int etcd_list(struct gw_store *base, const char *kind, const char *ns,
 	for (;;) {
 		json_t *req = json_pack("{s:o, s:o, s:I}", "key", b64_string(from, from_len),
 					"range_end", b64_string(end, strlen(end)), "limit",
-					(json_int_t)LIST_PAGE);
+					(json_int_t)s->list_page);
 		if (revision)
 			json_object_set_new(req, "revision", json_integer(revision));
 		json_t *resp = NULL;
@@ -368,8 +369,9 @@ static int etcd_list(struct gw_store *base, const char *kind, const char *ns,
 			}
 		}
 		bool more = json_is_true(json_object_get(resp, "more"));
-		json_decref(resp);
-		if (r < 0 || !more || !last_key || !json_array_size(kvs)) {
+		size_t page = json_array_size(kvs);
+		json_decref(resp); /* kvs with it */
+		if (r < 0 || !more || !last_key || !page) {
 			free(last_key);
 			break;
 		}
@@ -908,6 +910,7 @@ int gw_store_etcd_open(const char *endpoints, const struct gw_store_options *opt
 	pthread_mutex_init(&s->lock, NULL);
 	s->request_timeout_ms = opts && opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 5000;
 	s->connect_timeout_ms = opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 1000;
+	s->list_page = opts && opts->etcd_list_page > 0 ? opts->etcd_list_page : LIST_PAGE;
 	const char *prefix = opts && opts->etcd_prefix ? opts->etcd_prefix : DEFAULT_PREFIX;
 	s->prefix = gw_strdup(prefix);
 	while (*s->prefix && s->prefix[strlen(s->prefix) - 1] == '/')

@@ -14,7 +14,8 @@ static int suite_open(struct gw_store **store, struct gw_err **err)
 {
 	_cleanup_free_ char *url = gw_asprintf("etcd:%s", single_endpoints);
 	_cleanup_free_ char *prefix = gw_asprintf("/test-%d-%d", (int)getpid(), ++prefix_count);
-	struct gw_store_options o = {.etcd_prefix = prefix};
+	/* Lists page through two keys at a time, so paging is exercised. */
+	struct gw_store_options o = {.etcd_prefix = prefix, .etcd_list_page = 2};
 	return gw_store_open(url, &o, store, err);
 }
 
