@@ -8,6 +8,8 @@
  * mod_revision (update, delete), so a lost race is a conflict, never a
  * silent overwrite.
  *
+ * Requests run concurrently, each on a pooled curl handle.
+ *
  * Endpoints: tried in order from the last one that answered; a request
  * moves to the next endpoint when it cannot connect, and, for reads or
  * when etcd says it has no leader (nothing was proposed), on any failure.
@@ -28,6 +30,7 @@
 #define MAX_RESPONSE_BYTES (512u << 20)
 #define MAX_WATCH_LINE_BYTES (64u << 20)
 #define LIST_PAGE 1000
+#define CURL_POOL 16
 
 struct etcd_store {
 	struct gw_store base;
@@ -36,8 +39,11 @@ struct etcd_store {
 	long request_timeout_ms;
 	long connect_timeout_ms;
 	int64_t list_page;
-	pthread_mutex_t lock; /* guards curl, preferred */
-	CURL *curl;
+	pthread_mutex_t lock; /* guards idle, idle_n, preferred */
+	/* Idle handles (each keeps its connections): concurrent requests each
+	 * take one, so they do not wait for one another. */
+	CURL *idle[CURL_POOL];
+	size_t idle_n;
 	size_t preferred; /* index of the endpoint that last answered */
 };
 
@@ -172,6 +178,27 @@ static const char *error_message(const json_t *resp)
 
 enum retry { RETRY_NEVER, RETRY_IDEMPOTENT };
 
+static CURL *take_handle(struct etcd_store *s, size_t *preferred)
+{
+	pthread_mutex_lock(&s->lock);
+	CURL *c = s->idle_n ? s->idle[--s->idle_n] : NULL;
+	*preferred = s->preferred;
+	pthread_mutex_unlock(&s->lock);
+	return c ? c : curl_easy_init();
+}
+
+static void give_handle(struct etcd_store *s, CURL *c)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->idle_n < CURL_POOL) {
+		s->idle[s->idle_n++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (c)
+		curl_easy_cleanup(c);
+}
+
 /* POSTs body to path; 0 and *resp (a JSON object) on HTTP 200. */
 static int call(struct etcd_store *s, const char *path, json_t *body, enum retry retry,
 		json_t **resp, struct gw_err **err)
@@ -181,24 +208,23 @@ static int call(struct etcd_store *s, const char *path, json_t *body, enum retry
 	int r = -EIO;
 	char last[512] = "no endpoint";
 	uint64_t deadline = gw_now_ns() + (uint64_t)s->request_timeout_ms * 1000000ull;
-	pthread_mutex_lock(&s->lock);
-	size_t n = s->endpoints.n;
+	size_t preferred, n = s->endpoints.n;
+	CURL *c = take_handle(s, &preferred);
+	if (!c)
+		return gw_err_set(err, -ENOMEM, "etcd %s: curl_easy_init failed", path);
 	for (size_t attempt = 0;; attempt++) {
 		if (attempt >= n && gw_now_ns() >= deadline)
 			break;
 		if (attempt && attempt % n == 0) {
 			/* A whole round failed: wait a little (an election takes about
 			 * one election timeout, 1 s by default). */
-			pthread_mutex_unlock(&s->lock);
 			struct timespec ts = {0, 100 * 1000000L};
 			nanosleep(&ts, NULL);
-			pthread_mutex_lock(&s->lock);
 		}
-		size_t idx = (s->preferred + attempt) % n;
+		size_t idx = (preferred + attempt) % n;
 		_cleanup_free_ char *url = gw_asprintf("%s%s", s->endpoints.v[idx], path);
 		struct body b = {.cap = MAX_RESPONSE_BYTES};
 		gw_buf_init(&b.buf);
-		CURL *c = s->curl;
 		curl_easy_reset(c);
 		curl_easy_setopt(c, CURLOPT_URL, url);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
@@ -235,7 +261,11 @@ static int call(struct etcd_store *s, const char *path, json_t *body, enum retry
 			break;
 		}
 		if (status == 200) {
-			s->preferred = idx;
+			if (idx != preferred) {
+				pthread_mutex_lock(&s->lock);
+				s->preferred = idx;
+				pthread_mutex_unlock(&s->lock);
+			}
 			*resp = j;
 			r = 0;
 			break;
@@ -254,7 +284,7 @@ static int call(struct etcd_store *s, const char *path, json_t *body, enum retry
 		r = -EIO;
 		break;
 	}
-	pthread_mutex_unlock(&s->lock);
+	give_handle(s, c);
 	if (r < 0)
 		return gw_err_set(err, r, "etcd %s: %s", path, last);
 	return 0;
@@ -892,8 +922,8 @@ static void etcd_watch_free(struct gw_store_watch *base)
 static void etcd_close(struct gw_store *base)
 {
 	struct etcd_store *s = (struct etcd_store *)base;
-	if (s->curl)
-		curl_easy_cleanup(s->curl);
+	for (size_t i = 0; i < s->idle_n; i++)
+		curl_easy_cleanup(s->idle[i]);
 	gw_strv_fini(&s->endpoints);
 	pthread_mutex_destroy(&s->lock);
 	free(s->prefix);
@@ -933,8 +963,6 @@ int gw_store_etcd_open(const char *endpoints, const struct gw_store_options *opt
 	gw_strv_fini(&parts);
 	if (r == 0 && !s->endpoints.n)
 		r = gw_err_set(err, -EINVAL, "store: etcd: no endpoint");
-	if (r == 0 && !(s->curl = curl_easy_init()))
-		r = gw_err_set(err, -ENOMEM, "store: etcd: curl_easy_init failed");
 	if (r == 0) {
 		/* Reachable now, or say so now rather than at the first write. */
 		int64_t rv;
