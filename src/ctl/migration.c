@@ -35,17 +35,17 @@ static int phase_index(const char *p)
  * Failed. Records {phase, phaseTransitionTimestamp}. */
 static bool transition(struct gw_ctl *ctl, json_t *doc, const char *to, int64_t now)
 {
-	const char *from = ctl_str(doc, "status.phase");
+	_cleanup_free_ char *from = gw_strdup(ctl_str(doc, "status.phase") ?: "");
 	int f = phase_index(from), t = phase_index(to);
 	bool ok = f >= 0 && t >= 0 && !ctl_phase_final(from) && (t == f + 1 || strcmp(to, "Failed") == 0);
 	if (!ok) {
 		ctl_log(ctl, GW_CTL_LOG_ERROR, "migration %s: refused transition %s -> %s", ctl_str(doc, "metadata.name"),
-			from && *from ? from : "\"\"", to);
+			*from ? from : "\"\"", to);
 		return false;
 	}
 	ctl_record_phase(doc, to, now);
 	ctl_log(ctl, GW_CTL_LOG_INFO, "migration %s/%s: %s -> %s", ctl_str(doc, "metadata.namespace"),
-		ctl_str(doc, "metadata.name"), from && *from ? from : "\"\"", to);
+		ctl_str(doc, "metadata.name"), *from ? from : "\"\"", to);
 	return true;
 }
 
@@ -88,6 +88,7 @@ struct pass {
 	json_t **docs;             /* working copies, index = c->vmims */
 	bool *changed;
 	bool *gone;                /* deleted this pass */
+	bool *admitted;            /* Pending -> Scheduling this pass */
 };
 
 static void want_again(struct pass *p, int64_t at_ms)
@@ -284,6 +285,7 @@ static bool try_schedule(struct pass *p, json_t *doc, const struct gw_vmim *m, c
 		return transition(p->ctl, doc, "Scheduled", p->now);
 	}
 	_cleanup_free_ char *msg = gw_asprintf("0/%zu nodes are available: %s", c->n_nodes, why);
+	ctl_log(p->ctl, GW_CTL_LOG_DEBUG, "migration %s: no target: %s", m->meta.name, msg);
 	ctl_set_condition(doc, "TargetScheduled", "False", "Unschedulable", msg, p->now);
 	int64_t since = ctl_phase_time(doc, "Scheduling");
 	int64_t unsched = annotation_seconds(m, ANN_UNSCHEDULABLE_TIMEOUT, DEFAULT_UNSCHEDULABLE_TIMEOUT_S) * 1000;
@@ -645,6 +647,7 @@ static void run_queue(struct pass *p, const struct gw_migration_config *cfg)
 		json_object_set_new(ctl_obj(doc, "status"), "sourceNode", json_string(vmi->node_name));
 		if (transition(p->ctl, doc, "Scheduling", p->now)) {
 			p->changed[i] = true;
+			p->admitted[i] = true;
 			step(p, i);
 		}
 	}
@@ -665,6 +668,7 @@ int64_t ctl_pass_migration(struct gw_ctl *ctl, const struct gw_cluster *c)
 	p.docs = gw_calloc(n ? n : 1, sizeof(*p.docs));
 	p.changed = gw_calloc(n ? n : 1, sizeof(*p.changed));
 	p.gone = gw_calloc(n ? n : 1, sizeof(*p.gone));
+	p.admitted = gw_calloc(n ? n : 1, sizeof(*p.admitted));
 	/* Targets of migrations in flight hold their capacity. */
 	for (size_t i = 0; i < n; i++) {
 		const struct gw_vmim *m = c->vmims[i];
@@ -679,11 +683,21 @@ int64_t ctl_pass_migration(struct gw_ctl *ctl, const struct gw_cluster *c)
 	for (size_t i = 0; i < n; i++)
 		step(&p, i);
 	run_queue(&p, &cfg);
+	/* Migrations leaving flight are written before the ones the queue
+	 * admitted in their place, and those only if all of the first went
+	 * through: the store never shows more in flight than the limits. */
+	bool all_written = true;
+	for (size_t i = 0; i < n; i++)
+		if (p.changed[i] && !p.gone[i] && !p.admitted[i] && ctl_update(ctl, KIND_VMIMS, p.docs[i]) < 0)
+			all_written = false;
 	for (size_t i = 0; i < n; i++) {
-		if (p.changed[i] && !p.gone[i])
-			ctl_update(ctl, KIND_VMIMS, p.docs[i]);
+		if (all_written && p.admitted[i] && ctl_update(ctl, KIND_VMIMS, p.docs[i]) < 0)
+			p.next_ms = 0;
 		json_decref(p.docs[i]);
 	}
+	if (!all_written)
+		p.next_ms = 10;
+	free(p.admitted);
 	free(p.docs);
 	free(p.changed);
 	free(p.gone);
