@@ -608,6 +608,14 @@ static void run_queue(struct pass *p, const struct gw_migration_config *cfg)
 			want_again(p, until);
 			continue;
 		}
+		/* Limits first: a pass then costs nothing per migration that
+		 * waits behind a full cluster. */
+		if (running >= cfg->parallel_migrations_per_cluster)
+			break;
+		const char *v = gw_map_get(&outbound, vmi->node_name);
+		long out = v ? strtol(v, NULL, 10) : 0;
+		if (out >= (long)cfg->parallel_outbound_migrations_per_node)
+			continue;
 		struct gw_reasons r;
 		gw_reasons_init(&r);
 		gw_sched_migratable(c, vmi, p->ctl->rules, &r);
@@ -632,12 +640,6 @@ static void run_queue(struct pass *p, const struct gw_migration_config *cfg)
 		}
 		gw_buf_fini(&why);
 		if (waiting)
-			continue;
-		if (running >= cfg->parallel_migrations_per_cluster)
-			break;
-		const char *v = gw_map_get(&outbound, vmi->node_name);
-		long out = v ? strtol(v, NULL, 10) : 0;
-		if (out >= (long)cfg->parallel_outbound_migrations_per_node)
 			continue;
 		char buf[24];
 		snprintf(buf, sizeof(buf), "%ld", out + 1);
