@@ -134,11 +134,19 @@ static void evacuate(struct gw_ctl *ctl, const struct gw_vmi *vmi, const char *n
 	else
 		ctl_log(ctl, GW_CTL_LOG_INFO, "drain %s: migrating %s/%s (%s)", node, vmi->meta.namespace, vmi->meta.name,
 			name);
-	if (!ctl_str(vmi->doc, "status.evacuationNodeName")) {
-		_cleanup_json_ json_t *doc = json_deep_copy(vmi->doc);
-		json_object_set_new(ctl_obj(doc, "status"), "evacuationNodeName", json_string(node));
-		ctl_update(ctl, KIND_VMIS, doc);
-	}
+}
+
+/* KubeVirt's mark of a VMI to leave its node (6.7); the agent clears it
+ * when the VMI arrives. Retried each pass: the migration controller and
+ * the agents write the same VMI. */
+static void mark_evacuation(struct gw_ctl *ctl, const struct gw_vmi *vmi, const char *node)
+{
+	const char *have = ctl_str(vmi->doc, "status.evacuationNodeName");
+	if (have && strcmp(have, node) == 0)
+		return;
+	_cleanup_json_ json_t *doc = json_deep_copy(vmi->doc);
+	json_object_set_new(ctl_obj(doc, "status"), "evacuationNodeName", json_string(node));
+	ctl_update(ctl, KIND_VMIS, doc);
 }
 
 static void drain(struct gw_ctl *ctl, const struct gw_cluster *c, const struct gw_node *n, int64_t now)
@@ -159,6 +167,7 @@ static void drain(struct gw_ctl *ctl, const struct gw_cluster *c, const struct g
 		moving++;
 		if (!has_unfinished_vmim(c, vmi))
 			evacuate(ctl, vmi, n->meta.name, now);
+		mark_evacuation(ctl, vmi, n->meta.name);
 	}
 	_cleanup_free_ char *status = moving ? gw_asprintf("InProgress: %zu VMIs to migrate, %zu stay", moving, staying)
 					     : gw_asprintf("Complete: %zu VMIs stay (eviction strategy)", staying);

@@ -572,6 +572,7 @@ static inline bool fx_agent_play(struct fx *f, json_t *vmi)
 		a->failed++;
 	} else {
 		json_object_set(st, "nodeName", json_object_get(ms, "targetNode"));
+		json_object_del(st, "evacuationNodeName");   /* arrived (6.2) */
 		a->completed++;
 	}
 	pthread_mutex_unlock(&a->lock);
