@@ -579,33 +579,59 @@ static inline bool fx_agent_play(struct fx *f, json_t *vmi)
 	return true;
 }
 
+static inline void fx_agent_write(struct fx *f, json_t *vmi)
+{
+	if (!fx_agent_play(f, vmi))
+		return;
+	struct gw_err *err = NULL;
+	/* A conflict: the newer version comes as an event, or the next sweep. */
+	gw_store_update(f->store, "virtualmachineinstances", vmi, NULL, &err);
+	gw_err_free(err);
+}
+
+/* Driven by a watch of the VMIs, as the real agent will be, with a sweep
+ * every 100 ms (holds released by the test change nothing in the store). */
 static void *fx_agent_main(void *p)
 {
 	struct fx *f = p;
 	struct fx_agent *a = &f->agent;
+	struct gw_store_watch *w = NULL;
+	struct gw_err *err = NULL;
+	int64_t rv = 0, last_sweep = 0;
+	if (gw_store_current_rv(f->store, &rv, &err) < 0 ||
+	    gw_store_watch(f->store, "virtualmachineinstances", NULL, rv, &w, &err) < 0)
+		FX_DIE("agent watch: %s", gw_err_msg(err));
 	for (;;) {
 		pthread_mutex_lock(&a->lock);
 		bool stop = a->stop;
 		pthread_mutex_unlock(&a->lock);
 		if (stop)
 			break;
-		json_t *items = NULL;
-		struct gw_err *err = NULL;
-		if (gw_store_list(f->store, "virtualmachineinstances", NULL, NULL, &items, NULL, &err) < 0)
-			FX_DIE("agent list: %s", gw_err_msg(err));
-		size_t i;
-		json_t *vmi;
-		json_array_foreach(items, i, vmi) {
-			if (fx_agent_play(f, vmi)) {
-				int r = gw_store_update(f->store, "virtualmachineinstances", vmi, NULL, &err);
-				gw_err_free(err);
-				err = NULL;
-				(void)r;   /* a conflict: the next round re-reads */
-			}
+		if (fx_real_ms() - last_sweep >= 100) {
+			json_t *items = NULL;
+			if (gw_store_list(f->store, "virtualmachineinstances", NULL, NULL, &items, NULL, &err) < 0)
+				FX_DIE("agent list: %s", gw_err_msg(err));
+			size_t i;
+			json_t *vmi;
+			json_array_foreach(items, i, vmi)
+				fx_agent_write(f, vmi);
+			json_decref(items);
+			last_sweep = fx_real_ms();
 		}
-		json_decref(items);
-		usleep(2000);
+		struct gw_store_event ev = {0};
+		int r = gw_store_watch_next(w, 20, &ev, &err);
+		if (r == -ETIMEDOUT) {
+			gw_err_free(err);
+			err = NULL;
+			continue;
+		}
+		if (r < 0)
+			FX_DIE("agent watch: %s", gw_err_msg(err));
+		if (ev.type != GW_STORE_DELETED)
+			fx_agent_write(f, ev.object);
+		gw_store_event_fini(&ev);
 	}
+	gw_store_watch_free(w);
 	return NULL;
 }
 
