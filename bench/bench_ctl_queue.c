@@ -43,7 +43,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_ctl_queue: sizes must be positive (nodes >= 2)\n");
 		return 2;
 	}
-	setenv("GODWIT_CTL_QUIET", "1", 0);
 	struct fx f;
 	fx_open(&f, false);
 	f.resync_ms = 1000;
@@ -66,6 +65,7 @@ int main(int argc, char **argv)
 	}
 	fx_monitor_start(&f);
 	usleep(100 * 1000);   /* the monitor's watch is in place */
+	f.agent.sweep_ms = 2000;   /* the watch does the work; no holds to release */
 	fx_agent_start(&f, AGENT_COMPLETE);
 	uint64_t t0 = gw_now_ns();
 	fx_start(&f, GW_CTL_MIGRATION);

@@ -78,6 +78,7 @@ bool ctl_bool(const json_t *obj, const char *path);
 bool ctl_set_condition(json_t *obj, const char *type, const char *status, const char *reason,
 		       const char *message, int64_t now_ms);
 bool ctl_remove_condition(json_t *obj, const char *type);
+bool ctl_has_condition(const json_t *obj, const char *type);
 /* Appends {phase, phaseTransitionTimestamp} and sets status.phase. */
 void ctl_record_phase(json_t *obj, const char *phase, int64_t now_ms);
 /* ms of the last transition into phase, or -1. */

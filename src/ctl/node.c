@@ -43,6 +43,8 @@ static void mark_vmis(struct gw_ctl *ctl, const struct gw_cluster *c, const char
 		const struct gw_vmi *vmi = c->vmis[i];
 		if (!vmi->node_name || strcmp(vmi->node_name, node) != 0 || ctl_phase_final(vmi->phase))
 			continue;
+		if (!lapsed && !ctl_has_condition(vmi->doc, COND_NODE_READY))
+			continue;   /* the common case: nothing to undo, no copy */
 		_cleanup_json_ json_t *doc = json_deep_copy(vmi->doc);
 		bool changed;
 		if (lapsed) {

@@ -116,6 +116,17 @@ bool ctl_set_condition(json_t *obj, const char *type, const char *status, const 
 	return true;
 }
 
+bool ctl_has_condition(const json_t *obj, const char *type)
+{
+	const json_t *conds = path_get(obj, "status.conditions");
+	size_t i;
+	json_t *c;
+	json_array_foreach(conds, i, c)
+		if (strcmp(ctl_str(c, "type") ?: "", type) == 0)
+			return true;
+	return false;
+}
+
 bool ctl_remove_condition(json_t *obj, const char *type)
 {
 	json_t *conds = json_object_get(json_object_get(obj, "status"), "conditions");

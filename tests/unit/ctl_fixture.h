@@ -42,6 +42,7 @@ struct fx_agent {
 	char released[64][64];     /* VMIs allowed to finish despite hold */
 	size_t n_released;
 	long completed, aborted, failed;
+	int sweep_ms;              /* 0 = 100; set before fx_agent_start */
 };
 
 struct fx_monitor {
@@ -607,7 +608,7 @@ static void *fx_agent_main(void *p)
 		pthread_mutex_unlock(&a->lock);
 		if (stop)
 			break;
-		if (fx_real_ms() - last_sweep >= 100) {
+		if (fx_real_ms() - last_sweep >= (a->sweep_ms ? a->sweep_ms : 100)) {
 			json_t *items = NULL;
 			if (gw_store_list(f->store, "virtualmachineinstances", NULL, NULL, &items, NULL, &err) < 0)
 				FX_DIE("agent list: %s", gw_err_msg(err));
