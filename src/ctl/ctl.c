@@ -121,8 +121,13 @@ static struct gw_cluster *snapshot(struct gw_ctl *ctl)
 		size_t i;
 		json_t *doc;
 		json_array_foreach(items, i, doc) {
-			if (!json_is_string(json_object_get(doc, "kind")))
-				json_object_set_new(doc, "kind", json_string(doc_kind[k]));
+			/* List items are read-only (shared with the store's cache). */
+			_cleanup_json_ json_t *with_kind = NULL;
+			if (!json_is_string(json_object_get(doc, "kind"))) {
+				with_kind = json_deep_copy(doc);
+				json_object_set_new(with_kind, "kind", json_string(doc_kind[k]));
+				doc = with_kind;
+			}
 			/* Only one KubeVirt CR counts (KubeVirt's own rule). */
 			if (k == K_KUBEVIRTS && c->kubevirt)
 				continue;

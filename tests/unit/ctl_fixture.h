@@ -580,14 +580,19 @@ static inline bool fx_agent_play(struct fx *f, json_t *vmi)
 	return true;
 }
 
-static inline void fx_agent_write(struct fx *f, json_t *vmi)
+/* vmi is borrowed, read-only (list items are shared with the store's cache). */
+static inline void fx_agent_write(struct fx *f, const json_t *shared)
 {
-	if (!fx_agent_play(f, vmi))
+	json_t *vmi = json_deep_copy(shared);
+	if (!fx_agent_play(f, vmi)) {
+		json_decref(vmi);
 		return;
+	}
 	struct gw_err *err = NULL;
 	/* A conflict: the newer version comes as an event, or the next sweep. */
 	gw_store_update(f->store, "virtualmachineinstances", vmi, NULL, &err);
 	gw_err_free(err);
+	json_decref(vmi);
 }
 
 /* Driven by a watch of the VMIs, as the real agent will be, with a sweep
