@@ -220,14 +220,103 @@ static bool labels_match(sqlite3_stmt *st, int col, const struct gw_store_select
 	return ok;
 }
 
-/* One read transaction: the meta rv and the rows are the same snapshot. */
+/* Rows of a list, copied out of SQLite so they are parsed without the lock. */
+struct list_rows {
+	int64_t *rv;
+	char **text;
+	size_t *len;
+	json_t **objects;
+	size_t n, cap;
+};
+
+struct parse_part {
+	struct list_rows *rows;
+	size_t from, to;
+	size_t bad; /* index + 1 of a row that is not JSON, 0: none */
+};
+
+static void *parse_rows(void *arg)
+{
+	struct parse_part *p = arg;
+	json_error_t je;
+	for (size_t i = p->from; i < p->to; i++) {
+		/* Written by this code (json_dumps): duplicate keys are not checked
+		 * for, which would double the cost of a large list. */
+		json_t *o = json_loadb(p->rows->text[i], p->rows->len[i], 0, &je);
+		if (!json_is_object(o)) {
+			json_decref(o);
+			if (!p->bad)
+				p->bad = i + 1;
+			continue;
+		}
+		gw_store_set_rv(o, p->rows->rv[i]);
+		p->rows->objects[i] = o;
+	}
+	return NULL;
+}
+
+/* Lists past this size are parsed by several threads. */
+#define PARALLEL_PARSE_ROWS 2000
+#define PARSE_THREADS 4
+
+static int parse_all(struct sqlite_store *s, struct list_rows *rows, struct gw_err **err)
+{
+	rows->objects = gw_calloc(rows->n ? rows->n : 1, sizeof(*rows->objects));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t threads = rows->n < PARALLEL_PARSE_ROWS || cpus < 2 ? 1
+			 : cpus < PARSE_THREADS			? (size_t)cpus
+								: PARSE_THREADS;
+	struct parse_part parts[PARSE_THREADS];
+	pthread_t tid[PARSE_THREADS];
+	bool started[PARSE_THREADS] = {false};
+	for (size_t t = 0; t < threads; t++) {
+		parts[t] = (struct parse_part){.rows = rows, .from = rows->n * t / threads,
+					       .to = rows->n * (t + 1) / threads};
+		if (t > 0 && pthread_create(&tid[t], NULL, parse_rows, &parts[t]) == 0) {
+			pthread_setname_np(tid[t], "gw-store-parse");
+			started[t] = true;
+		}
+	}
+	parse_rows(&parts[0]);
+	size_t bad = 0;
+	for (size_t t = 0; t < threads; t++) {
+		if (t > 0) {
+			if (started[t])
+				pthread_join(tid[t], NULL);
+			else
+				parse_rows(&parts[t]);
+		}
+		if (parts[t].bad && !bad)
+			bad = parts[t].bad;
+	}
+	if (bad)
+		return gw_err_set(err, -EIO, "store %s: stored object at rv %" PRId64 " is not JSON",
+				  s->path, rows->rv[bad - 1]);
+	return 0;
+}
+
+static void list_rows_fini(struct list_rows *rows)
+{
+	for (size_t i = 0; i < rows->n; i++) {
+		free(rows->text[i]);
+		if (rows->objects)
+			json_decref(rows->objects[i]);
+	}
+	free(rows->rv);
+	free(rows->text);
+	free(rows->len);
+	free(rows->objects);
+}
+
+/* One read transaction: the meta rv and the rows are the same snapshot.
+ * The rows are copied out under the lock and parsed after it. */
 static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
 		       const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
 		       struct gw_err **err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	int r = 0, rc;
-	json_t *arr = json_array();
+	struct list_rows rows = {0};
 	pthread_mutex_lock(&s->lock);
 	struct db *d = &s->rdb;
 	if (exec_simple(d, ST_BEGIN_READ)) {
@@ -249,26 +338,38 @@ static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
 	if (ns)
 		sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o;
 		if (sel && !labels_match(st, 2, sel))
 			continue;
-		if ((r = load_object(s, st, 1, sqlite3_column_int64(st, 0), &o, err)) < 0)
-			break;
-		json_array_append_new(arr, o);
+		if (rows.n == rows.cap) {
+			rows.cap = rows.cap ? rows.cap * 2 : 256;
+			rows.rv = gw_realloc(rows.rv, rows.cap * sizeof(*rows.rv));
+			rows.text = gw_realloc(rows.text, rows.cap * sizeof(*rows.text));
+			rows.len = gw_realloc(rows.len, rows.cap * sizeof(*rows.len));
+		}
+		const char *text = (const char *)sqlite3_column_text(st, 1);
+		rows.len[rows.n] = (size_t)sqlite3_column_bytes(st, 1);
+		rows.text[rows.n] = gw_strndup(text ? text : "", rows.len[rows.n]);
+		rows.rv[rows.n++] = sqlite3_column_int64(st, 0);
 	}
-	if (r == 0 && rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE)
 		r = db_error(s, d, err, "list");
 	sqlite3_reset(st);
 end:
 	exec_simple(d, ST_COMMIT);
 out:
 	pthread_mutex_unlock(&s->lock);
-	if (r < 0) {
-		json_decref(arr);
-		return r;
+	if (r == 0)
+		r = parse_all(s, &rows, err);
+	if (r == 0) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < rows.n; i++) {
+			json_array_append_new(arr, rows.objects[i]);
+			rows.objects[i] = NULL;
+		}
+		*items = arr;
 	}
-	*items = arr;
-	return 0;
+	list_rows_fini(&rows);
+	return r;
 }
 
 /* ---- the leader's side of a write (wdb, no lock held) ------------------- */
