@@ -98,6 +98,7 @@ struct write_op {
 	enum op_type type;
 	const char *kind, *ns, *name;
 	char *text, *labels; /* object and labels JSON (create, update) */
+	json_t *object;      /* a private copy, for the list cache (create, update) */
 	int64_t cas_rv;      /* update, delete (0: none); compact: the rv */
 	/* Results, set by the leader: */
 	int r;
@@ -127,6 +128,10 @@ struct sqlite_store {
 	int64_t compacted; /* events up to here are gone */
 	bool committing;
 	struct write_op *queue_head, *queue_tail;
+	/* The list cache: kind -> {"<ns>\x01<name>": object with its rv}, for
+	 * the kinds listed so far; NULL when disabled. Objects in it are shared
+	 * with list results and never modified: a write replaces them. */
+	json_t *cache;
 };
 
 struct sqlite_watch {
@@ -310,11 +315,10 @@ static void list_rows_fini(struct list_rows *rows)
 
 /* One read transaction: the meta rv and the rows are the same snapshot.
  * The rows are copied out under the lock and parsed after it. */
-static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
-		       const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
-		       struct gw_err **err)
+static int read_list(struct sqlite_store *s, const char *kind, const char *ns,
+		     const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
+		     struct gw_err **err)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
 	int r = 0, rc;
 	struct list_rows rows = {0};
 	pthread_mutex_lock(&s->lock);
@@ -370,6 +374,105 @@ out:
 	}
 	list_rows_fini(&rows);
 	return r;
+}
+
+static char *cache_key(const char *ns, const char *name)
+{
+	/* \x01 sorts below every byte a namespace may hold, so key order is
+	 * (namespace, name) order. */
+	return gw_asprintf("%s\x01%s", ns, name);
+}
+
+struct cached_item {
+	const char *key;
+	json_t *object;
+};
+
+static int compare_cached(const void *a, const void *b)
+{
+	return strcmp(((const struct cached_item *)a)->key, ((const struct cached_item *)b)->key);
+}
+
+/* Under s->lock: the matching objects of one cached kind, shared, sorted. */
+static json_t *list_from_cache(json_t *kind_map, const char *ns,
+			       const struct gw_store_selector *sel)
+{
+	size_t n = json_object_size(kind_map), kept = 0;
+	struct cached_item *v = gw_calloc(n ? n : 1, sizeof(*v));
+	_cleanup_free_ char *prefix = ns ? gw_asprintf("%s\x01", ns) : NULL;
+	size_t prefix_len = prefix ? strlen(prefix) : 0;
+	const char *key;
+	json_t *o;
+	json_object_foreach(kind_map, key, o) {
+		if (prefix && strncmp(key, prefix, prefix_len))
+			continue;
+		if (sel && !gw_store_selector_matches(
+				   sel, json_object_get(json_object_get(o, "metadata"), "labels")))
+			continue;
+		v[kept++] = (struct cached_item){key, o};
+	}
+	qsort(v, kept, sizeof(*v), compare_cached);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < kept; i++)
+		json_array_append(arr, v[i].object);
+	free(v);
+	return arr;
+}
+
+/* Lists come from the cache of parsed objects when the kind is there. The
+ * first list of a kind reads all of it and fills the cache if nothing was
+ * published meanwhile (else the next list tries again). */
+static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
+		       const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
+		       struct gw_err **err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (!s->cache)
+		return read_list(s, kind, ns, sel, items, list_rv, err);
+	pthread_mutex_lock(&s->lock);
+	json_t *kind_map = json_object_get(s->cache, kind);
+	if (kind_map) {
+		*items = list_from_cache(kind_map, ns, sel);
+		*list_rv = s->rv;
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	json_t *all = NULL;
+	int64_t rv = 0;
+	int r = read_list(s, kind, NULL, NULL, &all, &rv, err);
+	if (r < 0)
+		return r;
+	json_t *fresh = json_object();
+	size_t i;
+	json_t *o;
+	json_array_foreach(all, i, o) {
+		json_t *md = json_object_get(o, "metadata");
+		const char *ons = json_string_value(json_object_get(md, "namespace"));
+		_cleanup_free_ char *key =
+			cache_key(ons ? ons : "", json_string_value(json_object_get(md, "name")));
+		json_object_set(fresh, key, o);
+	}
+	json_decref(all);
+	pthread_mutex_lock(&s->lock);
+	kind_map = json_object_get(s->cache, kind);
+	if (!kind_map && s->rv == rv) {
+		/* The snapshot is the published state: from here on every publish
+		 * updates it. */
+		json_object_set(s->cache, kind, fresh);
+		kind_map = fresh;
+	}
+	if (kind_map) {
+		*items = list_from_cache(kind_map, ns, sel);
+		*list_rv = kind_map == fresh ? rv : s->rv;
+	} else {
+		*items = list_from_cache(fresh, ns, sel);
+		*list_rv = rv;
+	}
+	pthread_mutex_unlock(&s->lock);
+	json_decref(fresh);
+	return 0;
 }
 
 /* ---- the leader's side of a write (wdb, no lock held) ------------------- */
@@ -563,6 +666,27 @@ failed:
 	gw_err_free(fail);
 }
 
+/* Under s->lock, once a batch is published: its writes, in order, into the
+ * cached kinds. Applying a write twice changes nothing, which a cache
+ * filled from a snapshot relies on. */
+static void cache_apply(struct sqlite_store *s, struct write_op *batch)
+{
+	for (struct write_op *op = batch; op && s->cache; op = op->next) {
+		json_t *kind_map = op->r == 0 && op->type != OP_COMPACT
+					   ? json_object_get(s->cache, op->kind)
+					   : NULL;
+		if (!kind_map)
+			continue;
+		_cleanup_free_ char *key = cache_key(op->ns, op->name);
+		if (op->type == OP_DELETE) {
+			json_object_del(kind_map, key);
+		} else {
+			gw_store_set_rv(op->object, op->rv);
+			json_object_set(kind_map, key, op->object);
+		}
+	}
+}
+
 /* Queues op and waits for its result; leads a batch when no one is. */
 static int submit(struct sqlite_store *s, struct write_op *op, struct gw_err **err)
 {
@@ -591,6 +715,7 @@ static int submit(struct sqlite_store *s, struct write_op *op, struct gw_err **e
 		pthread_mutex_lock(&s->lock);
 		s->rv = rv;
 		s->compacted = compacted;
+		cache_apply(s, batch);
 		for (struct write_op *o = batch; o; o = o->next)
 			o->done = true;
 		s->committing = false;
@@ -615,9 +740,12 @@ static char *labels_text(const json_t *object)
 static int sqlite_create(struct gw_store *base, const char *kind, const char *ns,
 			 const char *name, const json_t *object, int64_t *rv, struct gw_err **err)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct write_op op = {.type = OP_CREATE, .kind = kind, .ns = ns, .name = name,
-			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object)};
-	int r = submit((struct sqlite_store *)base, &op, err);
+			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object),
+			      .object = s->cache ? json_deep_copy(object) : NULL};
+	int r = submit(s, &op, err);
+	json_decref(op.object);
 	free(op.text);
 	free(op.labels);
 	*rv = op.rv;
@@ -628,10 +756,12 @@ static int sqlite_update(struct gw_store *base, const char *kind, const char *ns
 			 const char *name, const json_t *object, int64_t cas_rv, int64_t *rv,
 			 int64_t *current_rv, struct gw_err **err)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct write_op op = {.type = OP_UPDATE, .kind = kind, .ns = ns, .name = name,
 			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object),
-			      .cas_rv = cas_rv};
-	int r = submit((struct sqlite_store *)base, &op, err);
+			      .cas_rv = cas_rv, .object = s->cache ? json_deep_copy(object) : NULL};
+	int r = submit(s, &op, err);
+	json_decref(op.object);
 	free(op.text);
 	free(op.labels);
 	*rv = op.rv;
@@ -835,6 +965,7 @@ static void sqlite_close(struct gw_store *base)
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	db_close(&s->rdb);
 	db_close(&s->wdb);
+	json_decref(s->cache);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
 	pthread_cond_destroy(&s->written);
@@ -927,6 +1058,7 @@ int gw_store_sqlite_open(const char *path, const struct gw_store_options *opts,
 	s->path = gw_strdup(path);
 	s->lock_fd = -1;
 	s->history = opts && opts->history_events > 0 ? opts->history_events : DEFAULT_HISTORY;
+	s->cache = opts && opts->no_list_cache ? NULL : json_object();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

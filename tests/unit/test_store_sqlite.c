@@ -47,6 +47,19 @@ static int suite_open(struct gw_store **store, struct gw_err **err)
 	return gw_store_open(url, NULL, store, err);
 }
 
+/* The same list tests without the cache of parsed objects. */
+static int setup_no_cache(void **state)
+{
+	_cleanup_free_ char *path = new_path();
+	struct gw_store_options o = {.no_list_cache = true};
+	_cleanup_err_ struct gw_err *err = NULL;
+	struct gw_store *s = NULL;
+	if (gw_store_open(path, &o, &s, &err) < 0)
+		fail_msg("open store: %s", gw_err_msg(err));
+	*state = s;
+	return 0;
+}
+
 static void test_second_server_refused(void **state)
 {
 	_cleanup_free_ char *path = new_path();
@@ -384,6 +397,10 @@ int main(void)
 	atexit(cleanup_tmp);
 	const struct CMUnitTest tests[] = {
 		SUITE_TESTS,
+		cmocka_unit_test_setup_teardown(test_list_selector, setup_no_cache, suite_teardown),
+		cmocka_unit_test_setup_teardown(test_list_follows_writes, setup_no_cache, suite_teardown),
+		cmocka_unit_test_setup_teardown(test_list_snapshot_during_writes, setup_no_cache,
+						suite_teardown),
 		cmocka_unit_test(test_second_server_refused),
 		cmocka_unit_test(test_history_bounded),
 		cmocka_unit_test(test_watch_overtaken),
