@@ -31,6 +31,27 @@ struct gw_qmp;
  * GW_QMP_DEFAULT_TIMEOUT_MS). Not thread-safe: one user at a time. */
 int gw_qmp_spawn(const char *const *argv, int timeout_ms, struct gw_qmp **out, struct gw_err **err);
 
+/* Connects to the QMP server socket of a QEMU that is already running and
+ * not our child (a VM started detached, found again after an agent
+ * restart): `-qmp unix:PATH,server=on,wait=off`. pid (or 0 if unknown) is
+ * watched while connecting, so a QEMU that dies is noticed at once, and
+ * is the process gw_qmp_close() stops. log_path (may be NULL) is QEMU's
+ * stderr, quoted in errors. Retries a missing or refusing socket until
+ * timeout_ms. QEMU serves one QMP client at a time: a second connection
+ * waits for the first to close and then times out here. */
+int gw_qmp_connect(const char *sock_path, pid_t pid, const char *log_path, int timeout_ms,
+		   struct gw_qmp **out, struct gw_err **err);
+
+/* Closes the connection and frees q, leaving a QEMU reached through
+ * gw_qmp_connect() running (a spawned one is killed: it never outlives its
+ * client). NULL is accepted. */
+void gw_qmp_disconnect(struct gw_qmp *q);
+
+/* True while q's QEMU process exists (not a zombie). */
+bool gw_qmp_alive(struct gw_qmp *q);
+/* True while process pid exists and is not a zombie. */
+bool gw_qemu_process_alive(pid_t pid);
+
 /* Runs a command and waits for its reply, queueing any events that arrive
  * meanwhile. args may be NULL (borrowed). On success *reply holds a new
  * reference to the "return" value; a QMP error becomes -EREMOTEIO with
