@@ -6,6 +6,7 @@
 #define GODWIT_QEMU_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -81,5 +82,102 @@ void gw_qmp_set_timeout(struct gw_qmp *q, int timeout_ms);
 int gw_qmp_close(struct gw_qmp *q, struct gw_err **err);
 void gw_qmp_closep(struct gw_qmp **q);
 #define _cleanup_qmp_ _cleanup_(gw_qmp_closep)
+
+/* ---- VMs ---------------------------------------------------------------
+ * One QEMU per VM, started detached (its own session, no parent-death
+ * signal): it survives the process that started it, and is found again
+ * through the QMP socket in its state directory. The state directory
+ * holds qmp.sock, qemu.pid (written by QEMU), qemu.log (QEMU's stderr),
+ * serial.log unless the spec names another, and disk overlays. Keep its
+ * path short: a Unix socket path is limited to 107 bytes. */
+
+enum gw_vm_accel {
+	GW_VM_ACCEL_AUTO, /* kvm when /dev/kvm can be opened, else tcg */
+	GW_VM_ACCEL_KVM,
+	GW_VM_ACCEL_TCG,
+};
+
+enum gw_vm_disk_format {
+	GW_VM_DISK_RAW,
+	GW_VM_DISK_QCOW2,
+};
+
+struct gw_vm_disk {
+	const char *path;
+	enum gw_vm_disk_format format;
+	bool cdrom;                      /* read-only IDE CD-ROM */
+	/* A container disk: path is a read-only base; the VM writes to a qcow2
+	 * overlay in its state directory (disk<N>.qcow2), created at start. */
+	bool readonly_base_with_overlay;
+};
+
+struct gw_vm_spec {
+	const char *name;
+	const char *qemu;          /* NULL: qemu-system-x86_64 from PATH */
+	/* QEMU's -cpu argument: "Skylake-Client-IBRS", "host", or a resolved
+	 * host-model "Model,+feat,-feat" used unchanged on every target. */
+	const char *cpu;
+	unsigned vcpus;            /* 0 = 1 */
+	uint64_t memory_mib;
+	const char *machine;       /* NULL = "q35" */
+	enum gw_vm_accel accel;
+	const struct gw_vm_disk *disks;
+	size_t n_disks;
+	const char *kernel, *initrd, *append; /* direct boot (test guests) */
+	const char *serial_log;    /* COM1 to this file; NULL = STATE/serial.log */
+	const char *state_dir;     /* created if missing */
+	bool incoming;             /* migration target: `-incoming defer` */
+	bool paused;               /* -S: start with the CPUs stopped */
+	const char *const *extra_args; /* appended as is (NULL-terminated), or NULL */
+};
+
+struct gw_vm;
+
+/* True when /dev/kvm can be opened read-write. */
+bool gw_vm_kvm_available(void);
+
+/* The QEMU command line for spec (NULL-terminated; free with
+ * gw_vm_argv_free). Pure apart from resolving GW_VM_ACCEL_AUTO. Refuses
+ * a spec QEMU would refuse later, with the reason (-EINVAL): no state
+ * directory, zero memory, `-cpu host` without KVM, a disk without path. */
+int gw_vm_command_line(const struct gw_vm_spec *spec, char ***argv, struct gw_err **err);
+void gw_vm_argv_free(char **argv);
+
+/* Starts the VM detached and connects to its QMP socket. Container disks
+ * get a fresh overlay first (`qemu-img create -f qcow2 -b BASE -F FMT`).
+ * timeout_ms bounds start-up and later QMP waits (0 = default). */
+int gw_vm_start(const struct gw_vm_spec *spec, int timeout_ms, struct gw_vm **out,
+		struct gw_err **err);
+
+/* A migration target started with spec->incoming: sets the migration
+ * capabilities the source will use on this side too (QEMU requires
+ * postcopy-ram on both ends) and listens on tcp:ADDRESS:PORT (port 0 =
+ * any free port). *bound_port is the port QEMU listens on: the target is
+ * ready for the source once this returns. */
+int gw_vm_listen_incoming(struct gw_vm *vm, const char *address, unsigned port, bool postcopy,
+			  unsigned *bound_port, struct gw_err **err);
+
+/* Reconnects to a VM that is still running, from its state directory
+ * alone (e.g. after the agent restarted): reads qemu.pid, checks that the
+ * process is that VM's QEMU, connects to qmp.sock. -ESRCH when no VM runs
+ * there. */
+int gw_vm_attach(const char *state_dir, int timeout_ms, struct gw_vm **out, struct gw_err **err);
+
+/* QEMU's run state from query-status ("running", "paused", "inmigrate",
+ * "postmigrate", ...) into *status (caller frees), and whether it runs. */
+int gw_vm_query_status(struct gw_vm *vm, char **status, bool *running, struct gw_err **err);
+
+/* Asks QEMU to quit, waits a bounded time, then SIGKILLs it; frees vm.
+ * Returns 0 when QEMU quit by itself. NULL is accepted. */
+int gw_vm_stop(struct gw_vm *vm, struct gw_err **err);
+/* SIGKILLs the VM's QEMU at once (a failed migration's target); frees vm. */
+void gw_vm_kill(struct gw_vm *vm);
+/* Frees the handle and leaves the VM running (an agent shutting down). */
+void gw_vm_detach(struct gw_vm *vm);
+
+struct gw_qmp *gw_vm_qmp(struct gw_vm *vm);  /* borrowed */
+pid_t gw_vm_pid(const struct gw_vm *vm);
+const char *gw_vm_state_dir(const struct gw_vm *vm);
+bool gw_vm_alive(const struct gw_vm *vm);
 
 #endif
