@@ -656,3 +656,9 @@ bool gw_vm_alive(const struct gw_vm *vm)
 {
 	return vm && gw_qemu_process_alive(vm->pid);
 }
+
+void gw_vm_terminate(struct gw_vm *vm)
+{
+	if (vm)
+		kill_process(vm->pid);
+}
