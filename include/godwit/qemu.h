@@ -189,25 +189,25 @@ void gw_vm_terminate(struct gw_vm *vm);
  * every 400 ms with the progress timeout (4.4) and the convergence
  * algorithm (4.5). The decision logic is a function of (config, monitor
  * state, sample, now) so it is tested without QEMU; the executor is a
- * state machine driven by gw_migration_step(). */
+ * state machine driven by gw_qemu_migration_step(). */
 
-enum gw_migration_mode {
-	GW_MIGRATION_MODE_PRECOPY,
-	GW_MIGRATION_MODE_POSTCOPY,
-	GW_MIGRATION_MODE_PAUSED,   /* the source guest was paused to converge */
+enum gw_qemu_migration_mode {
+	GW_QEMU_MIGRATION_MODE_PRECOPY,
+	GW_QEMU_MIGRATION_MODE_POSTCOPY,
+	GW_QEMU_MIGRATION_MODE_PAUSED,   /* the source guest was paused to converge */
 };
 
-enum gw_migration_phase {
-	GW_MIGRATION_PHASE_NEW,        /* nothing sent to QEMU yet */
-	GW_MIGRATION_PHASE_RUNNING,    /* `migrate` issued; polling */
-	GW_MIGRATION_PHASE_ABORTING,   /* migrate_cancel issued; waiting for QEMU */
-	GW_MIGRATION_PHASE_COMPLETING, /* source done; waiting for the target to run */
-	GW_MIGRATION_PHASE_COMPLETED,  /* target runs; the caller quits the source */
-	GW_MIGRATION_PHASE_FAILED,     /* reason says why; source runs unless post-copy */
+enum gw_qemu_migration_phase {
+	GW_QEMU_MIGRATION_PHASE_NEW,        /* nothing sent to QEMU yet */
+	GW_QEMU_MIGRATION_PHASE_RUNNING,    /* `migrate` issued; polling */
+	GW_QEMU_MIGRATION_PHASE_ABORTING,   /* migrate_cancel issued; waiting for QEMU */
+	GW_QEMU_MIGRATION_PHASE_COMPLETING, /* source done; waiting for the target to run */
+	GW_QEMU_MIGRATION_PHASE_COMPLETED,  /* target runs; the caller quits the source */
+	GW_QEMU_MIGRATION_PHASE_FAILED,     /* reason says why; source runs unless post-copy */
 };
 
 /* KubeVirt's MigrationConfiguration, as the launcher applies it. */
-struct gw_migration_config {
+struct gw_qemu_migration_config {
 	uint64_t bandwidth_bytes_per_s;      /* bandwidthPerMigration; 0 = unlimited */
 	int64_t completion_timeout_per_gib_s; /* completionTimeoutPerGiB; 0 disables */
 	int64_t progress_timeout_s;          /* progressTimeout; 0 disables */
@@ -225,61 +225,61 @@ struct gw_migration_config {
 
 /* KubeVirt's defaults (4.1): unlimited bandwidth, 150 s/GiB, 150 s
  * progress timeout, no auto-converge, no post-copy, no disruption. */
-void gw_migration_config_defaults(struct gw_migration_config *cfg);
+void gw_qemu_migration_config_defaults(struct gw_qemu_migration_config *cfg);
 
 /* 4.2: bandwidthPerMigration bytes/s -> libvirt's MiB/s: 0 -> 0 (not
  * set); below 1 MiB -> 1; else round-half-up(bytes / 1 MiB). */
-uint64_t gw_migration_bandwidth_mib(uint64_t bytes_per_s);
+uint64_t gw_qemu_migration_bandwidth_mib(uint64_t bytes_per_s);
 /* QEMU's max-bandwidth (bytes/s) for bandwidthPerMigration: the MiB value
- * above in bytes, or for 0 (unlimited) GW_MIGRATION_UNLIMITED_BANDWIDTH,
+ * above in bytes, or for 0 (unlimited) GW_QEMU_MIGRATION_UNLIMITED_BANDWIDTH,
  * because QEMU's own default is a limit (128 MiB/s). */
-#define GW_MIGRATION_UNLIMITED_BANDWIDTH ((uint64_t)(INT64_MAX / 1048576) * 1048576)
-uint64_t gw_migration_max_bandwidth(uint64_t bytes_per_s);
+#define GW_QEMU_MIGRATION_UNLIMITED_BANDWIDTH ((uint64_t)(INT64_MAX / 1048576) * 1048576)
+uint64_t gw_qemu_migration_max_bandwidth(uint64_t bytes_per_s);
 /* 4.3: completionTimeoutPerGiB x ceil(bytes / 10^9). */
-int64_t gw_migration_acceptable_completion_s(int64_t per_gib_s, uint64_t data_size_bytes);
+int64_t gw_qemu_migration_acceptable_completion_s(int64_t per_gib_s, uint64_t data_size_bytes);
 
 /* The launcher monitor's memory between polls (4.4, 4.5). */
-struct gw_migration_monitor {
+struct gw_qemu_migration_monitor {
 	uint64_t start_ns;              /* when `migrate` was issued */
 	int64_t acceptable_s;           /* doubled once the guest is paused */
 	uint64_t progress_watermark;    /* remaining bytes at the previous poll */
 	uint64_t last_progress_ns;
-	enum gw_migration_mode mode;
+	enum gw_qemu_migration_mode mode;
 	bool aborting;                  /* an abort is in progress */
 };
 
 /* One poll of an active migration. */
-struct gw_migration_sample {
+struct gw_qemu_migration_sample {
 	bool has_remaining;
 	uint64_t remaining_bytes;
 };
 
-enum gw_migration_action {
-	GW_MIGRATION_ACTION_NONE,
-	GW_MIGRATION_ACTION_START_POSTCOPY,
-	GW_MIGRATION_ACTION_PAUSE,
-	GW_MIGRATION_ACTION_ABORT_STUCK,    /* not progressing for > progressTimeout */
-	GW_MIGRATION_ACTION_ABORT_TIMEOUT,  /* not completed within the acceptable time */
+enum gw_qemu_migration_action {
+	GW_QEMU_MIGRATION_ACTION_NONE,
+	GW_QEMU_MIGRATION_ACTION_START_POSTCOPY,
+	GW_QEMU_MIGRATION_ACTION_PAUSE,
+	GW_QEMU_MIGRATION_ACTION_ABORT_STUCK,    /* not progressing for > progressTimeout */
+	GW_QEMU_MIGRATION_ACTION_ABORT_TIMEOUT,  /* not completed within the acceptable time */
 };
 
-void gw_migration_monitor_init(struct gw_migration_monitor *mon,
-			       const struct gw_migration_config *cfg, uint64_t start_ns);
+void gw_qemu_migration_monitor_init(struct gw_qemu_migration_monitor *mon,
+			       const struct gw_qemu_migration_config *cfg, uint64_t start_ns);
 /* One poll of KubeVirt's monitor: updates the progress watermark (4.4) and
  * returns the first matching case of 4.5. START_POSTCOPY and PAUSE also
  * change mon->mode (and PAUSE doubles mon->acceptable_s), as KubeVirt does
  * when it takes the action; ABORT_* set mon->aborting. Nothing else is
  * read or written: time is `now_ns` (a monotonic clock). */
-enum gw_migration_action gw_migration_decide(const struct gw_migration_config *cfg,
-					     struct gw_migration_monitor *mon,
-					     const struct gw_migration_sample *sample,
+enum gw_qemu_migration_action gw_qemu_migration_decide(const struct gw_qemu_migration_config *cfg,
+					     struct gw_qemu_migration_monitor *mon,
+					     const struct gw_qemu_migration_sample *sample,
 					     uint64_t now_ns);
 
-#define GW_MIGRATION_REASON_MAX 512
+#define GW_QEMU_MIGRATION_REASON_MAX 512
 
 /* What goes to the VMI's migrationState as the migration runs. */
-struct gw_migration_status {
-	enum gw_migration_phase phase;
-	enum gw_migration_mode mode;
+struct gw_qemu_migration_status {
+	enum gw_qemu_migration_phase phase;
+	enum gw_qemu_migration_mode mode;
 	char qemu_status[32];            /* query-migrate's status */
 	uint64_t start_unix_ms, end_unix_ms; /* wall clock; 0 = not yet */
 	uint64_t transferred_bytes, remaining_bytes, total_bytes;
@@ -290,36 +290,36 @@ struct gw_migration_status {
 	uint64_t polls;
 	bool abort_requested;
 	bool aborted;                    /* ended by migrate_cancel (request or rule) */
-	char failure_reason[GW_MIGRATION_REASON_MAX];
+	char failure_reason[GW_QEMU_MIGRATION_REASON_MAX];
 };
 
-struct gw_migration;
+struct gw_qemu_migration;
 
 /* A migration of source's VM to the target (started with spec->incoming
  * and listening: gw_vm_listen_incoming) at uri ("tcp:HOST:PORT"). Both
  * handles are borrowed and must outlive the migration; on failure the
  * executor SIGKILLs the target's QEMU (gw_vm_terminate). */
-int gw_migration_new(struct gw_vm *source, struct gw_vm *target, const char *uri,
-		     const struct gw_migration_config *cfg, struct gw_migration **out,
+int gw_qemu_migration_new(struct gw_vm *source, struct gw_vm *target, const char *uri,
+		     const struct gw_qemu_migration_config *cfg, struct gw_qemu_migration **out,
 		     struct gw_err **err);
-void gw_migration_free(struct gw_migration *m);
+void gw_qemu_migration_free(struct gw_qemu_migration *m);
 
 /* Advances the migration by one poll: the first call sets capabilities
  * and parameters and issues `migrate`, later ones `query-migrate` and act.
  * now_ns is the monotonic time. The migration's own failures are not
- * errors: they end in GW_MIGRATION_PHASE_FAILED with a reason. */
-void gw_migration_step(struct gw_migration *m, uint64_t now_ns);
+ * errors: they end in GW_QEMU_MIGRATION_PHASE_FAILED with a reason. */
+void gw_qemu_migration_step(struct gw_qemu_migration *m, uint64_t now_ns);
 /* Steps every poll interval until the migration is completed or failed. */
-void gw_migration_run(struct gw_migration *m);
+void gw_qemu_migration_run(struct gw_qemu_migration *m);
 /* Asks for an abort (migrate_cancel at the next step); any thread may
  * call it. Ignored in post-copy, which cannot be undone. */
-void gw_migration_request_abort(struct gw_migration *m);
-bool gw_migration_finished(struct gw_migration *m);
+void gw_qemu_migration_request_abort(struct gw_qemu_migration *m);
+bool gw_qemu_migration_finished(struct gw_qemu_migration *m);
 /* A consistent copy of the status; any thread may call it. */
-void gw_migration_get_status(struct gw_migration *m, struct gw_migration_status *out);
-unsigned gw_migration_poll_interval_ms(const struct gw_migration *m);
+void gw_qemu_migration_get_status(struct gw_qemu_migration *m, struct gw_qemu_migration_status *out);
+unsigned gw_qemu_migration_poll_interval_ms(const struct gw_qemu_migration *m);
 
-const char *gw_migration_mode_name(enum gw_migration_mode mode);   /* "PreCopy", ... */
-const char *gw_migration_phase_name(enum gw_migration_phase phase);
+const char *gw_qemu_migration_mode_name(enum gw_qemu_migration_mode mode);   /* "PreCopy", ... */
+const char *gw_qemu_migration_phase_name(enum gw_qemu_migration_phase phase);
 
 #endif

@@ -19,7 +19,7 @@
 
 struct pair {
 	struct gw_vm *source, *target;
-	struct gw_migration *m;
+	struct gw_qemu_migration *m;
 	char *uri;
 	char *loader_arg;
 	const char *extra[3];
@@ -73,31 +73,31 @@ static void start_pair(struct vm_fixture *f, struct pair *p, size_t random_mib, 
 
 static void free_pair(struct pair *p)
 {
-	gw_migration_free(p->m);
+	gw_qemu_migration_free(p->m);
 	free(p->uri);
 	free(p->loader_arg);
 }
 
-static struct gw_migration_config small_vm_config(void)
+static struct gw_qemu_migration_config small_vm_config(void)
 {
-	struct gw_migration_config c;
-	gw_migration_config_defaults(&c);
+	struct gw_qemu_migration_config c;
+	gw_qemu_migration_config_defaults(&c);
 	c.data_size_bytes = 64 * MIB;
 	return c;
 }
 
-static void new_migration(struct vm_fixture *f, struct pair *p, const struct gw_migration_config *c)
+static void new_migration(struct vm_fixture *f, struct pair *p, const struct gw_qemu_migration_config *c)
 {
-	if (gw_migration_new(p->source, p->target, p->uri, c, &p->m, &f->err) < 0)
+	if (gw_qemu_migration_new(p->source, p->target, p->uri, c, &p->m, &f->err) < 0)
 		fail_msg("%s", gw_err_msg(f->err));
 }
 
-static void print_status(const char *what, const struct gw_migration_status *s)
+static void print_status(const char *what, const struct gw_qemu_migration_status *s)
 {
 	print_message("# %s: phase %s, mode %s, qemu %s, %.1f s (QEMU total %" PRIu64
 		      " ms, downtime %" PRIu64 " ms), transferred %" PRIu64 " KiB, remaining %" PRIu64
 		      " KiB, dirty rate %" PRIu64 " B/s, polls %" PRIu64 "%s%s\n",
-		      what, gw_migration_phase_name(s->phase), gw_migration_mode_name(s->mode),
+		      what, gw_qemu_migration_phase_name(s->phase), gw_qemu_migration_mode_name(s->mode),
 		      s->qemu_status, (double)(s->end_unix_ms - s->start_unix_ms) / 1000.0,
 		      s->total_time_ms, s->downtime_ms, s->transferred_bytes / 1024,
 		      s->remaining_bytes / 1024, s->dirty_rate_bytes_per_s, s->polls,
@@ -117,9 +117,9 @@ static void assert_running(struct vm_fixture *f, struct gw_vm *vm, const char *w
 
 /* After any failure: the VM runs on the source; the target is gone. */
 static void assert_failed_safely(struct vm_fixture *f, struct pair *p,
-				 const struct gw_migration_status *s)
+				 const struct gw_qemu_migration_status *s)
 {
-	assert_int_equal(s->phase, GW_MIGRATION_PHASE_FAILED);
+	assert_int_equal(s->phase, GW_QEMU_MIGRATION_PHASE_FAILED);
 	assert_true(s->failure_reason[0] != '\0');
 	assert_true(s->end_unix_ms >= s->start_unix_ms);
 	assert_running(f, p->source, "running");
@@ -130,11 +130,11 @@ static void assert_failed_safely(struct vm_fixture *f, struct pair *p,
 static void run_bounded(struct pair *p, unsigned limit_s)
 {
 	uint64_t deadline = gw_now_ns() + (uint64_t)limit_s * 1000000000ull;
-	while (!gw_migration_finished(p->m)) {
+	while (!gw_qemu_migration_finished(p->m)) {
 		if (gw_now_ns() > deadline)
 			fail_msg("migration still not finished after %u s", limit_s);
-		gw_migration_step(p->m, gw_now_ns());
-		usleep(gw_migration_poll_interval_ms(p->m) * 1000);
+		gw_qemu_migration_step(p->m, gw_now_ns());
+		usleep(gw_qemu_migration_poll_interval_ms(p->m) * 1000);
 	}
 }
 
@@ -143,16 +143,16 @@ static void idle_vm_migrates(void **state)
 	struct vm_fixture *f = *state;
 	struct pair p;
 	start_pair(f, &p, 0, false);
-	struct gw_migration_config c = small_vm_config();
+	struct gw_qemu_migration_config c = small_vm_config();
 	new_migration(f, &p, &c);
 	pid_t source_pid = gw_vm_pid(p.source);
 	run_bounded(&p, 60);
-	struct gw_migration_status s;
-	gw_migration_get_status(p.m, &s);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
 	print_status("idle 64 MiB", &s);
-	assert_int_equal(s.phase, GW_MIGRATION_PHASE_COMPLETED);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_COMPLETED);
 	assert_string_equal(s.qemu_status, "completed");
-	assert_int_equal(s.mode, GW_MIGRATION_MODE_PRECOPY);
+	assert_int_equal(s.mode, GW_QEMU_MIGRATION_MODE_PRECOPY);
 	assert_true(s.transferred_bytes > 0);
 	assert_true(s.total_bytes >= 64 * MIB);
 	assert_true(s.start_unix_ms > 0 && s.end_unix_ms >= s.start_unix_ms);
@@ -164,7 +164,7 @@ static void idle_vm_migrates(void **state)
 	assert_int_equal(gw_qmp_execute(gw_vm_qmp(p.source), "query-migrate-parameters", NULL,
 					&params, &f->err), 0);
 	assert_int_equal((uint64_t)json_integer_value(json_object_get(params, "max-bandwidth")),
-			 GW_MIGRATION_UNLIMITED_BANDWIDTH);
+			 GW_QEMU_MIGRATION_UNLIMITED_BANDWIDTH);
 	json_decref(params);
 
 	assert_running(f, p.target, "running");
@@ -183,11 +183,11 @@ static void bandwidth_is_applied(void **state)
 	struct vm_fixture *f = *state;
 	struct pair p;
 	start_pair(f, &p, 0, false);
-	struct gw_migration_config c = small_vm_config();
+	struct gw_qemu_migration_config c = small_vm_config();
 	c.bandwidth_bytes_per_s = 1500 * 1024; /* 1.46 MiB -> 1 MiB/s */
 	c.allow_auto_converge = true;
 	new_migration(f, &p, &c);
-	gw_migration_step(p.m, gw_now_ns());
+	gw_qemu_migration_step(p.m, gw_now_ns());
 	json_t *params = NULL, *caps = NULL;
 	assert_int_equal(gw_qmp_execute(gw_vm_qmp(p.source), "query-migrate-parameters", NULL,
 					&params, &f->err), 0);
@@ -212,10 +212,10 @@ static void bandwidth_is_applied(void **state)
 	json_decref(caps);
 	assert_int_equal(seen, 2);
 	run_bounded(&p, 60);
-	struct gw_migration_status s;
-	gw_migration_get_status(p.m, &s);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
 	print_status("idle 64 MiB at 1 MiB/s", &s);
-	assert_int_equal(s.phase, GW_MIGRATION_PHASE_COMPLETED);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_COMPLETED);
 	free_pair(&p);
 }
 
@@ -224,22 +224,22 @@ static void abort_on_request(void **state)
 	struct vm_fixture *f = *state;
 	struct pair p;
 	start_pair(f, &p, 16, false);
-	struct gw_migration_config c = small_vm_config();
+	struct gw_qemu_migration_config c = small_vm_config();
 	c.bandwidth_bytes_per_s = MIB;
 	new_migration(f, &p, &c);
 	uint64_t t0 = gw_now_ns();
 	while (gw_now_ns() - t0 < 1500000000ull) {
-		gw_migration_step(p.m, gw_now_ns());
-		usleep(gw_migration_poll_interval_ms(p.m) * 1000);
+		gw_qemu_migration_step(p.m, gw_now_ns());
+		usleep(gw_qemu_migration_poll_interval_ms(p.m) * 1000);
 	}
-	struct gw_migration_status s;
-	gw_migration_get_status(p.m, &s);
-	assert_int_equal(s.phase, GW_MIGRATION_PHASE_RUNNING);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_RUNNING);
 	assert_true(s.transferred_bytes > 0);
 	assert_true(s.remaining_bytes > 0);
-	gw_migration_request_abort(p.m);
+	gw_qemu_migration_request_abort(p.m);
 	run_bounded(&p, 40);
-	gw_migration_get_status(p.m, &s);
+	gw_qemu_migration_get_status(p.m, &s);
 	print_status("abort on request", &s);
 	assert_true(s.abort_requested);
 	assert_true(s.aborted);
@@ -253,22 +253,22 @@ static void target_killed_mid_flight(void **state)
 	struct vm_fixture *f = *state;
 	struct pair p;
 	start_pair(f, &p, 16, false);
-	struct gw_migration_config c = small_vm_config();
+	struct gw_qemu_migration_config c = small_vm_config();
 	c.bandwidth_bytes_per_s = MIB;
 	new_migration(f, &p, &c);
 	uint64_t t0 = gw_now_ns();
 	bool killed = false;
 	uint64_t deadline = t0 + 40000000000ull;
-	while (!gw_migration_finished(p.m) && gw_now_ns() < deadline) {
-		gw_migration_step(p.m, gw_now_ns());
+	while (!gw_qemu_migration_finished(p.m) && gw_now_ns() < deadline) {
+		gw_qemu_migration_step(p.m, gw_now_ns());
 		if (!killed && gw_now_ns() - t0 > 1000000000ull) {
 			kill(gw_vm_pid(p.target), SIGKILL);
 			killed = true;
 		}
-		usleep(gw_migration_poll_interval_ms(p.m) * 1000);
+		usleep(gw_qemu_migration_poll_interval_ms(p.m) * 1000);
 	}
-	struct gw_migration_status s;
-	gw_migration_get_status(p.m, &s);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
 	print_status("target killed", &s);
 	assert_true(killed);
 	assert_failed_safely(f, &p, &s);
@@ -284,17 +284,17 @@ static void deadline_aborts(void **state)
 	struct vm_fixture *f = *state;
 	struct pair p;
 	start_pair(f, &p, 16, true);
-	struct gw_migration_config c = small_vm_config();
+	struct gw_qemu_migration_config c = small_vm_config();
 	c.bandwidth_bytes_per_s = MIB;
 	c.completion_timeout_per_gib_s = 1;
 	c.allow_post_copy = true; /* permitted, but never triggered without disruption */
 	new_migration(f, &p, &c);
 	run_bounded(&p, 40);
-	struct gw_migration_status s;
-	gw_migration_get_status(p.m, &s);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
 	print_status("deadline, no disruption", &s);
 	assert_int_equal(s.acceptable_completion_s, 1);
-	assert_int_equal(s.mode, GW_MIGRATION_MODE_PRECOPY);
+	assert_int_equal(s.mode, GW_QEMU_MIGRATION_MODE_PRECOPY);
 	assert_non_null(strstr(s.failure_reason, "not completed after 1 seconds"));
 	assert_true(s.aborted);
 	assert_failed_safely(f, &p, &s);
@@ -308,18 +308,18 @@ static void deadline_switches_to_postcopy(void **state)
 	struct vm_fixture *f = *state;
 	struct pair p;
 	start_pair(f, &p, 16, true);
-	struct gw_migration_config c = small_vm_config();
+	struct gw_qemu_migration_config c = small_vm_config();
 	c.bandwidth_bytes_per_s = MIB;
 	c.completion_timeout_per_gib_s = 1;
 	c.allow_post_copy = true;
 	c.allow_workload_disruption = true;
 	new_migration(f, &p, &c);
 	run_bounded(&p, 60);
-	struct gw_migration_status s;
-	gw_migration_get_status(p.m, &s);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
 	print_status("deadline, post-copy", &s);
-	assert_int_equal(s.phase, GW_MIGRATION_PHASE_COMPLETED);
-	assert_int_equal(s.mode, GW_MIGRATION_MODE_POSTCOPY);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_COMPLETED);
+	assert_int_equal(s.mode, GW_QEMU_MIGRATION_MODE_POSTCOPY);
 	assert_running(f, p.target, "running");
 	assert_running(f, p.source, "postmigrate");
 	free_pair(&p);
@@ -332,27 +332,27 @@ static void deadline_pauses_then_aborts(void **state)
 	struct vm_fixture *f = *state;
 	struct pair p;
 	start_pair(f, &p, 16, false);
-	struct gw_migration_config c = small_vm_config();
+	struct gw_qemu_migration_config c = small_vm_config();
 	c.bandwidth_bytes_per_s = MIB;
 	c.completion_timeout_per_gib_s = 1;
 	c.allow_workload_disruption = true;
 	new_migration(f, &p, &c);
 	bool saw_paused = false;
 	uint64_t deadline = gw_now_ns() + 40000000000ull;
-	while (!gw_migration_finished(p.m) && gw_now_ns() < deadline) {
-		gw_migration_step(p.m, gw_now_ns());
-		struct gw_migration_status s;
-		gw_migration_get_status(p.m, &s);
-		if (s.mode == GW_MIGRATION_MODE_PAUSED && !saw_paused &&
-		    s.phase == GW_MIGRATION_PHASE_RUNNING) {
+	while (!gw_qemu_migration_finished(p.m) && gw_now_ns() < deadline) {
+		gw_qemu_migration_step(p.m, gw_now_ns());
+		struct gw_qemu_migration_status s;
+		gw_qemu_migration_get_status(p.m, &s);
+		if (s.mode == GW_QEMU_MIGRATION_MODE_PAUSED && !saw_paused &&
+		    s.phase == GW_QEMU_MIGRATION_PHASE_RUNNING) {
 			saw_paused = true;
 			assert_running(f, p.source, "paused");
 			assert_int_equal(s.acceptable_completion_s, 2);
 		}
-		usleep(gw_migration_poll_interval_ms(p.m) * 1000);
+		usleep(gw_qemu_migration_poll_interval_ms(p.m) * 1000);
 	}
-	struct gw_migration_status s;
-	gw_migration_get_status(p.m, &s);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
 	print_status("deadline, pause", &s);
 	assert_true(saw_paused);
 	assert_non_null(strstr(s.failure_reason, "not completed after 2 seconds"));
@@ -368,13 +368,13 @@ static void stuck_migration_aborts(void **state)
 	struct pair p;
 	start_pair(f, &p, 40, false);
 	kill(gw_vm_pid(p.target), SIGSTOP);
-	struct gw_migration_config c = small_vm_config();
+	struct gw_qemu_migration_config c = small_vm_config();
 	c.progress_timeout_s = 2;
 	c.completion_timeout_per_gib_s = 0;
 	new_migration(f, &p, &c);
 	run_bounded(&p, 40);
-	struct gw_migration_status s;
-	gw_migration_get_status(p.m, &s);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
 	print_status("target silent", &s);
 	assert_non_null(strstr(s.failure_reason, "stuck for"));
 	assert_true(s.remaining_bytes > 0);
