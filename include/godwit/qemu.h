@@ -19,6 +19,9 @@
  * query-cpu-definitions, are well under 1 MiB). */
 #define GW_QMP_MAX_MESSAGE_BYTES (16u << 20)
 
+/* Events nobody waited for are kept up to this many, oldest dropped. */
+#define GW_QMP_MAX_QUEUED_EVENTS 256
+
 struct gw_qmp;
 
 /* Starts argv[0] with argv[1..] (NULL-terminated) plus a QMP monitor on a

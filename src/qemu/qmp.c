@@ -498,6 +498,15 @@ fail:
 	return r;
 }
 
+/* Queues an event; a long-lived connection whose events nobody waits for
+ * (a VM's STOP/RESUME over days) keeps only the newest ones. */
+static void queue_event(struct gw_qmp *q, json_t *msg)
+{
+	while (json_array_size(q->events) >= GW_QMP_MAX_QUEUED_EVENTS)
+		json_array_remove(q->events, 0);
+	json_array_append_new(q->events, msg);
+}
+
 bool gw_qemu_process_alive(pid_t pid)
 {
 	if (pid <= 0)
@@ -633,7 +642,7 @@ int gw_qmp_execute(struct gw_qmp *q, const char *command, json_t *args, json_t *
 		if (r < 0)
 			return gw_err_wrap(err, "QMP %s", command);
 		if (json_object_get(msg, "event")) {
-			json_array_append_new(q->events, msg);
+			queue_event(q, msg);
 			continue;
 		}
 		json_t *got_id = json_object_get(msg, "id");
@@ -730,7 +739,7 @@ int gw_qmp_wait_event(struct gw_qmp *q, const char *name, int timeout_ms, json_t
 			*event = msg;
 			return 0;
 		}
-		json_array_append_new(q->events, msg);
+		queue_event(q, msg);
 	}
 }
 

@@ -473,6 +473,12 @@ int gw_vm_start(const struct gw_vm_spec *spec, int timeout_ms, struct gw_vm **ou
 			       dir, vm->pid_path);
 		goto fail;
 	}
+	if (spec->accel == GW_VM_ACCEL_KVM && !gw_vm_kvm_available()) {
+		r = gw_err_set(err, -ENODEV, "start VM %s: KVM asked for but /dev/kvm cannot be opened "
+			       "(%s)", name, strerror(errno));
+		vm_free(vm);
+		return r;
+	}
 	struct gw_vm_spec canon = *spec;
 	canon.state_dir = dir;
 	r = gw_vm_command_line(&canon, &argv, err);

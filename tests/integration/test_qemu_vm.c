@@ -145,6 +145,30 @@ static void container_disk_gets_an_overlay(void **state)
 	assert_non_null(strstr(text, "base.raw"));
 }
 
+/* Under KVM when this host has it; without /dev/kvm the start is refused
+ * before QEMU runs, naming the device, and the KVM start is skipped. */
+static void kvm_start_or_clear_refusal(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct gw_vm_spec spec = vm_fixture_spec(f, "k", "vm-k");
+	spec.accel = GW_VM_ACCEL_KVM;
+	spec.cpu = "host";
+	if (!gw_vm_kvm_available()) {
+		assert_int_equal(gw_vm_start(&spec, 10000, &f->vm[0], &f->err), -ENODEV);
+		assert_null(f->vm[0]);
+		assert_non_null(strstr(gw_err_msg(f->err), "/dev/kvm"));
+		print_message("# KVM start skipped: no usable /dev/kvm here; the refusal was checked\n");
+		return;
+	}
+	if (gw_vm_start(&spec, 10000, &f->vm[0], &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	char *status = NULL;
+	bool running = false;
+	assert_int_equal(gw_vm_query_status(f->vm[0], &status, &running, &f->err), 0);
+	assert_true(running);
+	free(status);
+}
+
 int main(void)
 {
 	if (access(test_qemu_binary(), X_OK) != 0)
@@ -158,6 +182,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(start_failure_quotes_qemu, vm_fixture_setup,
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(container_disk_gets_an_overlay, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(kvm_start_or_clear_refusal, vm_fixture_setup,
 						vm_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
