@@ -7,6 +7,7 @@
  * loader (zero pages cost almost nothing to migrate; random ones do). */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -219,6 +220,15 @@ static void bandwidth_is_applied(void **state)
 	free_pair(&p);
 }
 
+static void *run_migration_thread(void *arg)
+{
+	pthread_setname_np(pthread_self(), "gw-migrate");
+	gw_qemu_migration_run(arg);
+	return NULL;
+}
+
+/* The executor runs in its own thread (as in the agent); another thread
+ * reads its status while it runs and asks for the abort. */
 static void abort_on_request(void **state)
 {
 	struct vm_fixture *f = *state;
@@ -227,18 +237,22 @@ static void abort_on_request(void **state)
 	struct gw_qemu_migration_config c = small_vm_config();
 	c.bandwidth_bytes_per_s = MIB;
 	new_migration(f, &p, &c);
-	uint64_t t0 = gw_now_ns();
-	while (gw_now_ns() - t0 < 1500000000ull) {
-		gw_qemu_migration_step(p.m, gw_now_ns());
-		usleep(gw_qemu_migration_poll_interval_ms(p.m) * 1000);
-	}
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, run_migration_thread, p.m), 0);
 	struct gw_qemu_migration_status s;
+	uint64_t t0 = gw_now_ns(), seen_transferred = 0;
+	while (gw_now_ns() - t0 < 1500000000ull) {
+		gw_qemu_migration_get_status(p.m, &s);
+		seen_transferred = s.transferred_bytes;
+		usleep(100 * 1000);
+	}
 	gw_qemu_migration_get_status(p.m, &s);
-	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_RUNNING);
-	assert_true(s.transferred_bytes > 0);
-	assert_true(s.remaining_bytes > 0);
+	bool was_running = s.phase == GW_QEMU_MIGRATION_PHASE_RUNNING && s.remaining_bytes > 0;
 	gw_qemu_migration_request_abort(p.m);
-	run_bounded(&p, 40);
+	/* run() ends by itself: bounded by the abort timeout and QMP timeouts. */
+	pthread_join(t, NULL);
+	assert_true(was_running);
+	assert_true(seen_transferred > 0);
 	gw_qemu_migration_get_status(p.m, &s);
 	print_status("abort on request", &s);
 	assert_true(s.abort_requested);
