@@ -245,15 +245,15 @@ static int qmp(struct gw_vm *vm, const char *command, json_t *args, struct gw_er
 	return r;
 }
 
-/* A non-negative count from QEMU; absent or malformed reads as 0. */
-static uint64_t get_count(json_t *obj, const char *key)
+/* A non-negative count from QEMU into *out; absent or malformed leaves
+ * *out as it was (QEMU drops fields once a migration ends). */
+static void get_count(json_t *obj, const char *key, uint64_t *out)
 {
 	json_t *v = json_object_get(obj, key);
 	if (json_is_integer(v))
-		return json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
-	if (json_is_real(v) && json_real_value(v) > 0 && json_real_value(v) < 1.8e19)
-		return (uint64_t)json_real_value(v);
-	return 0;
+		*out = json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+	else if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 1.8e19)
+		*out = (uint64_t)json_real_value(v);
 }
 
 /* Records what query-migrate said; returns QEMU's status (borrowed from
@@ -267,23 +267,24 @@ static const char *record(struct gw_qemu_migration *m, json_t *info, struct gw_q
 	snprintf(s->qemu_status, sizeof(s->qemu_status), "%s", st ? st : "");
 	s->polls++;
 	if (json_is_object(ram)) {
-		s->transferred_bytes = get_count(ram, "transferred");
-		s->remaining_bytes = get_count(ram, "remaining");
-		s->total_bytes = get_count(ram, "total");
-		s->dirty_pages_rate = get_count(ram, "dirty-pages-rate");
-		uint64_t page = get_count(ram, "page-size");
+		get_count(ram, "transferred", &s->transferred_bytes);
+		get_count(ram, "remaining", &s->remaining_bytes);
+		get_count(ram, "total", &s->total_bytes);
+		get_count(ram, "dirty-pages-rate", &s->dirty_pages_rate);
+		uint64_t page = 4096;
+		get_count(ram, "page-size", &page);
 		if (page == 0 || page > (1u << 30))
 			page = 4096;
 		s->dirty_rate_bytes_per_s =
 			s->dirty_pages_rate > UINT64_MAX / page ? UINT64_MAX : s->dirty_pages_rate * page;
 	}
-	if (json_object_get(info, "downtime"))
-		s->downtime_ms = get_count(info, "downtime");
-	if (json_object_get(info, "total-time"))
-		s->total_time_ms = get_count(info, "total-time");
+	get_count(info, "downtime", &s->downtime_ms);
+	get_count(info, "total-time", &s->total_time_ms);
 	pthread_mutex_unlock(&m->lock);
 	sample->has_remaining = json_is_object(ram) && json_is_integer(json_object_get(ram, "remaining"));
-	sample->remaining_bytes = sample->has_remaining ? get_count(ram, "remaining") : 0;
+	sample->remaining_bytes = 0;
+	if (sample->has_remaining)
+		get_count(ram, "remaining", &sample->remaining_bytes);
 	return m->status.qemu_status;
 }
 
