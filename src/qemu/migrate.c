@@ -304,7 +304,7 @@ static void finish_failed(struct gw_qemu_migration *m, uint64_t now_ns)
 	char *status = NULL;
 	bool running = false;
 	if (!gw_vm_alive(m->source)) {
-		add_reason(m, "the source QEMU (pid %d) is gone too", (int)gw_vm_pid(m->source));
+		add_reason(m, "the source QEMU (pid %d) is gone: the VM is lost", (int)gw_vm_pid(m->source));
 	} else if (m->source_was_running) {
 		if (gw_vm_query_status(m->source, &status, &running, &err) == 0 && !running) {
 			/* Paused by us, or stopped at the switch-over ("postmigrate"). */

@@ -5,7 +5,10 @@
  * so the deadline passes. To make a migration slow without guest code,
  * part of the guest's RAM is filled with random bytes by QEMU's generic
  * loader (zero pages cost almost nothing to migrate; random ones do). */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -290,6 +293,64 @@ static void target_killed_mid_flight(void **state)
 	free_pair(&p);
 }
 
+/* Nothing listens where the source connects (a blocked or wrong port):
+ * QEMU fails at once, the reason is QEMU's, the VM stays on the source. */
+static void unreachable_target_fails(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	start_pair(f, &p, 0, false);
+	/* A port that was free a moment ago and is closed now. */
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	free(p.uri);
+	p.uri = gw_asprintf("tcp:127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+	struct gw_qemu_migration_config c = small_vm_config();
+	new_migration(f, &p, &c);
+	run_bounded(&p, 30);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("unreachable target", &s);
+	assert_non_null(strstr(s.failure_reason, "refused"));
+	assert_failed_safely(f, &p, &s);
+	free_pair(&p);
+}
+
+/* The source QEMU dies mid-flight: the migration fails saying so and the
+ * target (which holds no complete VM) is killed. */
+static void source_killed_mid_flight(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	start_pair(f, &p, 16, false);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.bandwidth_bytes_per_s = MIB;
+	new_migration(f, &p, &c);
+	uint64_t t0 = gw_now_ns();
+	bool killed = false;
+	uint64_t deadline = t0 + 40000000000ull;
+	while (!gw_qemu_migration_finished(p.m) && gw_now_ns() < deadline) {
+		gw_qemu_migration_step(p.m, gw_now_ns());
+		if (!killed && gw_now_ns() - t0 > 1000000000ull) {
+			kill(gw_vm_pid(p.source), SIGKILL);
+			killed = true;
+		}
+		usleep(gw_qemu_migration_poll_interval_ms(p.m) * 1000);
+	}
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("source killed", &s);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_FAILED);
+	assert_non_null(strstr(s.failure_reason, "source QEMU"));
+	assert_false(gw_vm_alive(p.source));
+	assert_false(gw_vm_alive(p.target));
+	free_pair(&p);
+}
+
 /* completionTimeoutPerGiB 1 x ceil(64 MiB / 1 GB) = 1 s, at 1 MiB/s with
  * 16 MiB of random RAM: the deadline passes; without disruption allowed
  * the migration is aborted and the VM stays on the source. */
@@ -405,6 +466,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bandwidth_is_applied, vm_fixture_setup, vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(abort_on_request, vm_fixture_setup, vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(target_killed_mid_flight, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(unreachable_target_fails, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(source_killed_mid_flight, vm_fixture_setup,
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(deadline_aborts, vm_fixture_setup, vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(deadline_switches_to_postcopy, vm_fixture_setup,
