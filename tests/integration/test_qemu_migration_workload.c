@@ -196,7 +196,8 @@ static void postcopy_keeps_memory_intact(void **state)
 	migrate_workload(*state, &r, "workload post-copy, 128 MiB, max dirty rate");
 }
 
-/* Disruption without post-copy: the guest is paused at T (3 s), the
+/* Disruption without post-copy: the guest is paused at T (5 s; abort
+ * would come at 2T = 10 s, while converging takes ~1 s once paused), the
  * migration converges while it is paused, and the guest runs on the
  * target (resumed there: it arrives paused). */
 static void pause_converges_and_resumes_on_target(void **state)
@@ -204,7 +205,7 @@ static void pause_converges_and_resumes_on_target(void **state)
 	struct run r = {.memory_mib = 64, .append = "rate=0", .want_mode = GW_QEMU_MIGRATION_MODE_PAUSED};
 	gw_qemu_migration_config_defaults(&r.cfg);
 	r.cfg.bandwidth_bytes_per_s = 64 * MIB;
-	r.cfg.completion_timeout_per_gib_s = 3;
+	r.cfg.completion_timeout_per_gib_s = 5;
 	r.cfg.allow_workload_disruption = true;
 	migrate_workload(*state, &r, "workload paused, 64 MiB, max dirty rate");
 }
