@@ -91,6 +91,35 @@ static void survives_its_starter_and_is_reattached(void **state)
 	assert_non_null(strstr(gw_err_msg(f->err), "no QEMU"));
 }
 
+/* The agent process is killed outright (SIGKILL, no clean-up) after
+ * starting a VM; a new process finds the VM running and attaches. */
+static void survives_a_killed_agent(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct gw_vm_spec spec = vm_fixture_spec(f, "g", "vm-g");
+	fflush(NULL);
+	pid_t agent = fork();
+	assert_true(agent >= 0);
+	if (agent == 0) {
+		struct gw_vm *vm = NULL;
+		if (gw_vm_start(&spec, 10000, &vm, NULL) < 0)
+			_exit(3);
+		raise(SIGKILL);
+		_exit(4);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(agent, &status, 0), agent);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	usleep(300 * 1000);
+	if (gw_vm_attach(spec.state_dir, 5000, &f->vm[0], &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	char *st = NULL;
+	bool running = false;
+	assert_int_equal(gw_vm_query_status(f->vm[0], &st, &running, &f->err), 0);
+	assert_string_equal(st, "running");
+	free(st);
+}
+
 /* A second start in a state directory whose VM runs is refused. */
 static void second_start_in_same_dir_is_refused(void **state)
 {
@@ -176,6 +205,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(start_query_stop, vm_fixture_setup, vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(survives_its_starter_and_is_reattached, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(survives_a_killed_agent, vm_fixture_setup,
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(second_start_in_same_dir_is_refused, vm_fixture_setup,
 						vm_fixture_teardown),
