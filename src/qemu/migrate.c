@@ -621,6 +621,10 @@ int gw_qemu_migration_new(struct gw_vm *source, struct gw_vm *target, const char
 				  uri ? uri : "");
 	if (cfg->completion_timeout_per_gib_s < 0 || cfg->progress_timeout_s < 0)
 		return gw_err_set(err, -EINVAL, "migration: timeouts must not be negative");
+	/* Without a size the acceptable time would be 0, silently disabling it. */
+	if (cfg->completion_timeout_per_gib_s > 0 && cfg->data_size_bytes == 0)
+		return gw_err_set(err, -EINVAL, "migration: the data size (guest memory) is needed for "
+				  "the completion timeout");
 	struct gw_qemu_migration *m = gw_calloc(1, sizeof(*m));
 	m->source = source;
 	m->target = target;

@@ -90,6 +90,28 @@ static struct gw_qemu_migration_config small_vm_config(void)
 	return c;
 }
 
+static void config_is_checked(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	start_pair(f, &p, 0, false);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.data_size_bytes = 0;
+	assert_int_equal(gw_qemu_migration_new(p.source, p.target, p.uri, &c, &p.m, &f->err), -EINVAL);
+	gw_err_free(f->err);
+	f->err = NULL;
+	c = small_vm_config();
+	c.progress_timeout_s = -1;
+	assert_int_equal(gw_qemu_migration_new(p.source, p.target, p.uri, &c, &p.m, &f->err), -EINVAL);
+	gw_err_free(f->err);
+	f->err = NULL;
+	c = small_vm_config();
+	assert_int_equal(gw_qemu_migration_new(p.source, p.target, "unix:/x", &c, &p.m, &f->err),
+			 -EINVAL);
+	assert_null(p.m);
+	free_pair(&p);
+}
+
 static void new_migration(struct vm_fixture *f, struct pair *p, const struct gw_qemu_migration_config *c)
 {
 	if (gw_qemu_migration_new(p->source, p->target, p->uri, c, &p->m, &f->err) < 0)
@@ -462,6 +484,7 @@ int main(void)
 	if (access(test_qemu_binary(), X_OK) != 0)
 		return test_skip_all("%s not found", test_qemu_binary());
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(config_is_checked, vm_fixture_setup, vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(idle_vm_migrates, vm_fixture_setup, vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(bandwidth_is_applied, vm_fixture_setup, vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(abort_on_request, vm_fixture_setup, vm_fixture_teardown),
