@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Talking to QEMU: start a QEMU process and hold a QMP connection to it.
- * Knows nothing of CPUs, VMs or migrations; those modules build on the
- * client (execute commands, wait for events, close). Only util is used. */
+/* Talking to QEMU: the QMP client (probe QEMUs spawned on a private
+ * socket, or a running VM's QMP server socket), VMs as detached QEMU
+ * processes (vm.c), and the source side of a live migration (migrate.c,
+ * KubeVirt's launcher rules; docs/migration.md). Knows nothing of CPUs: a
+ * host-model arrives as a resolved -cpu string. Only util is used. */
 #ifndef GODWIT_QEMU_H
 #define GODWIT_QEMU_H
 
