@@ -365,6 +365,18 @@ static void test_in_flight_guard(void **state)
 	assert_string_equal(fx_phase(&f, "first"), "Running");
 	fx_agent_release(&f, "vm1");
 	assert_true(fx_wait_phase(&f, "first", "Succeeded", WAIT_MS));
+
+	/* Before any hand-off: vm2 is not Running, so its first migration
+	 * waits in Pending; a second one still fails (no migrationState yet,
+	 * the other VMIM is what counts). */
+	json_t *v = fx_vmi_doc("vm2", "src", "1Gi", NULL);
+	json_object_set_new(json_object_get(v, "status"), "phase", json_string("Scheduled"));
+	fx_create(&f, "virtualmachineinstances", v);
+	fx_vmim(&f, "early", "vm2", NULL);
+	assert_true(fx_wait_phase(&f, "early", "Pending", WAIT_MS));
+	fx_vmim(&f, "late", "vm2", NULL);
+	assert_true(fx_wait_phase(&f, "late", "Failed", WAIT_MS));
+	assert_string_equal(fx_phase(&f, "early"), "Pending");
 	fx_close(&f);
 }
 
