@@ -100,6 +100,25 @@ static void want_again(struct pass *p, int64_t at_ms)
 		p->next_ms = rel;
 }
 
+/* Writes VMIM i now (CAS) and keeps the stored version as the working
+ * copy, so a later write in the same pass builds on it. */
+static int write_doc(struct pass *p, size_t i)
+{
+	json_t *updated = NULL;
+	_cleanup_err_ struct gw_err *err = NULL;
+	int r = gw_store_update(p->ctl->store, KIND_VMIMS, p->docs[i], &updated, &err);
+	if (r == 0) {
+		json_decref(p->docs[i]);
+		p->docs[i] = json_deep_copy(updated);   /* stored objects may be shared */
+		json_decref(updated);
+		p->changed[i] = false;
+	} else if (r != -EBUSY && r != -ENOENT) {
+		ctl_log(p->ctl, GW_CTL_LOG_WARN, "update migration %s: %s", ctl_str(p->docs[i], "metadata.name"),
+			gw_err_msg(err));
+	}
+	return r;
+}
+
 static json_t *vmi_state(const struct gw_vmi *vmi)
 {
 	return vmi ? json_object_get(json_object_get(vmi->doc, "status"), "migrationState") : NULL;
@@ -391,6 +410,11 @@ static void step(struct pass *p, size_t i)
 				fail(p, doc, vmi, "PendingTimeout", "pending target timeout period exceeded");
 				continue;
 			}
+			/* Admitted in this pass: its admission is not in the store
+			 * yet (and may conflict); the agents hear of it only once
+			 * it is. */
+			if (p->admitted[i])
+				return;
 			if (!state_is_mine(vmi, uid)) {
 				if (vmi_written)
 					return;
@@ -650,7 +674,13 @@ static void run_queue(struct pass *p, const struct gw_migration_config *cfg)
 		if (transition(p->ctl, doc, "Scheduling", p->now)) {
 			p->changed[i] = true;
 			p->admitted[i] = true;
-			step(p, i);
+			step(p, i);   /* to Scheduled at most */
+			/* The admission is in the store before any agent hears of it;
+			 * then the hand-off, in this same pass. */
+			if (write_doc(p, i) == 0) {
+				p->admitted[i] = false;
+				step(p, i);
+			}
 		}
 	}
 	free(cand);
@@ -684,21 +714,22 @@ int64_t ctl_pass_migration(struct gw_ctl *ctl, const struct gw_cluster *c)
 	}
 	for (size_t i = 0; i < n; i++)
 		step(&p, i);
-	run_queue(&p, &cfg);
-	/* Migrations leaving flight are written before the ones the queue
-	 * admitted in their place, and those only if all of the first went
+	/* Migrations leaving flight are written before the queue admits
+	 * others in their place, and the queue runs only if all of them went
 	 * through: the store never shows more in flight than the limits. */
 	bool all_written = true;
 	for (size_t i = 0; i < n; i++)
-		if (p.changed[i] && !p.gone[i] && !p.admitted[i] && ctl_update(ctl, KIND_VMIMS, p.docs[i]) < 0)
+		if (p.changed[i] && !p.gone[i] && write_doc(&p, i) < 0)
 			all_written = false;
+	if (all_written)
+		run_queue(&p, &cfg);
+	else
+		p.next_ms = 10;
 	for (size_t i = 0; i < n; i++) {
-		if (all_written && p.admitted[i] && ctl_update(ctl, KIND_VMIMS, p.docs[i]) < 0)
-			p.next_ms = 0;
+		if (p.changed[i] && !p.gone[i] && !p.admitted[i])
+			write_doc(&p, i);
 		json_decref(p.docs[i]);
 	}
-	if (!all_written)
-		p.next_ms = 10;
 	free(p.admitted);
 	free(p.docs);
 	free(p.changed);
