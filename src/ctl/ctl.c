@@ -228,8 +228,9 @@ int gw_ctl_start(struct gw_store *store, const struct gw_ctl_options *opts, stru
 			gw_ctl_stop(ctl);
 			return gw_err_set(err, -EAGAIN, "cannot start a watcher thread");
 		}
+		static const char *const short_names[] = {"nodes", "ns", "vm", "vmi", "vmim", "policy", "kubevirt"};
 		char name[16];
-		snprintf(name, sizeof(name), "gw-watch-%.6s", watched_kinds[k] + (k == K_VMIMS ? 22 : 0));
+		snprintf(name, sizeof(name), "gw-watch-%s", short_names[k]);
 		pthread_setname_np(a->thread, name);
 		ctl->n_watchers++;
 	}

@@ -188,8 +188,15 @@ int64_t ctl_pass_node(struct gw_ctl *ctl, const struct gw_cluster *c)
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		const struct gw_node *n = c->nodes[i];
 		const char *d = gw_map_get(&n->meta.annotations, ANN_DRAIN);
-		if (d && strcmp(d, "requested") == 0 && n->unschedulable)
+		if (d && strcmp(d, "requested") == 0 && n->unschedulable) {
 			drain(ctl, c, n, now);
+		} else if (gw_map_get(&n->meta.annotations, ANN_DRAIN_STATUS)) {
+			/* Uncordoned: the drain's status goes with it. Migrations
+			 * already created run to their end. */
+			_cleanup_json_ json_t *doc = json_deep_copy(n->doc);
+			json_object_del(json_object_get(json_object_get(doc, "metadata"), "annotations"), ANN_DRAIN_STATUS);
+			ctl_update(ctl, KIND_NODES, doc);
+		}
 	}
 	return next;
 }

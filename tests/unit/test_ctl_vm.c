@@ -248,6 +248,22 @@ static void request_drain(json_t *o, void *arg)
 	json_object_set_new(json_object_get(md, "annotations"), "godwit.io/drain", json_string("requested"));
 }
 
+static void uncordon(json_t *o, void *arg)
+{
+	(void)arg;
+	json_object_del(json_object_get(o, "spec"), "unschedulable");
+	json_object_del(json_object_get(json_object_get(o, "metadata"), "annotations"), "godwit.io/drain");
+}
+
+static bool drain_status_gone(struct fx *f, void *arg)
+{
+	(void)arg;
+	json_t *n = fx_get(f, "nodes", NULL, "src");
+	bool r = n && !fx_s(n, "metadata", "annotations", "godwit.io/drain-status");
+	json_decref(n);
+	return r;
+}
+
 static bool drain_complete(struct fx *f, void *arg)
 {
 	(void)arg;
@@ -311,6 +327,14 @@ static void test_drain(void **state)
 		assert_string_equal(fx_s(m, "metadata", "annotations", "kubevirt.io/evacuationMigration"), "src");
 		assert_string_equal(fx_s(m, "status", "phase", NULL), "Succeeded");
 	}
+	json_decref(items);
+	/* godwit uncordon: the drain's status goes; nothing new is migrated. */
+	fx_modify(&f, "nodes", NULL, "src", uncordon, NULL);
+	assert_true(fx_wait(&f, drain_status_gone, NULL, WAIT_MS));
+	usleep(200 * 1000);
+	items = NULL;
+	assert_int_equal(gw_store_list(f.store, "virtualmachineinstancemigrations", NULL, NULL, &items, NULL, NULL), 0);
+	assert_int_equal(json_array_size(items), 5);
 	json_decref(items);
 	fx_close(&f);
 }
