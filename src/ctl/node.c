@@ -122,13 +122,18 @@ static bool migratable(struct gw_ctl *ctl, const struct gw_cluster *c, const str
 static void evacuate(struct gw_ctl *ctl, const struct gw_vmi *vmi, const char *node, int64_t now)
 {
 	char name[96];
-	snprintf(name, sizeof(name), "kubevirt-evacuation-%llx-%llx", (unsigned long long)now,
+	/* Fixed-width: names sort as they were made (backoff's tie-break). */
+	snprintf(name, sizeof(name), "kubevirt-evacuation-%011llx-%06llx", (unsigned long long)now,
 		 (unsigned long long)++ctl->name_seq);
+	char created[40];
+	ctl_format_time(now, created);
 	_cleanup_json_ json_t *m = json_pack(
 		"{s:s, s:s, s:{s:s, s:s, s:{s:s}, s:{s:s}}, s:{s:s, s:s}}", "apiVersion", "kubevirt.io/v1", "kind",
 		"VirtualMachineInstanceMigration", "metadata", "name", name, "namespace", vmi->meta.namespace,
 		"labels", "kubevirt.io/vmi-name", vmi->meta.name, "annotations", "kubevirt.io/evacuationMigration", node,
 		"spec", "vmiName", vmi->meta.name, "priority", "system-critical");
+	/* The controllers' clock, in ms: the backoff orders by it (6.6). */
+	json_object_set_new(json_object_get(m, "metadata"), "creationTimestamp", json_string(created));
 	_cleanup_err_ struct gw_err *err = NULL;
 	if (gw_store_create(ctl->store, KIND_VMIMS, m, NULL, &err) < 0)
 		ctl_log(ctl, GW_CTL_LOG_WARN, "drain %s: create migration for %s/%s: %s", node, vmi->meta.namespace,

@@ -339,6 +339,73 @@ static void test_drain(void **state)
 	fx_close(&f);
 }
 
+static bool vmi_on(struct fx *f, void *node)
+{
+	json_t *o = fx_get(f, "virtualmachineinstances", "default", "l1");
+	const char *n = fx_s(o, "status", "nodeName", NULL);
+	bool r = n && strcmp(n, node) == 0;
+	json_decref(o);
+	return r;
+}
+
+static size_t count_vmims(struct fx *f, const char *phase)
+{
+	json_t *items = NULL;
+	if (gw_store_list(f->store, "virtualmachineinstancemigrations", NULL, NULL, &items, NULL, NULL) < 0)
+		return 0;
+	size_t n = 0, i;
+	json_t *m;
+	json_array_foreach(items, i, m)
+		if (!phase || strcmp(fx_s(m, "status", "phase", NULL) ?: "", phase) == 0)
+			n++;
+	json_decref(items);
+	return n;
+}
+
+struct vmim_count {
+	const char *phase;
+	size_t n;
+};
+
+static bool vmims_are(struct fx *f, void *arg)
+{
+	struct vmim_count *w = arg;
+	return count_vmims(f, w->phase) == w->n;
+}
+
+/* A drain whose first evacuation migration fails: the node controller
+ * makes a new one, which waits out the 20 s backoff (injected clock). */
+static void test_drain_retry_backoff(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_open(&f, true);
+	fx_node(&f, "src", "64", "256Gi");
+	fx_node(&f, "dst", "64", "256Gi");
+	fx_create(&f, "virtualmachineinstances", fx_vmi_doc("l1", "src", "1Gi", "LiveMigrate"));
+	f.agent.fail_migrations = true;
+	fx_agent_start(&f, AGENT_COMPLETE);
+	fx_start(&f, GW_CTL_MIGRATION | GW_CTL_NODE);
+	fx_modify(&f, "nodes", NULL, "src", request_drain, NULL);
+	struct vmim_count failed = {"Failed", 1};
+	assert_true(fx_wait(&f, vmims_are, &failed, WAIT_MS));
+	pthread_mutex_lock(&f.agent.lock);
+	f.agent.fail_migrations = false;
+	pthread_mutex_unlock(&f.agent.lock);
+	struct vmim_count pending = {"Pending", 1};
+	assert_true(fx_wait(&f, vmims_are, &pending, WAIT_MS));
+	usleep(300 * 1000);
+	assert_int_equal(count_vmims(&f, "Pending"), 1);   /* backoff */
+	assert_int_equal(count_vmims(&f, NULL), 2);
+	assert_true(vmi_on(&f, "src"));
+	fx_advance(&f, 21000);
+	assert_true(fx_wait(&f, vmi_on, "dst", WAIT_MS));
+	struct vmim_count done = {"Succeeded", 1};
+	assert_true(fx_wait(&f, vmims_are, &done, WAIT_MS));
+	assert_int_equal(count_vmims(&f, NULL), 2);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_placement),
 		cmocka_unit_test(test_heartbeat),
 		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_drain_retry_backoff),
 	};
 	if (getenv("CTL_TEST"))
 		cmocka_set_test_filter(getenv("CTL_TEST"));
