@@ -245,6 +245,37 @@ static void test_abort_scheduled(void **state)
 	fx_close(&f);
 }
 
+/* An abort that comes after the agent finished loses the race (6.4): the
+ * migration is Succeeded, the VM stays on the target, the object goes. */
+static void test_abort_too_late(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_open(&f, false);
+	fx_node(&f, "src", "64", "256Gi");
+	fx_node(&f, "dst", "64", "256Gi");
+	fx_vmi(&f, "vm1", "src");
+	fx_monitor_start(&f);
+	fx_agent_start(&f, AGENT_HOLD_RUNNING);
+	fx_start(&f, GW_CTL_MIGRATION);
+	fx_vmim(&f, "mig", "vm1", NULL);
+	assert_true(fx_wait_phase(&f, "mig", "Running", WAIT_MS));
+	fx_stop_ctl(&f);
+	fx_agent_release(&f, "vm1");
+	usleep(300 * 1000);   /* the agent completes while the controllers are down */
+	fx_delete(&f, "virtualmachineinstancemigrations", "default", "mig");
+	fx_start(&f, GW_CTL_MIGRATION);
+	assert_true(fx_wait_phase(&f, "mig", "<gone>", WAIT_MS));
+	fx_monitor_stop(&f);
+	assert_string_equal(fx_s(fx_monitor_last(&f, "mig"), "status", "phase", NULL), "Succeeded");
+	json_t *vmi = fx_get(&f, "virtualmachineinstances", "default", "vm1");
+	assert_string_equal(fx_s(vmi, "status", "nodeName", NULL), "dst");
+	assert_false(json_is_true(json_object_get(json_object_get(json_object_get(vmi, "status"), "migrationState"), "abortRequested")));
+	json_decref(vmi);
+	assert_int_equal(f.agent.aborted, 0);
+	fx_close(&f);
+}
+
 static bool has_condition(const json_t *o, const char *type, const char *reason)
 {
 	size_t i;
@@ -500,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_abort_preparing),
 		cmocka_unit_test(test_abort_target_ready),
 		cmocka_unit_test(test_abort_running),
+		cmocka_unit_test(test_abort_too_late),
 		cmocka_unit_test(test_unschedulable_timeout_annotation),
 		cmocka_unit_test(test_pending_timeout_annotation),
 		cmocka_unit_test(test_unschedulable_timeout_default_clock),
