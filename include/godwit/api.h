@@ -52,6 +52,9 @@ int gw_map_from_json(const json_t *obj, const char *where, struct gw_map *m, str
 int gw_quantity_parse(const char *s, int64_t *out);
 /* "500m", "2": CPU in millicores. */
 int gw_quantity_parse_millis(const char *s, int64_t *out);
+/* Both return -EINVAL (not a quantity), -EDOM (negative) or -ERANGE (does
+ * not fit an int64); this names the failure for messages. */
+const char *gw_quantity_strerror(int code);
 
 /* ---- common parts -------------------------------------------------------- */
 struct gw_meta {
@@ -208,7 +211,10 @@ struct gw_vmi {
 	struct gw_vmi_spec spec;
 	char *phase;                     /* status.phase; NULL when absent */
 	char *node_name;                 /* status.nodeName */
-	/* status.volumeStatus[].persistentVolumeClaimInfo: claim -> "RWX"/"RWO"/... joined */
+	/* claim -> access modes as Kubernetes spells them, comma-joined
+	 * ("ReadWriteMany", "ReadWriteOnce,ReadOnlyMany"): from
+	 * status.volumeStatus[].persistentVolumeClaimInfo, else (gw_cluster_link)
+	 * from the PersistentVolumeClaim object of the same name. */
 	struct gw_map pvc_access_modes;
 	struct gw_strv migrated_volumes; /* status.migratedVolumes[].volumeName */
 	char *tsc_frequency;             /* status.topologyHints.tscFrequency */
@@ -316,6 +322,8 @@ struct gw_cluster {
 	size_t n_pvcs;
 	struct gw_finding *findings;
 	size_t n_findings;
+	size_t n_docs;                   /* objects decoded (List items counted one by one) */
+	size_t n_skipped;                /* documents and List items of kinds Godwit does not use */
 	struct gw_cluster_index *index;  /* private: name -> object */
 };
 
@@ -327,11 +335,18 @@ void gw_cluster_free(struct gw_cluster *c);
  * default/vm1): spec.domain.resources.requests.memory: "12Zi": not a
  * quantity`. */
 int gw_cluster_load(struct gw_cluster *c, const char *path, struct gw_err **err);
-/* One decoded document; `file` and `index` name it in errors. */
+/* One decoded document; `file` and `index` name it in errors (`index`
+ * counts from 0, messages from 1: "document 1" is the first). Kinds not
+ * in enum gw_kind are skipped inside a List and, at the top level, when
+ * they are well-known Kubernetes/KubeVirt kinds Godwit has no use for
+ * (Service, ConfigMap, Deployment, DataVolume, ...); any other kind is
+ * an error listing the supported kinds (docs/api.md). Empty documents
+ * are skipped. */
 int gw_cluster_add_doc(struct gw_cluster *c, const json_t *doc, const char *file, size_t index,
 		       struct gw_err **err);
 /* After loading: resolve references (launcher pods to VMIs, PVC access
- * modes to VMI volumes), record dangling ones as findings. */
+ * modes to VMI volumes), record dangling ones as findings. Idempotent:
+ * findings are recomputed on each call. */
 void gw_cluster_link(struct gw_cluster *c);
 
 struct gw_node *gw_cluster_node(const struct gw_cluster *c, const char *name);
@@ -339,6 +354,9 @@ struct gw_namespace *gw_cluster_namespace(const struct gw_cluster *c, const char
 struct gw_vmi *gw_cluster_vmi(const struct gw_cluster *c, const char *ns, const char *name);
 struct gw_vm *gw_cluster_vm(const struct gw_cluster *c, const char *ns, const char *name);
 struct gw_pvc *gw_cluster_pvc(const struct gw_cluster *c, const char *ns, const char *name);
+struct gw_pod *gw_cluster_pod(const struct gw_cluster *c, const char *ns, const char *name);
+/* By metadata.uid; filled by gw_cluster_link. */
+struct gw_vmi *gw_cluster_vmi_by_uid(const struct gw_cluster *c, const char *uid);
 
 /* Decoders of single documents (also used by the server's admission). */
 int gw_node_decode(const json_t *doc, struct gw_node **out, struct gw_err **err);
@@ -347,7 +365,13 @@ int gw_vm_decode(const json_t *doc, struct gw_vm **out, struct gw_err **err);
 int gw_vmim_decode(const json_t *doc, struct gw_vmim **out, struct gw_err **err);
 int gw_policy_decode(const json_t *doc, struct gw_policy **out, struct gw_err **err);
 int gw_kubevirt_decode(const json_t *doc, struct gw_kubevirt **out, struct gw_err **err);
+int gw_namespace_decode(const json_t *doc, struct gw_namespace **out, struct gw_err **err);
+int gw_pod_decode(const json_t *doc, struct gw_pod **out, struct gw_err **err);
+int gw_pvc_decode(const json_t *doc, struct gw_pvc **out, struct gw_err **err);
 void gw_node_free(struct gw_node *n);
+void gw_namespace_free(struct gw_namespace *ns);
+void gw_pod_free(struct gw_pod *p);
+void gw_pvc_free(struct gw_pvc *p);
 void gw_vmi_free(struct gw_vmi *v);
 void gw_vm_free(struct gw_vm *v);
 void gw_vmim_free(struct gw_vmim *m);

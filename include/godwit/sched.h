@@ -102,6 +102,19 @@ void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *v
 int gw_sched_target_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
 			     struct gw_map *selector, struct gw_node_affinity *affinity, struct gw_err **err);
 void gw_node_affinity_fini(struct gw_node_affinity *a);
+/* Where the CPU part of the target selector comes from (report's
+ * `selectorSource`): a named model, the source node's host-model labels,
+ * selectors remembered from the launcher pod (or, QUIRK, the VMI's own
+ * required features), or none (host-passthrough: vendor pin only). */
+enum gw_selector_source {
+	GW_SELECTOR_NONE,
+	GW_SELECTOR_NAMED_MODEL,
+	GW_SELECTOR_SOURCE_NODE,
+	GW_SELECTOR_REMEMBERED,
+};
+enum gw_selector_source gw_sched_selector_source(const struct gw_cluster *c, const struct gw_vmi *vmi);
+/* "none", "named-model", "source-node-labels", "remembered". */
+const char *gw_selector_source_name(enum gw_selector_source s);
 
 /* ---- capacity and eligibility ---------------------------------------------------- */
 struct gw_usage {
@@ -120,7 +133,10 @@ void gw_sched_node_check(const struct gw_cluster *c, const struct gw_vmi *vmi, c
 			 struct gw_reasons *out);
 
 /* ---- migratability --------------------------------------------------------------- */
-/* Every blocker, not only the first (sections 3.1, 3.2, 3.4 and 002). */
+/* Every blocker, not only the first (sections 3.1, 3.2, 3.4 and 002), in
+ * KubeVirt's check order (docs/sched.md). GW_R_IN_FLIGHT names each
+ * unfinished migration of the VMI as its subject: a caller judging one
+ * of those migrations ignores the reason that names it. rules NULL: godwit. */
 void gw_sched_migratable(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_rule_set *rules,
 			 struct gw_reasons *out);
 /* "LiveMigration" or "BlockMigration" (3.2). */

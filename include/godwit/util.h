@@ -94,6 +94,8 @@ bool gw_str_has_prefix(const char *s, const char *prefix);
 bool gw_str_has_suffix(const char *s, const char *suffix);
 /* Levenshtein distance, capped: returns cap+1 when the distance exceeds cap. */
 unsigned gw_str_distance(const char *a, const char *b, unsigned cap);
+/* Decimal unsigned integer, digits only (no sign, spaces or overflow). */
+bool gw_str_to_u64(const char *s, uint64_t *out);
 /* Splits s on sep into out (empty fields kept). */
 void gw_str_split(const char *s, char sep, struct gw_strv *out);
 

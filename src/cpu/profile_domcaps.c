@@ -365,20 +365,6 @@ static int read_domcaps(const struct gw_cpu_modeldb *db, const xmlNode *root, co
 	return 0;
 }
 
-/* Decimal uint64 without sign or spaces. */
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return true;
-}
 
 static int read_capabilities(const xmlNode *root, const char *origin, struct gw_cpu_profile *p, struct gw_err **err)
 {
@@ -394,7 +380,7 @@ static int read_capabilities(const xmlNode *root, const char *origin, struct gw_
 		_cleanup_xml_ xmlChar *scaling = attr(c, "scaling");
 		_cleanup_free_ char *path = node_path(c);
 		uint64_t hz;
-		if (!freq || !parse_u64((const char *)freq, &hz))
+		if (!freq || !gw_str_to_u64((const char *)freq, &hz))
 			return gw_err_set(err, -EINVAL, "%s: %s: frequency=\"%.40s\": expected a frequency in Hz", origin, path,
 					  freq ? (const char *)freq : "");
 		p->tsc_hz = hz;

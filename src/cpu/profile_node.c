@@ -28,20 +28,6 @@ static void strv_push_unique(struct gw_strv *v, const char *s)
 		gw_strv_push(v, s);
 }
 
-/* Decimal uint64 without sign. */
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return true;
-}
 
 /* One label; `where` is "items[3].metadata.labels" (or "metadata.labels"). */
 static int read_label(struct gw_cpu_profile *p, const char *key, const char *value, const char *where,
@@ -50,7 +36,7 @@ static int read_label(struct gw_cpu_profile *p, const char *key, const char *val
 	const char *suffix = NULL;
 	int idx;
 	if (gw_str_has_prefix(key, LABEL_TSC_FREQUENCY) && key[strlen(LABEL_TSC_FREQUENCY)] == '\0') {
-		if (!parse_u64(value, &p->tsc_hz))
+		if (!gw_str_to_u64(value, &p->tsc_hz))
 			return gw_err_set(err, -EINVAL, "%s[\"%s\"]: \"%.40s\": expected a frequency in Hz", where, key,
 					  value);
 		return 0;

@@ -162,6 +162,20 @@ unsigned gw_str_distance(const char *a, const char *b, unsigned cap)
 	return row[lb] > cap ? cap + 1 : row[lb];
 }
 
+bool gw_str_to_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
 void gw_str_split(const char *s, char sep, struct gw_strv *out)
 {
 	const char *start = s;

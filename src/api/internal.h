@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private to src/api: field decoding with paths for errors, and a small
+ * open-addressing string hash for the cluster index. */
+#ifndef GODWIT_API_INTERNAL_H
+#define GODWIT_API_INTERNAL_H
+
+#include "godwit/api.h"
+
+/* Every helper takes the parent object, the key and the parent's path
+ * ("spec.domain"); errors read `spec.domain.cpu: 5: not an object`. A
+ * JSON null counts as absent, as Kubernetes' decoders treat it. */
+int dec_fail(struct gw_err **err, const char *path, const char *key, const json_t *value,
+	     const char *what);
+int dec_object(const json_t *parent, const char *path, const char *key, bool required,
+	       const json_t **out, struct gw_err **err);
+int dec_array(const json_t *parent, const char *path, const char *key, const json_t **out,
+	      struct gw_err **err);
+int dec_string(const json_t *parent, const char *path, const char *key, bool required, char **out,
+	       struct gw_err **err);
+int dec_bool(const json_t *parent, const char *path, const char *key, bool *has, bool *out,
+	     struct gw_err **err);
+int dec_int(const json_t *parent, const char *path, const char *key, int64_t min, int64_t max,
+	    bool *has, int64_t *out, struct gw_err **err);
+int dec_quantity(const json_t *parent, const char *path, const char *key, bool millis, bool *has,
+		 int64_t *out, struct gw_err **err);
+int dec_strv(const json_t *parent, const char *path, const char *key, struct gw_strv *out,
+	     struct gw_err **err);
+int dec_map(const json_t *parent, const char *path, const char *key, bool *has, struct gw_map *out,
+	    struct gw_err **err);
+/* One of `allowed` (NULL-terminated) or absent; *out is the index or -1. */
+int dec_enum(const json_t *parent, const char *path, const char *key, const char *const *allowed,
+	     int *out, struct gw_err **err);
+/* "a.b" + "c" -> "a.b.c"; "a" + index 3 -> "a[3]" (into buf). */
+const char *path_key(char *buf, size_t n, const char *path, const char *key);
+const char *path_index(char *buf, size_t n, const char *path, size_t i);
+#define PATH_MAX_LEN 256
+
+int meta_decode(const json_t *doc, bool namespaced, struct gw_meta *m, struct gw_err **err);
+void meta_fini(struct gw_meta *m);
+int vmi_spec_decode(const json_t *spec, const char *path, struct gw_vmi_spec *s, struct gw_err **err);
+void vmi_spec_fini(struct gw_vmi_spec *s);
+int node_affinity_decode(const json_t *affinity, const char *path, struct gw_node_affinity *a,
+			 struct gw_err **err);
+void node_affinity_fini(struct gw_node_affinity *a);
+
+/* ---- string hash: key -> (value, where) -------------------------------- */
+struct strhash_entry {
+	char *key;        /* owned; NULL = empty slot */
+	void *value;
+	char *where;      /* owned, may be NULL: "a.yaml: document 2" */
+	uint64_t hash;
+};
+struct strhash {
+	struct strhash_entry *slots;
+	size_t cap;       /* power of two */
+	size_t n;
+};
+void strhash_init(struct strhash *h);
+void strhash_fini(struct strhash *h);
+/* The entry for key, or NULL. */
+struct strhash_entry *strhash_get(const struct strhash *h, const char *key);
+/* Adds key (copied); returns the existing entry instead when key is present. */
+struct strhash_entry *strhash_put(struct strhash *h, const char *key, void *value, const char *where,
+				  bool *existed);
+
+#endif

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Sorted string map: labels, annotations and selectors are small, and a
+ * sorted array keeps output stable and lookups a binary search. */
+#include <string.h>
+
+#include "internal.h"
+
+void gw_map_init(struct gw_map *m)
+{
+	m->keys = NULL;
+	m->values = NULL;
+	m->n = 0;
+}
+
+void gw_map_fini(struct gw_map *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->keys[i]);
+		free(m->values[i]);
+	}
+	free(m->keys);
+	free(m->values);
+	gw_map_init(m);
+}
+
+/* Position of key, or where it would go (*found false). */
+static size_t find(const struct gw_map *m, const char *key, bool *found)
+{
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(m->keys[mid], key);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+void gw_map_copy(struct gw_map *dst, const struct gw_map *src)
+{
+	gw_map_init(dst);
+	if (!src->n)
+		return;
+	dst->keys = gw_malloc(src->n * sizeof(char *));
+	dst->values = gw_malloc(src->n * sizeof(char *));
+	for (size_t i = 0; i < src->n; i++) {
+		dst->keys[i] = gw_strdup(src->keys[i]);
+		dst->values[i] = gw_strdup(src->values[i]);
+	}
+	dst->n = src->n;
+}
+
+void gw_map_set(struct gw_map *m, const char *key, const char *value)
+{
+	bool found;
+	size_t i = find(m, key, &found);
+	if (found) {
+		char *v = gw_strdup(value);
+		free(m->values[i]);
+		m->values[i] = v;
+		return;
+	}
+	m->keys = gw_realloc(m->keys, (m->n + 1) * sizeof(char *));
+	m->values = gw_realloc(m->values, (m->n + 1) * sizeof(char *));
+	memmove(m->keys + i + 1, m->keys + i, (m->n - i) * sizeof(char *));
+	memmove(m->values + i + 1, m->values + i, (m->n - i) * sizeof(char *));
+	m->keys[i] = gw_strdup(key);
+	m->values[i] = gw_strdup(value);
+	m->n++;
+}
+
+bool gw_map_del(struct gw_map *m, const char *key)
+{
+	bool found;
+	size_t i = find(m, key, &found);
+	if (!found)
+		return false;
+	free(m->keys[i]);
+	free(m->values[i]);
+	memmove(m->keys + i, m->keys + i + 1, (m->n - i - 1) * sizeof(char *));
+	memmove(m->values + i, m->values + i + 1, (m->n - i - 1) * sizeof(char *));
+	m->n--;
+	return true;
+}
+
+const char *gw_map_get(const struct gw_map *m, const char *key)
+{
+	bool found;
+	size_t i = find(m, key, &found);
+	return found ? m->values[i] : NULL;
+}
+
+json_t *gw_map_to_json(const struct gw_map *m)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < m->n; i++)
+		json_object_set_new(o, m->keys[i], json_string(m->values[i]));
+	return o;
+}
+
+struct pair {
+	char *key, *value;
+};
+
+static int pair_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pair *)a)->key, ((const struct pair *)b)->key);
+}
+
+int gw_map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct gw_err **err)
+{
+	gw_map_init(m);
+	if (!obj || json_is_null(obj))
+		return 0;
+	if (!json_is_object(obj))
+		return dec_fail(err, where, NULL, obj, "not an object of strings");
+	size_t n = json_object_size(obj);
+	if (!n)
+		return 0;
+	/* Collect then sort once: a node may carry hundreds of labels. */
+	struct pair *pairs = gw_malloc(n * sizeof(*pairs));
+	size_t k = 0;
+	const char *key;
+	json_t *value;
+	json_object_foreach((json_t *)obj, key, value) {
+		if (!json_is_string(value)) {
+			for (size_t i = 0; i < k; i++) {
+				free(pairs[i].key);
+				free(pairs[i].value);
+			}
+			free(pairs);
+			return dec_fail(err, where, key, value, "not a string");
+		}
+		pairs[k].key = gw_strdup(key);
+		pairs[k].value = gw_strdup(json_string_value(value));
+		k++;
+	}
+	qsort(pairs, k, sizeof(*pairs), pair_cmp);
+	m->keys = gw_malloc(k * sizeof(char *));
+	m->values = gw_malloc(k * sizeof(char *));
+	for (size_t i = 0; i < k; i++) {
+		m->keys[i] = pairs[i].key;
+		m->values[i] = pairs[i].value;
+	}
+	m->n = k;
+	free(pairs);
+	return 0;
+}

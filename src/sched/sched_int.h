@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Helpers shared by the files of src/sched. Not installed, not public.
+ * Lookups walk the cluster's arrays instead of its hash index, so the
+ * engine also works on clusters built by hand (tests, the server's
+ * admission of a single document). */
+#ifndef GODWIT_SCHED_INT_H
+#define GODWIT_SCHED_INT_H
+
+#include "godwit/sched.h"
+
+/* Sets every entry of src in dst: src wins on a shared key, dst keeps its
+ * other entries (gw_map_copy would replace dst). */
+void sched_map_overlay(struct gw_map *dst, const struct gw_map *src);
+/* true when some key of m starts with prefix. */
+bool sched_map_has_prefix(const struct gw_map *m, const char *prefix);
+
+const struct gw_node *sched_find_node(const struct gw_cluster *c, const char *name);
+const struct gw_namespace *sched_find_namespace(const struct gw_cluster *c, const char *name);
+bool sched_feature_gate(const struct gw_cluster *c, const char *gate);
+/* A nested member of a JSON document, NULL when any step is missing. */
+const json_t *sched_json_path(const json_t *doc, const char *const *path);
+
+void sched_affinity_copy(struct gw_node_affinity *dst, const struct gw_node_affinity *src);
+/* Appends `key DoesNotExist` to every term, or creates one term (2.3). */
+void sched_affinity_reject(struct gw_node_affinity *a, const char *key);
+
+#define SCHED_LABEL_SCHEDULABLE "kubevirt.io/schedulable"
+#define SCHED_PREFIX_CPU_MODEL "cpu-model.node.kubevirt.io/"
+#define SCHED_PREFIX_CPU_MODEL_MIGRATION "cpu-model-migration.node.kubevirt.io/"
+#define SCHED_PREFIX_CPU_FEATURE "cpu-feature.node.kubevirt.io/"
+#define SCHED_PREFIX_HOST_MODEL "host-model-cpu.node.kubevirt.io/"
+#define SCHED_PREFIX_HOST_MODEL_FEATURE "host-model-required-features.node.kubevirt.io/"
+#define SCHED_PREFIX_CPU_VENDOR "cpu-vendor.node.kubevirt.io/"
+#define SCHED_LABEL_OBSOLETE_HOST_MODEL "node-labeller.kubevirt.io/obsolete-host-model"
+
+#endif

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* CPU model in effect, launch pod selectors and affinity, migration
+ * target selectors (kubevirt-behaviour.md 2.1-2.5). */
+#include <ctype.h>
+#include <string.h>
+
+#include "sched_int.h"
+
+static bool is_host_mode(const char *model)
+{
+	return strcmp(model, "host-model") == 0 || strcmp(model, "host-passthrough") == 0;
+}
+
+/* KubeVirt 2.1 step 1: an empty architecture becomes the cluster default (amd64). */
+static const char *vmi_arch(const struct gw_vmi_spec *spec)
+{
+	return spec->architecture && spec->architecture[0] ? spec->architecture : "amd64";
+}
+
+const char *gw_sched_cpu_model(const struct gw_cluster *c, const struct gw_vmi_spec *spec,
+			       enum gw_model_source *source)
+{
+	enum gw_model_source dummy;
+	if (!source)
+		source = &dummy;
+	/* KubeVirt 2.1: explicit VMI model > (arm64: host-passthrough) >
+	 * cluster cpuModel > host-model. */
+	if (spec->cpu_model && spec->cpu_model[0]) {
+		*source = GW_MODEL_FROM_VM;
+		return spec->cpu_model;
+	}
+	if (strcasecmp(vmi_arch(spec), "arm64") == 0) {
+		/* QUIRK (2.1): the cluster cpuModel never applies to arm64. */
+		*source = GW_MODEL_DEFAULT;
+		return "host-passthrough";
+	}
+	if (c->kubevirt && c->kubevirt->cpu_model && c->kubevirt->cpu_model[0]) {
+		*source = GW_MODEL_FROM_CLUSTER;
+		return c->kubevirt->cpu_model;
+	}
+	*source = GW_MODEL_DEFAULT;
+	return "host-model";
+}
+
+/* KubeVirt 2.1 step 2: default machine type per architecture. */
+static const char *default_machine_type(const char *arch)
+{
+	if (strcasecmp(arch, "arm64") == 0)
+		return "virt";
+	if (strcasecmp(arch, "s390x") == 0)
+		return "s390-ccw-virtio";
+	return "q35";
+}
+
+static bool feature_selects(enum gw_feature_policy p)
+{
+	/* KubeVirt 2.3: "" and require become node selectors. */
+	return p == GW_POLICY_EMPTY || p == GW_POLICY_REQUIRE;
+}
+
+static void set_true(struct gw_map *m, const char *prefix, const char *suffix)
+{
+	char *key = gw_asprintf("%s%s", prefix, suffix);
+	gw_map_set(m, key, "true");
+	free(key);
+}
+
+void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, struct gw_map *selector,
+			      struct gw_node_affinity *affinity)
+{
+	const struct gw_vmi_spec *spec = &vmi->spec;
+	const char *model = gw_sched_cpu_model(c, spec, NULL);
+	const char *arch = vmi_arch(spec);
+
+	/* KubeVirt 2.2 step 1 */
+	gw_map_set(selector, SCHED_LABEL_SCHEDULABLE, "true");
+	/* step 2: lower-cased architecture */
+	char *lower = gw_strdup(arch);
+	for (char *p = lower; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	gw_map_set(selector, "kubernetes.io/arch", lower);
+	free(lower);
+	/* steps 3-4: cluster-wide selectors, then the VMI's (VMI wins) */
+	if (c->kubevirt)
+		sched_map_overlay(selector, &c->kubevirt->cluster_node_selectors);
+	sched_map_overlay(selector, &spec->node_selector);
+	/* step 5 */
+	if (spec->dedicated_cpu)
+		gw_map_set(selector, "kubevirt.io/cpumanager", "true");
+	/* step 6 (HypervStrictCheck, alpha) is not modelled: the resources
+	 * do not carry the Hyper-V feature list. */
+	/* step 7: a named model */
+	if (!is_host_mode(model))
+		set_true(selector, SCHED_PREFIX_CPU_MODEL, model);
+	/* step 8: status.machine.type (canonical, after boot) else the spec */
+	static const char *const status_machine[] = {"status", "machine", "type", NULL};
+	const json_t *jm = vmi->doc ? sched_json_path(vmi->doc, status_machine) : NULL;
+	const char *machine = json_is_string(jm) && json_string_value(jm)[0] ? json_string_value(jm)
+		: spec->machine_type && spec->machine_type[0] ? spec->machine_type
+		: default_machine_type(arch);
+	set_true(selector, "machine-type.node.kubevirt.io/", machine);
+	/* step 9: features with policy "" or require */
+	bool needs_tsc = spec->hyperv_reenlightenment;
+	for (size_t i = 0; i < spec->n_features; i++) {
+		const struct gw_vm_feature *f = &spec->features[i];
+		if (feature_selects(f->policy))
+			set_true(selector, SCHED_PREFIX_CPU_FEATURE, f->name);
+		if (strcmp(f->name, "invtsc") == 0 &&
+		    (f->policy == GW_POLICY_REQUIRE || f->policy == GW_POLICY_FORCE))
+			needs_tsc = true;
+	}
+	/* step 10: TSC frequency, only when the topology hint is known */
+	if (needs_tsc && vmi->tsc_frequency && vmi->tsc_frequency[0])
+		set_true(selector, "scheduling.node.kubevirt.io/tsc-frequency-", vmi->tsc_frequency);
+	/* step 11 */
+	static const char *const realtime[] = {"spec", "domain", "cpu", "realtime", NULL};
+	const json_t *rt = vmi->doc ? sched_json_path(vmi->doc, realtime) : NULL;
+	if (rt && !json_is_null(rt) && !json_is_false(rt))
+		gw_map_set(selector, "kubevirt.io/realtime", "true");
+	if (spec->sev || spec->sev_snp)
+		gw_map_set(selector, "kubevirt.io/sev", "true");
+	if (spec->sev_snp)
+		gw_map_set(selector, "kubevirt.io/sev-snp", "true");
+	if (spec->tdx)
+		gw_map_set(selector, "kubevirt.io/tdx", "true");
+
+	/* 2.3: the VMI's required affinity first, then the reject labels. */
+	if (!affinity)
+		return;
+	sched_affinity_copy(affinity, &spec->affinity);
+	if (strcmp(model, "host-model") == 0)
+		sched_affinity_reject(affinity, SCHED_LABEL_OBSOLETE_HOST_MODEL);
+	for (size_t i = 0; i < spec->n_features; i++) {
+		if (spec->features[i].policy != GW_POLICY_FORBID)
+			continue;
+		char *key = gw_asprintf("%s%s", SCHED_PREFIX_CPU_FEATURE, spec->features[i].name);
+		sched_affinity_reject(affinity, key);
+		free(key);
+	}
+}
+
+static bool is_remembered_key(const char *key)
+{
+	/* KubeVirt 2.5: keys that *contain* these prefixes. */
+	return strstr(key, SCHED_PREFIX_CPU_FEATURE) || strstr(key, SCHED_PREFIX_CPU_MODEL_MIGRATION);
+}
+
+/* The source pod's nodeSelector: the remembered launcher selectors, else
+ * the launch selectors KubeVirt rendered for this VMI (which is what its
+ * first launcher pod carries; this is where the QUIRK comes from). */
+static void source_pod_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, struct gw_map *out,
+				bool *remembered)
+{
+	*remembered = vmi->has_launcher_selector;
+	if (vmi->has_launcher_selector)
+		sched_map_overlay(out, &vmi->launcher_selector);
+	else
+		gw_sched_launch_selector(c, vmi, out, NULL);
+}
+
+enum gw_selector_source gw_sched_selector_source(const struct gw_cluster *c, const struct gw_vmi *vmi)
+{
+	const char *model = gw_sched_cpu_model(c, &vmi->spec, NULL);
+	if (strcmp(model, "host-passthrough") == 0)
+		return GW_SELECTOR_NONE;
+	if (strcmp(model, "host-model") != 0)
+		return GW_SELECTOR_NAMED_MODEL;
+	struct gw_map pod = {0};
+	bool remembered;
+	source_pod_selector(c, vmi, &pod, &remembered);
+	bool found = false;
+	for (size_t i = 0; i < pod.n && !found; i++)
+		found = is_remembered_key(pod.keys[i]);
+	gw_map_fini(&pod);
+	return found ? GW_SELECTOR_REMEMBERED : GW_SELECTOR_SOURCE_NODE;
+}
+
+const char *gw_selector_source_name(enum gw_selector_source s)
+{
+	switch (s) {
+	case GW_SELECTOR_NAMED_MODEL: return "named-model";
+	case GW_SELECTOR_SOURCE_NODE: return "source-node-labels";
+	case GW_SELECTOR_REMEMBERED: return "remembered";
+	case GW_SELECTOR_NONE: break;
+	}
+	return "none";
+}
+
+/* KubeVirt 2.5, host-model selector computation. */
+static int host_model_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_node *source,
+			       struct gw_map *selector, struct gw_err **err)
+{
+	struct gw_map pod = {0};
+	bool remembered, found = false;
+
+	/* step 1: remembered cpu-feature / cpu-model-migration entries */
+	source_pod_selector(c, vmi, &pod, &remembered);
+	for (size_t i = 0; i < pod.n; i++) {
+		if (is_remembered_key(pod.keys[i])) {
+			gw_map_set(selector, pod.keys[i], pod.values[i]);
+			found = true;
+		}
+	}
+	gw_map_fini(&pod);
+	if (found)
+		return 0;
+	/* step 2: the source node's host model and its required features */
+	if (!source)
+		return gw_err_set(err, -ENOENT, "node \"%s\" associated with vmi \"%s\" does not exist",
+				  vmi->node_name ? vmi->node_name : "", vmi->meta.name);
+	bool have_model = false;
+	for (size_t i = 0; i < source->meta.labels.n; i++) {
+		const char *key = source->meta.labels.keys[i], *value = source->meta.labels.values[i];
+		if (gw_str_has_prefix(key, SCHED_PREFIX_HOST_MODEL) && key[strlen(SCHED_PREFIX_HOST_MODEL)]) {
+			char *k = gw_asprintf("%s%s", SCHED_PREFIX_CPU_MODEL_MIGRATION,
+					      key + strlen(SCHED_PREFIX_HOST_MODEL));
+			gw_map_set(selector, k, value);
+			free(k);
+			have_model = true;
+		} else if (gw_str_has_prefix(key, SCHED_PREFIX_HOST_MODEL_FEATURE) &&
+			   key[strlen(SCHED_PREFIX_HOST_MODEL_FEATURE)]) {
+			char *k = gw_asprintf("%s%s", SCHED_PREFIX_CPU_FEATURE,
+					      key + strlen(SCHED_PREFIX_HOST_MODEL_FEATURE));
+			gw_map_set(selector, k, value);
+			free(k);
+		}
+	}
+	if (!have_model)
+		return gw_err_set(err, -ENOENT,
+				  "unable to locate host cpu model, does not contain label \"%s\" with information",
+				  SCHED_PREFIX_HOST_MODEL);
+	return 0;
+}
+
+int gw_sched_target_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
+			     struct gw_map *selector, struct gw_node_affinity *affinity, struct gw_err **err)
+{
+	struct gw_map rendered = {0};
+	const struct gw_node *source = sched_find_node(c, vmi->node_name);
+	const char *model = gw_sched_cpu_model(c, &vmi->spec, NULL);
+	int r;
+
+	/* step 1: render a launch pod for the VMI */
+	gw_sched_launch_selector(c, vmi, &rendered, affinity);
+	/* step 3: addedNodeSelector first, the rendered selectors overlay it
+	 * (KubeVirt: addedNodeSelector can only restrict, S17) */
+	if (vmim)
+		sched_map_overlay(selector, &vmim->added_node_selector);
+	sched_map_overlay(selector, &rendered);
+	gw_map_fini(&rendered);
+	/* step 5: host-model selectors, overwriting */
+	if (strcmp(model, "host-model") == 0) {
+		r = host_model_selector(c, vmi, source, selector, err);
+		if (r < 0)
+			goto fail;
+	}
+	/* step 6: vendor pin from the source node (all models, since v1.8) */
+	if (!sched_map_has_prefix(selector, SCHED_PREFIX_CPU_VENDOR)) {
+		if (!source) {
+			r = gw_err_set(err, -ENOENT, "node \"%s\" associated with vmi \"%s\" does not exist",
+				       vmi->node_name ? vmi->node_name : "", vmi->meta.name);
+			goto fail;
+		}
+		/* "the first key found": labels are sorted, so the first in
+		 * byte order (KubeVirt's map order is random). */
+		for (size_t i = 0; i < source->meta.labels.n; i++) {
+			if (gw_str_has_prefix(source->meta.labels.keys[i], SCHED_PREFIX_CPU_VENDOR)) {
+				gw_map_set(selector, source->meta.labels.keys[i], "true");
+				break;
+			}
+		}
+	}
+	return 0;
+fail:
+	if (affinity)
+		gw_node_affinity_fini(affinity);
+	return r;
+}
