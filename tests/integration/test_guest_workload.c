@@ -297,6 +297,112 @@ static void survives_live_migration(void **state)
 			 test_console_output(&f->dst.console));
 }
 
+/* One gdb remote-protocol exchange on fd: sends $payload#cs and returns
+ * the reply's payload (caller frees), or NULL. Stop replies are skipped,
+ * so this is not for commands that answer with one. */
+static char *gdb_exchange(int fd, const char *payload)
+{
+	unsigned sum = 0;
+	for (const char *p = payload; *p; p++)
+		sum += (unsigned char)*p;
+	char *packet = gw_asprintf("$%s#%02x", payload, sum & 0xff);
+	ssize_t n = (ssize_t)strlen(packet);
+	bool sent = write(fd, packet, (size_t)n) == n;
+	free(packet);
+	if (!sent)
+		return NULL;
+	struct gw_buf in;
+	gw_buf_init(&in);
+	uint64_t deadline = gw_now_ns() + 5000000000ull;
+	for (;;) {
+		const char *start = in.data ? strchr(in.data, '$') : NULL;
+		const char *hash = start ? strchr(start, '#') : NULL;
+		if (hash && strlen(hash) >= 3) {
+			if (write(fd, "+", 1) != 1) {
+				gw_buf_fini(&in);
+				return NULL;
+			}
+			/* The stop reply QEMU sends by itself when gdb connects
+			 * ("T02thread:01;") is not the answer. */
+			if (start[1] == 'T') {
+				size_t rest = strlen(hash + 3);
+				memmove(in.data, hash + 3, rest + 1);
+				in.len = rest;
+				continue;
+			}
+			char *reply = gw_strndup(start + 1, (size_t)(hash - start - 1));
+			gw_buf_fini(&in);
+			return reply;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		char buf[512];
+		ssize_t got;
+		if (gw_now_ns() > deadline || poll(&p, 1, 100) < 0 ||
+		    ((p.revents & POLLIN) && (got = read(fd, buf, sizeof(buf))) <= 0)) {
+			gw_buf_fini(&in);
+			return NULL;
+		}
+		if (p.revents & POLLIN)
+			gw_buf_add(&in, buf, (size_t)got);
+	}
+}
+
+/* A byte of guest RAM changed from outside, as a faulty migration would:
+ * through QEMU's gdb stub (the monitor has no memory write), which stops
+ * the VM, writes the byte, and resumes it on detach. The guest reports the
+ * page. */
+static void reports_byte_written_from_outside(void **state)
+{
+	struct fixture *f = *state;
+	guest_start(f, &f->src, "src", "64", "rate=1", false);
+	qmp_ok(f, &f->src, "cont", NULL);
+	wait_ready(&f->src);
+	struct status s;
+	next_status(&f->src, &s);
+	assert_int_equal(s.corrupt, 0);
+
+	char *args = gw_asprintf("{\"command-line\":\"gdbserver unix:%s/gdb.sock,server=on,wait=off\"}",
+				 f->dir);
+	qmp_ok(f, &f->src, "human-monitor-command", args);
+	free(args);
+	struct test_console gdb;
+	char *sock = gw_asprintf("%s/gdb.sock", f->dir);
+	int rc = test_console_open(&gdb, sock);
+	free(sock);
+	if (rc < 0) {
+		test_console_close(&gdb);
+		fail_msg("connect to the gdb stub: %s", strerror(-rc));
+	}
+	/* 40 MiB in: well inside the pages under test of a 64 MiB guest. */
+	const uint32_t addr = 0x2800000 + 1234;
+	char *cmd = gw_asprintf("m%x,1", addr);
+	char *old = gdb_exchange(gdb.fd, cmd);
+	free(cmd);
+	unsigned value = 0;
+	bool read_ok = old && sscanf(old, "%2x", &value) == 1;
+	free(old);
+	cmd = gw_asprintf("M%x,1:%02x", addr, (value ^ 0xa5) & 0xff);
+	char *ok = read_ok ? gdb_exchange(gdb.fd, cmd) : NULL;
+	free(cmd);
+	bool written = ok && !strcmp(ok, "OK");
+	free(ok);
+	free(gdb_exchange(gdb.fd, "D"));
+	test_console_close(&gdb);
+	assert_true(read_ok);
+	assert_true(written);
+
+	char *want = gw_asprintf("godwit-workload: CORRUPT page=%u ", addr >> 12);
+	const char *line = test_console_wait(&f->src.console, want, 10000);
+	free(want);
+	if (!line)
+		fail_msg("byte written at 0x%x not reported; console:\n%s", addr,
+			 test_console_output(&f->src.console));
+	print_message("# %s\n", line);
+	uint64_t offset = 0;
+	assert_true(field(line, " offset=", &offset));
+	assert_int_equal(offset, (addr & 4095) & ~3u);
+}
+
 /* rate=0 dirties the guest's RAM far faster than a migration stream can
  * carry it: pre-copy goes round after round without converging; switched
  * to post-copy the migration completes and the target finds every page. */
@@ -382,6 +488,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(boots_and_verifies, setup, teardown),
 		cmocka_unit_test_setup_teardown(reports_flipped_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(reports_byte_written_from_outside, setup, teardown),
 		cmocka_unit_test_setup_teardown(survives_live_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(high_rate_needs_postcopy, setup, teardown),
 	};
