@@ -49,6 +49,7 @@ enum pattern {
 struct config {
 	uint64_t mem_bytes; /* 0: all usable RAM */
 	uint32_t rate;      /* pages/s; 0: as fast as possible */
+	bool dirty;         /* false: rate=none, verify only */
 	enum pattern pattern;
 };
 
@@ -59,7 +60,7 @@ struct region {
 
 extern char _image_end[];
 
-static struct config config = {.rate = 1000, .pattern = PATTERN_HASH};
+static struct config config = {.rate = 1000, .dirty = true, .pattern = PATTERN_HASH};
 static char cmdline[512];
 static struct region regions[MAX_REGIONS];
 static uint32_t n_regions;
@@ -128,6 +129,11 @@ static bool parse_option(const char *key, uint32_t key_len, const char *val, uin
 	if (word_is(key, key_len, "mem"))
 		return parse_size(val, val_len, &config.mem_bytes);
 	if (word_is(key, key_len, "rate")) {
+		config.dirty = !word_is(val, val_len, "none");
+		if (!config.dirty) {
+			config.rate = 0;
+			return true;
+		}
 		if (!parse_size(val, val_len, &v) || v > 0xffffffffull)
 			return false;
 		config.rate = (uint32_t)v;
@@ -389,8 +395,12 @@ void workload_main(uint32_t magic, const struct mb_info *mbi)
 		kprintf("godwit-workload: error: no usable RAM above the image\n");
 		return;
 	}
-	kprintf("godwit-workload: start pages=%u test_kib=%u rate=%u pattern=%s table=0x%x\n", n_pages,
-		n_pages * 4, config.rate, pattern_names[config.pattern], (uint32_t)generation);
+	kprintf("godwit-workload: start pages=%u test_kib=%u rate=", n_pages, n_pages * 4);
+	if (config.dirty)
+		kprintf("%u", config.rate);
+	else
+		kprintf("none");
+	kprintf(" pattern=%s table=0x%x\n", pattern_names[config.pattern], (uint32_t)generation);
 
 	clock_init();
 	uint64_t t0 = clock_ticks();
@@ -413,7 +423,9 @@ void workload_main(uint32_t magic, const struct mb_info *mbi)
 
 		now = clock_ticks();
 		uint32_t budget;
-		if (config.rate == 0) {
+		if (!config.dirty) {
+			budget = 0;
+		} else if (config.rate == 0) {
 			budget = UNLIMITED_DIRTY_PER_STEP;
 		} else {
 			st.credit += (now - last) * config.rate;
