@@ -79,14 +79,6 @@ static struct {
 
 static const char *const pattern_names[] = {"hash", "sparse"};
 
-static bool streq_n(const char *a, const char *b, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (a[i] != b[i])
-			return false;
-	return b[n] == '\0';
-}
-
 /* A decimal number with an optional K/M/G suffix (powers of 1024). */
 static bool parse_size(const char *s, uint32_t len, uint64_t *out)
 {
@@ -120,7 +112,10 @@ static bool parse_size(const char *s, uint32_t len, uint64_t *out)
 /* Whether word[0..len) is exactly the NUL-terminated key. */
 static bool word_is(const char *word, uint32_t len, const char *key)
 {
-	return strlen(key) == len && streq_n(word, key, len);
+	for (uint32_t i = 0; i < len; i++)
+		if (key[i] != word[i]) /* also stops at the key's NUL */
+			return false;
+	return key[len] == '\0';
 }
 
 static bool parse_option(const char *key, uint32_t key_len, const char *val, uint32_t val_len)

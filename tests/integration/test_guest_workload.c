@@ -191,11 +191,14 @@ static void boots_and_verifies(void **state)
 
 	struct status s = verify_passes(&f->src, 2);
 	assert_true(s.checked >= 2 * pages);
-	/* The PIT paces the dirtier: a full second at rate=500 dirties 500. */
+	/* The PIT paces the dirtier: t seconds at rate=500 dirty 500 t pages.
+	 * Judged over the whole run, as one status line printed late (the host
+	 * is busy) shifts a page count from one second to the next. */
 	next_status(&f->src, &s);
-	print_message("# status: t=%" PRIu64 " pass=%" PRIu64 " rate=%" PRIu64 "\n", s.t, s.pass,
-		      s.rate);
-	assert_true(s.rate >= 450 && s.rate <= 550);
+	print_message("# status: t=%" PRIu64 " pass=%" PRIu64 " dirtied=%" PRIu64 " rate=%" PRIu64 "\n",
+		      s.t, s.pass, s.dirtied, s.rate);
+	assert_true(s.t >= 2);
+	assert_true(s.dirtied * 10 >= 500 * s.t * 9 && s.dirtied * 10 <= 500 * s.t * 11);
 	assert_int_equal(s.corrupt, 0);
 }
 
