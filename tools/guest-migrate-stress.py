@@ -6,8 +6,9 @@ corrupt page: a stress test of QEMU's pre-copy migration, not part of
 
     tools/guest-migrate-stress.py [--runs N] [--rate PAGES_S] [--memory MIB]
         [--bandwidth BYTES_S] [--elf PATH] [--keep DIR] [--qemu BINARY]
+        [--accel tcg|tcg,thread=single|kvm]
 
-Each run: boot the source under TCG, wait for `ready` plus a second of
+Each run: boot the source (TCG unless --accel says otherwise), wait for `ready` plus a second of
 dirtying, migrate to a target started with -incoming, then read the
 target's console until it has printed two status lines (or 30 s). A run is
 bad when the target prints CORRUPT or a status line with corrupt > 0, or
@@ -60,7 +61,7 @@ class Qmp:
 
 
 def start(opts, workdir, name, incoming):
-    argv = [opts.qemu, "-accel", "tcg", "-m", str(opts.memory), "-nodefaults",
+    argv = [opts.qemu, "-accel", opts.accel, "-m", str(opts.memory), "-nodefaults",
             "-display", "none", "-kernel", opts.elf, "-append", f"rate={opts.rate}",
             "-serial", f"file:{workdir}/{name}.log",
             "-qmp", f"unix:{workdir}/{name}.qmp,server=on,wait=off"]
@@ -128,6 +129,7 @@ def main():
     ap.add_argument("--bandwidth", type=int, default=1 << 30, help="max-bandwidth, bytes/s")
     ap.add_argument("--elf", default=os.path.join(here, "..", "build", "guest", "workload",
                                                   "godwit-workload.elf"))
+    ap.add_argument("--accel", default="tcg", help="QEMU's -accel for both sides")
     ap.add_argument("--qemu", default=os.environ.get("GODWIT_QEMU") or "qemu-system-x86_64")
     ap.add_argument("--keep", default="guest-stress-failures",
                     help="directory for the consoles of bad runs")
@@ -153,7 +155,7 @@ def main():
                 print(f"  consoles kept in {keep}", flush=True)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(f"{bad} of {opts.runs} runs bad (rate={opts.rate}, {opts.memory} MiB, "
+    print(f"{bad} of {opts.runs} runs bad (accel {opts.accel}, rate={opts.rate}, {opts.memory} MiB, "
           f"bandwidth {opts.bandwidth} B/s)")
     return 1 if bad else 0
 
