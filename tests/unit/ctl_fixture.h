@@ -115,9 +115,14 @@ static inline void fx_time(int64_t ms, char out[40])
 	snprintf(out, 40, "%s.%03dZ", base, (int)(ms % 1000));
 }
 
+/* The fixture open now, closed by fx_teardown when a failed assertion
+ * left the test early (tests keep their struct fx static for this). */
+static struct fx *fx_current;
+
 static inline void fx_open(struct fx *f, bool fake_clock)
 {
 	memset(f, 0, sizeof(*f));
+	fx_current = f;
 	const char *base = getenv("TMPDIR");
 	f->dir = gw_asprintf("%s/godwit-ctl-XXXXXX", base && *base ? base : "/tmp");
 	if (!mkdtemp(f->dir))
@@ -677,6 +682,17 @@ static inline void fx_close(struct fx *f)
 	nftw(f->dir, fx_rm, 16, FTW_DEPTH | FTW_PHYS);
 	free(f->dir);
 	free(f->path);
+	fx_current = NULL;
+}
+
+/* cmocka teardown: threads stopped, store closed, files removed, even
+ * after a failure. */
+static inline int fx_teardown(void **state)
+{
+	(void)state;
+	if (fx_current)
+		fx_close(fx_current);
+	return 0;
 }
 
 #endif

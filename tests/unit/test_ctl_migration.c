@@ -55,7 +55,7 @@ static bool count_is(struct fx *f, void *arg)
 static void test_limits(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_kubevirt(&f, 5, 2);
 	const char *nodes[] = {"node-a", "node-b", "node-c", "node-d", "node-e"};
@@ -121,7 +121,7 @@ static void test_limits(void **state)
 static void test_priorities(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_kubevirt(&f, 1, 2);
 	const char *nodes[] = {"n1", "n2", "n3", "n4", "n5"};
@@ -153,7 +153,7 @@ static void test_priorities(void **state)
  * hold: where the agent stops; want: the phase the abort hits. */
 static void abort_in(const char *want, enum agent_stage hold, bool two_nodes, bool vmi_running)
 {
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_node(&f, "src", "64", "256Gi");
 	if (two_nodes)
@@ -215,7 +215,7 @@ static void test_abort_running(void **state) { (void)state; abort_in("Running", 
 static void test_abort_scheduled(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_node(&f, "src", "64", "256Gi");
 	fx_node(&f, "dst", "64", "256Gi");
@@ -250,7 +250,7 @@ static void test_abort_scheduled(void **state)
 static void test_abort_too_late(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_node(&f, "src", "64", "256Gi");
 	fx_node(&f, "dst", "64", "256Gi");
@@ -291,7 +291,7 @@ static bool has_condition(const json_t *o, const char *type, const char *reason)
 static void test_unschedulable_timeout_annotation(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_node(&f, "src", "64", "256Gi");
 	fx_node(&f, "small", "1", "512Mi");   /* too small for 1Gi */
@@ -333,7 +333,7 @@ static void test_unschedulable_timeout_annotation(void **state)
 static void test_pending_timeout_annotation(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_node(&f, "src", "64", "256Gi");
 	fx_node(&f, "dst", "64", "256Gi");
@@ -360,7 +360,7 @@ static void test_pending_timeout_annotation(void **state)
 static void test_unschedulable_timeout_default_clock(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, true);
 	fx_node(&f, "src", "64", "256Gi");
 	fx_vmi(&f, "vm1", "src");
@@ -379,7 +379,7 @@ static void test_unschedulable_timeout_default_clock(void **state)
 static void test_in_flight_guard(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_node(&f, "src", "64", "256Gi");
 	fx_node(&f, "dst", "64", "256Gi");
@@ -433,7 +433,7 @@ static json_t *evac_doc(const char *name, int64_t created_ms, const char *phase,
 static void test_evacuation_backoff(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, true);
 	int64_t t = f.clock_ms;
 	fx_node(&f, "src", "64", "256Gi");
@@ -478,7 +478,7 @@ static void test_evacuation_backoff(void **state)
 static void test_restart_resumes(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_kubevirt(&f, 4, 2);
 	const char *nodes[] = {"n1", "n2", "n3", "n4", "n5", "n6"};
@@ -523,21 +523,21 @@ static void test_restart_resumes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_priorities),
-		cmocka_unit_test(test_abort_pending),
-		cmocka_unit_test(test_abort_scheduling),
-		cmocka_unit_test(test_abort_scheduled),
-		cmocka_unit_test(test_abort_preparing),
-		cmocka_unit_test(test_abort_target_ready),
-		cmocka_unit_test(test_abort_running),
-		cmocka_unit_test(test_abort_too_late),
-		cmocka_unit_test(test_unschedulable_timeout_annotation),
-		cmocka_unit_test(test_pending_timeout_annotation),
-		cmocka_unit_test(test_unschedulable_timeout_default_clock),
-		cmocka_unit_test(test_in_flight_guard),
-		cmocka_unit_test(test_evacuation_backoff),
-		cmocka_unit_test(test_restart_resumes),
+		cmocka_unit_test_teardown(test_limits, fx_teardown),
+		cmocka_unit_test_teardown(test_priorities, fx_teardown),
+		cmocka_unit_test_teardown(test_abort_pending, fx_teardown),
+		cmocka_unit_test_teardown(test_abort_scheduling, fx_teardown),
+		cmocka_unit_test_teardown(test_abort_scheduled, fx_teardown),
+		cmocka_unit_test_teardown(test_abort_preparing, fx_teardown),
+		cmocka_unit_test_teardown(test_abort_target_ready, fx_teardown),
+		cmocka_unit_test_teardown(test_abort_running, fx_teardown),
+		cmocka_unit_test_teardown(test_abort_too_late, fx_teardown),
+		cmocka_unit_test_teardown(test_unschedulable_timeout_annotation, fx_teardown),
+		cmocka_unit_test_teardown(test_pending_timeout_annotation, fx_teardown),
+		cmocka_unit_test_teardown(test_unschedulable_timeout_default_clock, fx_teardown),
+		cmocka_unit_test_teardown(test_in_flight_guard, fx_teardown),
+		cmocka_unit_test_teardown(test_evacuation_backoff, fx_teardown),
+		cmocka_unit_test_teardown(test_restart_resumes, fx_teardown),
 	};
 	if (getenv("CTL_TEST"))
 		cmocka_set_test_filter(getenv("CTL_TEST"));

@@ -72,7 +72,7 @@ static bool vmi_replaced_and_placed(struct fx *f, void *arg)
 static void test_vm_lifecycle(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_node(&f, "n1", "8", "16Gi");
 	fx_create(&f, "virtualmachines", vm_doc("vm1", "Always"));
@@ -151,7 +151,7 @@ static void add_taint(json_t *o, void *arg)
 static void test_placement(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_node(&f, "big", "16", "64Gi");
 	fx_node(&f, "small", "16", "8Gi");
@@ -211,7 +211,7 @@ static bool vmi_not_ready(struct fx *f, void *arg)
 static void test_heartbeat(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, true);
 	fx_node(&f, "n1", "8", "16Gi");
 	char ts[40];
@@ -277,7 +277,7 @@ static bool drain_complete(struct fx *f, void *arg)
 static void test_drain(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, false);
 	fx_kubevirt(&f, 5, 2);
 	fx_node(&f, "src", "64", "256Gi");
@@ -378,7 +378,7 @@ static bool vmims_are(struct fx *f, void *arg)
 static void test_drain_retry_backoff(void **state)
 {
 	(void)state;
-	struct fx f;
+	static struct fx f;
 	fx_open(&f, true);
 	fx_node(&f, "src", "64", "256Gi");
 	fx_node(&f, "dst", "64", "256Gi");
@@ -409,11 +409,11 @@ static void test_drain_retry_backoff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vm_lifecycle),
-		cmocka_unit_test(test_placement),
-		cmocka_unit_test(test_heartbeat),
-		cmocka_unit_test(test_drain),
-		cmocka_unit_test(test_drain_retry_backoff),
+		cmocka_unit_test_teardown(test_vm_lifecycle, fx_teardown),
+		cmocka_unit_test_teardown(test_placement, fx_teardown),
+		cmocka_unit_test_teardown(test_heartbeat, fx_teardown),
+		cmocka_unit_test_teardown(test_drain, fx_teardown),
+		cmocka_unit_test_teardown(test_drain_retry_backoff, fx_teardown),
 	};
 	if (getenv("CTL_TEST"))
 		cmocka_set_test_filter(getenv("CTL_TEST"));
