@@ -199,6 +199,12 @@ struct gw_check_options {
 	bool no_recommendation;
 };
 #define GW_CHECK_MAX_NODES_LISTED 50
+/* Streaming form of gw_sched_check for big clusters: emit() gets each
+ * VM's object (a new reference it must release), in input order; the
+ * result holds the rest ("rules", "cluster", "findings", no "vms"). */
+json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
+			      const struct gw_rule_set *rules, const struct gw_check_options *o,
+			      void (*emit)(json_t *vm, void *ctx), void *ctx);
 void gw_check_options_init(struct gw_check_options *o);
 /* The whole report: per VM (migratable, blockers, model, selectors,
  * eligible targets, rejected nodes grouped by reason and subject,
