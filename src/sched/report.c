@@ -368,15 +368,19 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 		const struct node_class *cl = &x->classes[k];
 		const struct verdict *v = verdict(x, sig, k);
 		const struct capacity *cp = need_cap ? capacity(x, k, cpu, mem) : NULL;
+		bool source_here = source >= 0 && x->node_class[source] == k;
 		if (lists) {
+			/* The source node is listed under SourceNode only: it is no
+			 * candidate, whatever else holds for it. */
 			for (size_t r = 0; r < v->n; r++) {
 				struct group *g = group_of(e, v->code[r], v->subject[r]);
 				if (cap && g->n >= cap) {
-					g->count += cl->n;
+					g->count += cl->n - (source_here ? 1 : 0);
 					continue;
 				}
 				for (size_t j = 0; j < cl->n; j++)
-					group_add(g, cl->nodes[j], cap);
+					if ((ssize_t)cl->nodes[j] != source)
+						group_add(g, cl->nodes[j], cap);
 			}
 			for (size_t j = 0; cp && j < cp->n; j++) {
 				if ((ssize_t)cp->bad[j].node == source)
@@ -392,7 +396,6 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 		/* Eligible: the class minus the source and the nodes without room;
 		 * names only until the cap, the rest counted. */
 		size_t bad = 0, excluded = 0;
-		bool source_here = source >= 0 && x->node_class[source] == k;
 		for (size_t j = 0; cp && j < cp->n; j++)
 			if ((ssize_t)cp->bad[j].node != source)
 				bad++;
@@ -420,16 +423,6 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 			}
 			elig_add(e, i, cap);
 		}
-	}
-	/* The source node: its own requests are not in its way (node.c). */
-	if (lists && source >= 0 && need_cap) {
-		const struct gw_node *n = x->c->nodes[source];
-		bool own = !phase_final(vmi->phase);
-		int64_t uc = x->used_cpu[source] - (own ? cpu : 0), um = x->used_mem[source] - (own ? mem : 0);
-		if (lacks_cpu(n, uc, cpu))
-			group_add(group_of(e, GW_R_CPU_CAPACITY, NULL), (size_t)source, cap);
-		if (lacks_mem(n, um, mem))
-			group_add(group_of(e, GW_R_MEMORY_CAPACITY, NULL), (size_t)source, cap);
 	}
 }
 
