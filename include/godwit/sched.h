@@ -198,7 +198,7 @@ struct gw_check_options {
 	/* Skip the recommended cluster model (CPU engine baseline). */
 	bool no_recommendation;
 };
-#define GW_CHECK_MAX_NODES_LISTED 50
+#define GW_CHECK_MAX_NODES_LISTED 20
 /* Streaming form of gw_sched_check for big clusters: emit() gets each
  * VM's object (a new reference it must release), in input order; the
  * result holds the rest ("rules", "cluster", "findings", no "vms"). */

@@ -194,6 +194,22 @@ static void build_classes(struct report *x)
 	json_decref(index);
 }
 
+static size_t subject_id(struct report *x, const char *subject)
+{
+	if (!subject)
+		return 0;
+	ssize_t id = intern(x->subject_index, subject, x->subjects.n + 1);
+	if (id >= 0)
+		return (size_t)id;
+	gw_strv_push(&x->subjects, subject);
+	return x->subjects.n;
+}
+
+static const char *subject_name(const struct report *x, size_t id)
+{
+	return id ? x->subjects.v[id - 1] : NULL;
+}
+
 /* ---- verdicts ------------------------------------------------------------------------ */
 
 static const struct verdict *verdict(struct report *x, size_t sig, size_t cls)
@@ -215,11 +231,7 @@ static const struct verdict *verdict(struct report *x, size_t sig, size_t cls)
 		v->code[i] = rs.v[i].code;
 		/* The subject of a node-named reason is the node itself:
 		 * stored as NULL and named per node by the caller. */
-		v->subject[i] = rs.v[i].subject ? gw_strdup(rs.v[i].subject) : NULL;
-		if (rs.v[i].code == GW_R_CORDONED) {
-			free(v->subject[i]);
-			v->subject[i] = NULL;
-		}
+		v->subject[i] = rs.v[i].code == GW_R_CORDONED ? 0 : subject_id(x, rs.v[i].subject);
 	}
 	gw_reasons_fini(&rs);
 	s->verdicts[cls] = v;
@@ -301,18 +313,27 @@ static const struct capacity *capacity(struct report *x, size_t cls, int64_t cpu
 
 /* ---- one VM against every class ----------------------------------------------------- */
 
-static struct group *group_of(struct eval *e, enum gw_reason_code code, const char *subject)
+/* The group of (code, subject) of the VM being judged: a direct slot per
+ * (subject, code), valid when its stamp is this VM's generation. */
+static struct group *group_of(struct report *x, struct eval *e, enum gw_reason_code code, size_t subject)
 {
-	for (size_t i = 0; i < e->ng; i++)
-		if (e->g[i].code == code &&
-		    (e->g[i].subject == subject || (e->g[i].subject && subject && !strcmp(e->g[i].subject, subject))))
-			return &e->g[i];
+	size_t need = (x->subjects.n + 1) * GW_R_COUNT, slot = subject * GW_R_COUNT + (size_t)code;
+	if (need > e->cap_slot) {
+		e->slot = gw_realloc(e->slot, need * sizeof(*e->slot));
+		e->stamp = gw_realloc(e->stamp, need * sizeof(*e->stamp));
+		memset(e->stamp + e->cap_slot, 0, (need - e->cap_slot) * sizeof(*e->stamp));
+		e->cap_slot = need;
+	}
+	if (e->stamp[slot] == e->gen)
+		return &e->g[e->slot[slot]];
 	if (e->ng == e->capg) {
 		size_t old = e->capg;
 		e->capg = e->capg ? e->capg * 2 : 16;
 		e->g = gw_realloc(e->g, e->capg * sizeof(*e->g));
 		memset(&e->g[old], 0, (e->capg - old) * sizeof(*e->g));
 	}
+	e->stamp[slot] = e->gen;
+	e->slot[slot] = (uint32_t)e->ng;
 	struct group *g = &e->g[e->ng++];
 	size_t *keep = g->idx, keep_cap = g->cap_idx;
 	memset(g, 0, sizeof(*g));
@@ -360,10 +381,14 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 	e->eligible = 0;
 	e->n_elig = 0;
 	e->ng = 0;
+	if (++e->gen == 0) {   /* wrapped: forget every stamp */
+		memset(e->stamp, 0, e->cap_slot * sizeof(*e->stamp));
+		e->gen = 1;
+	}
 	int64_t cpu = vmi->spec.cpu_request_millis, mem = report_memory_request(&vmi->spec);
 	bool need_cap = cpu > 0 || mem > 0;
 	if (lists && source >= 0)
-		group_add(group_of(e, GW_R_SOURCE_NODE, NULL), (size_t)source, cap);
+		group_add(group_of(x, e, GW_R_SOURCE_NODE, 0), (size_t)source, cap);
 	for (size_t k = 0; k < x->n_classes; k++) {
 		const struct node_class *cl = &x->classes[k];
 		const struct verdict *v = verdict(x, sig, k);
@@ -373,7 +398,7 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 			/* The source node is listed under SourceNode only: it is no
 			 * candidate, whatever else holds for it. */
 			for (size_t r = 0; r < v->n; r++) {
-				struct group *g = group_of(e, v->code[r], v->subject[r]);
+				struct group *g = group_of(x, e, v->code[r], v->subject[r]);
 				if (cap && g->n >= cap) {
 					g->count += cl->n - (source_here ? 1 : 0);
 					continue;
@@ -386,9 +411,9 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 				if ((ssize_t)cp->bad[j].node == source)
 					continue;
 				if (cp->bad[j].cpu)
-					group_add(group_of(e, GW_R_CPU_CAPACITY, NULL), cp->bad[j].node, cap);
+					group_add(group_of(x, e, GW_R_CPU_CAPACITY, 0), cp->bad[j].node, cap);
 				if (cp->bad[j].mem)
-					group_add(group_of(e, GW_R_MEMORY_CAPACITY, NULL), cp->bad[j].node, cap);
+					group_add(group_of(x, e, GW_R_MEMORY_CAPACITY, 0), cp->bad[j].node, cap);
 			}
 		}
 		if (v->n)
@@ -450,19 +475,20 @@ static json_t *node_list(struct report *x, size_t *idx, size_t n)
 	return a;
 }
 
-static int cmp_group(const void *pa, const void *pb)
+static int cmp_group(const void *pa, const void *pb, void *data)
 {
+	const struct report *x = data;
 	const struct group *a = pa, *b = pb;
 	if (a->code != b->code)
 		return a->code < b->code ? -1 : 1;
 	if (!a->subject || !b->subject)
 		return !a->subject - !b->subject;
-	return strcmp(a->subject, b->subject);
+	return strcmp(subject_name(x, a->subject), subject_name(x, b->subject));
 }
 
 static json_t *rejected_json(struct report *x, struct eval *e)
 {
-	qsort(e->g, e->ng, sizeof(*e->g), cmp_group);
+	qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
 	json_t *a = json_array();
 	for (size_t i = 0; i < e->ng; i++) {
 		struct group *g = &e->g[i];
@@ -471,7 +497,7 @@ static json_t *rejected_json(struct report *x, struct eval *e)
 		/* Node-named reasons: the node is the subject; with one node,
 		 * name it (as gw_sched_node_check does), else null. */
 		if (g->subject)
-			json_object_set_new(o, "subject", json_string(g->subject));
+			json_object_set_new(o, "subject", json_string(subject_name(x, g->subject)));
 		else if (reason_per_node(g->code) && g->count == 1 && g->n == 1)
 			json_object_set(o, "subject", report_node_name(x, g->idx[0]));
 		else
@@ -655,8 +681,6 @@ static void report_free(struct report *x)
 			struct verdict *v = sg->verdicts[k];
 			if (!v)
 				continue;
-			for (size_t i = 0; i < v->n; i++)
-				free(v->subject[i]);
 			free(v->subject);
 			free(v->code);
 			free(v);
@@ -684,6 +708,8 @@ static void report_free(struct report *x)
 	json_decref(x->sig_index);
 	json_decref(x->referenced);
 	json_decref(x->cap_index);
+	json_decref(x->subject_index);
+	gw_strv_fini(&x->subjects);
 	json_decref(x->node_index);
 	json_decref(x->vmim_index);
 	free(x->recommended);
@@ -704,6 +730,8 @@ static void eval_fini(struct eval *e)
 		free(e->g[i].idx);
 	free(e->g);
 	free(e->elig);
+	free(e->slot);
+	free(e->stamp);
 }
 
 json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
@@ -722,6 +750,8 @@ json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_mo
 	x.sig_index = json_object();
 	x.referenced = json_object();
 	x.cap_index = json_object();
+	x.subject_index = json_object();
+	gw_strv_init(&x.subjects);
 	index_inputs(&x);
 	usage(&x);
 

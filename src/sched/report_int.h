@@ -19,7 +19,7 @@ struct sig {
 struct verdict {
 	size_t n;
 	enum gw_reason_code *code;
-	char **subject;                    /* NULL for node-named reasons */
+	size_t *subject;                   /* interned subject id; 0 = none (node-named reasons) */
 };
 
 /* Nodes equal in every label some selector names, taints and cordon. */
@@ -48,7 +48,7 @@ struct vm_rec {
 /* Rejected nodes of one VM for one (reason, subject). */
 struct group {
 	enum gw_reason_code code;
-	const char *subject;
+	size_t subject;                    /* interned id, 0 = none */
 	size_t count;                      /* all of them */
 	size_t *idx, n, cap_idx;           /* the first ones (capped) */
 };
@@ -58,6 +58,9 @@ struct eval {
 	size_t *elig, n_elig, cap_elig;    /* the first ones (capped) */
 	struct group *g;
 	size_t ng, capg;
+	/* (subject id, code) -> group index + 1 when stamp matches this VM */
+	uint32_t *slot, *stamp, gen;
+	size_t cap_slot;
 };
 
 struct report {
@@ -79,6 +82,8 @@ struct report {
 	struct capacity **caps;
 	size_t n_caps;
 	json_t *cap_index;                 /* "class:cpu:mem" -> index */
+	json_t *subject_index;             /* subject -> id (1-based) */
+	struct gw_strv subjects;           /* id - 1 -> subject */
 	struct vm_rec *vms;
 	char *recommended;                 /* recommended cluster model, or NULL */
 };
