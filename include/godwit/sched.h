@@ -173,8 +173,9 @@ void gw_whatif_fini(struct gw_whatif *w);
  * gw_cpu_profile_load reads becomes one Node per host, named after the
  * profile, labelled as KubeVirt's node labeller would (gw_cpu_labels, the
  * cluster's obsoleteCPUModels) plus kubevirt.io/schedulable=true, with the
- * allocatable CPU and memory and the non-CPU labels (arch, machine types,
- * zones, ...) of the largest existing node. --remove-node: the node is
+ * allocatable CPU and memory and the labels the labeller does not own
+ * (arch, zones, ...) of the largest existing node, and its machine types
+ * when the profile has none. --remove-node: the node is
  * gone; VMIs that ran there are on a missing node (findings; no target).
  * --set-cpu-model: a model of the database, a model some node is labelled
  * with (cpu-model.node.kubevirt.io/M), host-model or host-passthrough;

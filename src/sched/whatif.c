@@ -105,6 +105,16 @@ static int node_from_profile(const struct gw_cluster *c, const struct gw_cpu_mod
 	for (size_t i = 0; tpl && i < tpl->meta.labels.n; i++)
 		if (template_label(tpl->meta.labels.keys[i]))
 			json_object_set_new(labels, tpl->meta.labels.keys[i], json_string(tpl->meta.labels.values[i]));
+	/* A profile without machine types (Godwit's JSON, a cpuid dump) gets
+	 * the template's: the same hypervisor as the largest node. */
+	bool machines = false;
+	const char *key;
+	json_t *value;
+	json_object_foreach(cpu_labels, key, value)
+		machines = machines || gw_str_has_prefix(key, "machine-type.node.kubevirt.io/");
+	for (size_t i = 0; !machines && tpl && i < tpl->meta.labels.n; i++)
+		if (gw_str_has_prefix(tpl->meta.labels.keys[i], "machine-type.node.kubevirt.io/"))
+			json_object_set_new(labels, tpl->meta.labels.keys[i], json_string(tpl->meta.labels.values[i]));
 	json_object_update(labels, cpu_labels);
 	json_decref(cpu_labels);
 	json_object_set_new(labels, SCHED_LABEL_SCHEDULABLE, json_string("true"));
