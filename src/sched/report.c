@@ -374,10 +374,8 @@ static bool reason_per_node(enum gw_reason_code code)
 	       code == GW_R_MEMORY_CAPACITY;
 }
 
-void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t source, bool lists,
-		 struct eval *e)
+static void eval_reset(struct eval *e)
 {
-	size_t cap = x->o.max_nodes_listed;
 	e->eligible = 0;
 	e->n_elig = 0;
 	e->ng = 0;
@@ -385,7 +383,13 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 		memset(e->stamp, 0, e->cap_slot * sizeof(*e->stamp));
 		e->gen = 1;
 	}
-	int64_t cpu = vmi->spec.cpu_request_millis, mem = report_memory_request(&vmi->spec);
+}
+
+/* Every class against one signature and request. */
+static void eval_classes(struct report *x, int64_t cpu, int64_t mem, size_t sig, ssize_t source, bool lists,
+			 size_t cap, struct eval *e)
+{
+	eval_reset(e);
 	bool need_cap = cpu > 0 || mem > 0;
 	if (lists && source >= 0)
 		group_add(group_of(x, e, GW_R_SOURCE_NODE, 0), (size_t)source, cap);
@@ -448,6 +452,114 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 			}
 			elig_add(e, i, cap);
 		}
+	}
+}
+
+static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "%zu:%" PRId64 ":%" PRId64, sig, cpu, mem);
+	ssize_t k = intern(x->memo_index, key, x->n_memos);
+	if (k >= 0)
+		return x->memos[k];
+	size_t cap = x->o.max_nodes_listed;
+	struct eval e;
+	memset(&e, 0, sizeof(e));
+	eval_reset(&e);
+	eval_classes(x, cpu, mem, sig, -1, true, cap ? cap + 1 : 0, &e);
+	struct memo *m = gw_calloc(1, sizeof(*m));
+	m->ng = e.ng;
+	m->g = gw_calloc(e.ng ? e.ng : 1, sizeof(*m->g));
+	for (size_t i = 0; i < e.ng; i++) {
+		m->g[i] = e.g[i];
+		m->g[i].idx = gw_calloc(e.g[i].n ? e.g[i].n : 1, sizeof(size_t));
+		memcpy(m->g[i].idx, e.g[i].idx, e.g[i].n * sizeof(size_t));
+		m->g[i].cap_idx = e.g[i].n;
+	}
+	m->eligible = e.eligible;
+	m->n_elig = e.n_elig;
+	m->elig = gw_calloc(e.n_elig ? e.n_elig : 1, sizeof(size_t));
+	memcpy(m->elig, e.elig, e.n_elig * sizeof(size_t));
+	for (size_t i = 0; i < e.capg; i++)
+		free(e.g[i].idx);
+	free(e.g);
+	free(e.elig);
+	free(e.slot);
+	free(e.stamp);
+	x->memos = gw_realloc(x->memos, (x->n_memos + 1) * sizeof(*x->memos));
+	x->memos[x->n_memos++] = m;
+	return m;
+}
+
+/* idx without `drop`, at most cap entries (0: all), into g. */
+static void copy_without(struct group *g, const size_t *idx, size_t n, ssize_t drop, size_t cap)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((ssize_t)idx[i] == drop)
+			continue;
+		if (cap && g->n >= cap)
+			break;
+		if (g->n == g->cap_idx) {
+			g->cap_idx = g->cap_idx ? g->cap_idx * 2 : 8;
+			g->idx = gw_realloc(g->idx, g->cap_idx * sizeof(*g->idx));
+		}
+		g->idx[g->n++] = idx[i];
+	}
+}
+
+/* One VM: the memo of its (signature, request), less its source node,
+ * which is listed under SourceNode only. */
+void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t source, bool lists,
+		 struct eval *e)
+{
+	size_t cap = x->o.max_nodes_listed;
+	int64_t cpu = vmi->spec.cpu_request_millis, mem = report_memory_request(&vmi->spec);
+	const struct memo *m = memo_get(x, sig, cpu, mem);
+	eval_reset(e);
+	/* Which of the memo's groups hold the source, and is it eligible there. */
+	const struct verdict *sv = NULL;
+	bool src_cpu = false, src_mem = false;
+	if (source >= 0) {
+		size_t k = x->node_class[source];
+		sv = verdict(x, sig, k);
+		if (cpu > 0 || mem > 0) {
+			const struct capacity *cp = capacity(x, k, cpu, mem);
+			for (size_t j = 0; j < cp->n; j++)
+				if ((ssize_t)cp->bad[j].node == source) {
+					src_cpu = cp->bad[j].cpu;
+					src_mem = cp->bad[j].mem;
+				}
+		}
+	}
+	bool src_eligible = sv && sv->n == 0 && !src_cpu && !src_mem;
+	e->eligible = m->eligible - (src_eligible ? 1 : 0);
+	if (!lists)
+		return;
+	for (size_t i = 0; i < m->n_elig && (!cap || e->n_elig < cap); i++)
+		if ((ssize_t)m->elig[i] != source) {
+			if (e->n_elig == e->cap_elig) {
+				e->cap_elig = e->cap_elig ? e->cap_elig * 2 : 16;
+				e->elig = gw_realloc(e->elig, e->cap_elig * sizeof(*e->elig));
+			}
+			e->elig[e->n_elig++] = m->elig[i];
+		}
+	if (source >= 0)
+		group_add(group_of(x, e, GW_R_SOURCE_NODE, 0), (size_t)source, cap);
+	for (size_t i = 0; i < m->ng; i++) {
+		const struct group *mg = &m->g[i];
+		bool has_src = false;
+		if (mg->code == GW_R_CPU_CAPACITY)
+			has_src = src_cpu;
+		else if (mg->code == GW_R_MEMORY_CAPACITY)
+			has_src = src_mem;
+		else
+			for (size_t r = 0; sv && r < sv->n && !has_src; r++)
+				has_src = sv->code[r] == mg->code && sv->subject[r] == mg->subject;
+		if (has_src && mg->count == 1)
+			continue;   /* only the source: no group */
+		struct group *g = group_of(x, e, mg->code, mg->subject);
+		g->count = mg->count - (has_src ? 1 : 0);
+		copy_without(g, mg->idx, mg->n, has_src ? source : -1, cap);
 	}
 }
 
@@ -709,6 +821,15 @@ static void report_free(struct report *x)
 	json_decref(x->referenced);
 	json_decref(x->cap_index);
 	json_decref(x->subject_index);
+	json_decref(x->memo_index);
+	for (size_t i = 0; i < x->n_memos; i++) {
+		for (size_t g = 0; g < x->memos[i]->ng; g++)
+			free(x->memos[i]->g[g].idx);
+		free(x->memos[i]->g);
+		free(x->memos[i]->elig);
+		free(x->memos[i]);
+	}
+	free(x->memos);
 	gw_strv_fini(&x->subjects);
 	json_decref(x->node_index);
 	json_decref(x->vmim_index);
@@ -751,6 +872,7 @@ json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_mo
 	x.referenced = json_object();
 	x.cap_index = json_object();
 	x.subject_index = json_object();
+	x.memo_index = json_object();
 	gw_strv_init(&x.subjects);
 	index_inputs(&x);
 	usage(&x);

@@ -63,6 +63,16 @@ struct eval {
 	size_t cap_slot;
 };
 
+/* A signature's verdict over every class for one (CPU, memory) request,
+ * with no source node: lists hold one name more than the cap, so that
+ * removing a VM's own source node still leaves a full list. */
+struct memo {
+	struct group *g;
+	size_t ng;
+	size_t eligible;
+	size_t *elig, n_elig;
+};
+
 struct report {
 	const struct gw_cluster *c;
 	const struct gw_cpu_modeldb *db;
@@ -85,6 +95,9 @@ struct report {
 	json_t *subject_index;             /* subject -> id (1-based) */
 	struct gw_strv subjects;           /* id - 1 -> subject */
 	struct vm_rec *vms;
+	struct memo **memos;
+	size_t n_memos;
+	json_t *memo_index;                /* "sig:cpu:mem" -> index */
 	char *recommended;                 /* recommended cluster model, or NULL */
 };
 
