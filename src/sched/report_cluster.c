@@ -48,6 +48,29 @@ static json_t *domain_json(struct report *x, const struct domain *d)
 			 (json_int_t)features);
 }
 
+/* A Node with only the node's CPU labels, less the features the CPU
+ * engine does not know (recorded in `ignored`): one unknown feature
+ * label must not cost the whole recommendation. */
+static json_t *cpu_node_doc(const struct gw_node *node, json_t *ignored)
+{
+	json_t *labels = json_object();
+	for (size_t l = 0; l < node->meta.labels.n; l++) {
+		const char *k = node->meta.labels.keys[l];
+		if (!cpu_label(k) && !gw_str_has_prefix(k, "cpu-model-migration.node.kubevirt.io/"))
+			continue;
+		const char *feature = gw_str_has_prefix(k, SCHED_PREFIX_CPU_FEATURE) ? k + strlen(SCHED_PREFIX_CPU_FEATURE)
+			: gw_str_has_prefix(k, SCHED_PREFIX_HOST_MODEL_FEATURE) ? k + strlen(SCHED_PREFIX_HOST_MODEL_FEATURE)
+			: NULL;
+		if (feature && *feature && gw_cpu_feature_find(feature) < 0) {
+			json_object_set_new(ignored, feature, json_true());
+			continue;
+		}
+		json_object_set_new(labels, k, json_string(node->meta.labels.values[l]));
+	}
+	return json_pack("{s:s, s:s, s:{s:s, s:o}}", "apiVersion", "v1", "kind", "Node", "metadata", "name",
+			 node->meta.name ? node->meta.name : "", "labels", labels);
+}
+
 static json_t *no_model(const char *reason)
 {
 	return json_pack("{s:n, s:s, s:{}}", "model", "reason", reason, "lost");
@@ -58,6 +81,7 @@ static json_t *recommend(struct report *x, const struct domain *doms, size_t n)
 {
 	if (!x->db)
 		return NULL;
+	json_t *ignored = json_object();
 	struct gw_cpu_profiles hosts;
 	gw_cpu_profiles_init(&hosts);
 	size_t *dom_of = gw_calloc(n ? n : 1, sizeof(*dom_of));
@@ -67,10 +91,11 @@ static json_t *recommend(struct report *x, const struct domain *doms, size_t n)
 		if (!doms[d].labelled)
 			continue;
 		const struct gw_node *node = x->c->nodes[doms[d].nodes[0]];
-		if (!node->doc)
-			continue;
 		size_t before = hosts.n;
-		if (gw_cpu_profile_from_nodes(node->doc, node->meta.name, &hosts, &err) < 0) {
+		json_t *doc = cpu_node_doc(node, ignored);
+		int r = gw_cpu_profile_from_nodes(doc, node->meta.name, &hosts, &err);
+		json_decref(doc);
+		if (r < 0) {
 			char *why = gw_asprintf("the CPU labels of node %s cannot be read: %s", node->meta.name,
 						gw_err_msg(err));
 			out = no_model(why);
@@ -100,11 +125,20 @@ static json_t *recommend(struct report *x, const struct domain *doms, size_t n)
 			}
 			out = json_pack("{s:s, s:s, s:o}", "model", m->name, "reason", b.reason ? b.reason : "",
 					"lost", lost);
+			/* Features the labels name and the CPU engine does not know
+			 * (a newer labeller): left out of the baseline, said here. */
+			json_t *names = json_array();
+			const char *feature;
+			json_t *unused;
+			json_object_foreach(ignored, feature, unused)
+				json_array_append_new(names, json_string(feature));
+			json_object_set_new(out, "unknownFeatures", names);
 			x->recommended = gw_strdup(m->name);
 		}
 		gw_cpu_baseline_fini(&b);
 	}
 	gw_err_free(err);
+	json_decref(ignored);
 	free(dom_of);
 	gw_cpu_profiles_fini(&hosts);
 	return out;
