@@ -77,6 +77,10 @@ struct gw_reason {
 struct gw_reasons {
 	struct gw_reason *v;
 	size_t n;
+	/* Set after gw_reasons_init by callers that only group reasons by
+	 * code and subject (the cluster report judges ~10^6 pairs): the
+	 * messages are not formatted and stay NULL. */
+	bool codes_only;
 };
 void gw_reasons_init(struct gw_reasons *r);
 void gw_reasons_fini(struct gw_reasons *r);

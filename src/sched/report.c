@@ -221,6 +221,7 @@ static const struct verdict *verdict(struct report *x, size_t sig, size_t cls)
 		return s->verdicts[cls];
 	struct gw_reasons rs;
 	gw_reasons_init(&rs);
+	rs.codes_only = true;
 	const struct gw_node *node = x->c->nodes[x->classes[cls].nodes[0]];
 	gw_sched_node_check(x->c, s->rep, node, NULL, &s->selector, &s->affinity, NULL, &rs);
 	struct verdict *v = gw_calloc(1, sizeof(*v));
