@@ -474,13 +474,15 @@ static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t 
 	for (size_t i = 0; i < e.ng; i++) {
 		m->g[i] = e.g[i];
 		m->g[i].idx = gw_calloc(e.g[i].n ? e.g[i].n : 1, sizeof(size_t));
-		memcpy(m->g[i].idx, e.g[i].idx, e.g[i].n * sizeof(size_t));
+		if (e.g[i].n)
+			memcpy(m->g[i].idx, e.g[i].idx, e.g[i].n * sizeof(size_t));
 		m->g[i].cap_idx = e.g[i].n;
 	}
 	m->eligible = e.eligible;
 	m->n_elig = e.n_elig;
 	m->elig = gw_calloc(e.n_elig ? e.n_elig : 1, sizeof(size_t));
-	memcpy(m->elig, e.elig, e.n_elig * sizeof(size_t));
+	if (e.n_elig)
+		memcpy(m->elig, e.elig, e.n_elig * sizeof(size_t));
 	for (size_t i = 0; i < e.capg; i++)
 		free(e.g[i].idx);
 	free(e.g);
@@ -581,7 +583,8 @@ static int cmp_size(const void *a, const void *b)
 
 static json_t *node_list(struct report *x, size_t *idx, size_t n)
 {
-	qsort(idx, n, sizeof(*idx), cmp_size);
+	if (n > 1)
+		qsort(idx, n, sizeof(*idx), cmp_size);
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append(a, report_node_name(x, idx[i]));
@@ -601,7 +604,8 @@ static int cmp_group(const void *pa, const void *pb, void *data)
 
 static json_t *rejected_json(struct report *x, struct eval *e)
 {
-	qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
+	if (e->ng > 1)
+		qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
 	json_t *a = json_array();
 	for (size_t i = 0; i < e->ng; i++) {
 		struct group *g = &e->g[i];
