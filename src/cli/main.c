@@ -7,6 +7,7 @@ static const char usage[] =
 	"usage: godwit <command> [options]\n"
 	"\n"
 	"commands:\n"
+	"  check -f PATH...                          the pre-flight report of a cluster\n"
 	"  cpu host|models|labels|compare|baseline   the CPU-model engine\n"
 	"  version                                   print the version\n"
 	"\n"
@@ -16,6 +17,7 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
+	{"check", gw_cmd_check},
 	{"cpu", gw_cmd_cpu},
 };
 
