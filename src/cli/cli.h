@@ -55,7 +55,13 @@ int gw_cli_load_doc(const char *path, const char *kind, json_t **out, struct gw_
 /* The model database: --model-db FILE, else $GODWIT_CPU_MODEL_DB, else built in. */
 int gw_cli_load_modeldb(const char *path, struct gw_cpu_modeldb **db, struct gw_err **err);
 
+/* Every -f PATH into one linked cluster (until the shared input helper lands). */
+struct gw_cluster;
+int gw_cli_load_cluster_local(const struct gw_strv *paths, struct gw_cluster **out, struct gw_err **err);
+
 int gw_cmd_cpu(int argc, char **argv);
+int gw_cmd_explain(int argc, char **argv);
+int gw_cmd_plan(int argc, char **argv);
 int gw_cmd_cpu_host(int argc, char **argv);
 int gw_cmd_cpu_models(int argc, char **argv);
 int gw_cmd_cpu_labels(int argc, char **argv);

@@ -8,6 +8,8 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  cpu host|models|labels|compare|baseline   the CPU-model engine\n"
+	"  explain VM -f PATH...                     why a VM can or cannot go to each node, and the fixes\n"
+	"  plan drain NODE... -f PATH...             where the VMs of drained nodes would go\n"
 	"  version                                   print the version\n"
 	"\n"
 	"`godwit <command> --help` describes a command; docs/cli.md has them all.\n";
@@ -17,6 +19,8 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{"cpu", gw_cmd_cpu},
+	{"explain", gw_cmd_explain},
+	{"plan", gw_cmd_plan},
 };
 
 int main(int argc, char **argv)
