@@ -33,7 +33,7 @@ static void print_table(const json_t *doc)
 	json_array_foreach(json_object_get(doc, "drain"), i, v)
 		printf(" %s", json_string_value(v));
 	printf(" (rules %s; at most %" JSON_INTEGER_FORMAT " migrations at once, %" JSON_INTEGER_FORMAT
-	       " per source node; %" JSON_INTEGER_FORMAT " bytes/s per migration)\n\n",
+	       " per source node;\n %" JSON_INTEGER_FORMAT " bytes/s per migration, bandwidthPerMigration when lower)\n\n",
 	       str(doc, "rules"), json_integer_value(json_object_get(limits, "parallelMigrationsPerCluster")),
 	       json_integer_value(json_object_get(limits, "parallelOutboundMigrationsPerNode")),
 	       json_integer_value(json_object_get(doc, "bandwidthBytesPerSecond")));

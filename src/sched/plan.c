@@ -64,12 +64,16 @@ static ssize_t choose_target(const struct gw_cluster *c, const struct gw_vmi *vm
 		struct gw_reasons r;
 		gw_reasons_init(&r);
 		gw_sched_node_check(c, vmi, node, source, &selector, &affinity, usage, &r);
-		if (drained[i] && node != source)
-			gw_reasons_add(&r, GW_R_CORDONED, node->meta.name, "node %s is being drained too",
-				       node->meta.name);
-		if (r.n) {
+		bool draining = drained[i] && node != source;
+		if (r.n || draining) {
+			json_t *reasons = gw_reasons_to_json(&r);
+			/* a drained node is cordoned first: never a target */
+			if (draining)
+				json_array_append_new(reasons, json_pack("{s:s, s:s, s:s+}", "reason", "NodeDraining",
+									 "subject", node->meta.name, "message", node->meta.name,
+									 " is being drained too"));
 			json_array_append_new(rejected, json_pack("{s:s, s:o}", "node", node->meta.name, "reasons",
-								  gw_reasons_to_json(&r)));
+								  reasons));
 		} else {
 			int64_t mem, cpu;
 			free_capacity(c, usage, i, &mem, &cpu);
@@ -134,7 +138,7 @@ int gw_sched_plan_drain(const struct gw_cluster *c, const struct gw_plan_opts *o
 	json_t *vms = json_array(), *cannot_move = json_array(), *stops = json_array();
 	bool drain_blocked = false;
 
-	/* in the order of the nodes named, then the input's order */
+	/* drained nodes and their VMIs in the input's order */
 	for (size_t d = 0; d < c->n_nodes; d++) {
 		for (size_t v = 0; v < c->n_vmis; v++) {
 			const struct gw_vmi *vmi = c->vmis[v];
