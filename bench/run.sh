@@ -5,7 +5,10 @@
 #   (b) cpu_baseline: baseline of 2, 100 and 10,000 generated hosts, load and
 #       compute timed apart (goal: 10,000 hosts under 50 ms after loading);
 #   (c) libvirt_cpu_baseline: libvirt's `virsh cpu-baseline` on the same 2 and
-#       100 hosts, with both answers and both times.
+#       100 hosts, with both answers and both times;
+#   (d) store: creates/s (one client, and 16 at once), get latency, list of
+#       10,000 objects, watch delivery latency, on SQLite and on a single
+#       etcd started here on loopback (when etcd is installed).
 # Usage: bench/run.sh [BUILD_DIR]   (default: build; built if needed)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +16,12 @@ build=${1:-build}
 [ -d "$build" ] || meson setup "$build" >/dev/null
 ninja -C "$build" >/dev/null || exit 1
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+etcd_pid=
+cleanup() {
+	[ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 status=0
 
 "$build/bench/bench_cpu_labels" data/hosts/clx-platinum-8268.json | tee "$tmp/all.jsonl" || status=1
@@ -26,6 +34,28 @@ else
 	echo '{"bench":"libvirt_cpu_baseline","skipped":"virsh not installed (Debian package libvirt-clients)"}' |
 		tee -a "$tmp/all.jsonl"
 fi
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+store_args=()
+if command -v etcd >/dev/null; then
+	cport=$(free_port) pport=$(free_port)
+	etcd --name bench --data-dir "$tmp/etcd" --logger zap --log-level error \
+		--listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
+		--listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+		--initial-cluster "bench=http://127.0.0.1:$pport" >"$tmp/etcd.log" 2>&1 &
+	etcd_pid=$!
+	for _ in $(seq 100); do
+		curl -sf "http://127.0.0.1:$cport/health" >/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	store_args=(--etcd "http://127.0.0.1:$cport")
+else
+	echo '{"bench":"store","backend":"etcd","skipped":"etcd not installed (Debian package etcd-server)"}' |
+		tee -a "$tmp/all.jsonl"
+fi
+"$build/bench/bench_store" "${store_args[@]}" | tee -a "$tmp/all.jsonl" || status=1
 
 python3 - "$tmp/all.jsonl" >&2 <<'PY'
 import json, sys
@@ -44,6 +74,14 @@ for l in map(json.loads, open(sys.argv[1])):
         print(f"Godwit baseline of {l['hosts']:>5} hosts: load {l['load_ms']:.1f} ms, compute"
               f" {l['compute_ms_median']:.3f} ms (median of {l['runs']}){goal};"
               f" recommended {a['recommended']}, custom {custom}, x86-64-v{a['level']}")
+    elif b == "store":
+        goals = l.get("goals_met")
+        goals = "; goals " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in goals.items()) if goals else ""
+        print(f"store on {l['backend']}: {l['creates_per_s']:.0f} creates/s from one client"
+              f" (median {l['create_ms_median']:.2f} ms), {l['concurrent_creates_per_s']:.0f}/s from"
+              f" {l['concurrent_clients']}; get {l['get_us_median']:.0f} us; list of {l['list_objects']}"
+              f" {l['list_ms_median']:.1f} ms ({l['list_selected']} by selector {l['list_selector_ms_median']:.1f} ms);"
+              f" watch {l['watch_ms_median']:.2f} ms median, {l['watch_ms_p99']:.2f} ms p99{goals}")
     elif b == "libvirt_cpu_baseline":
         a, g = l["answer"], l.get("godwit", {})
         print(f"libvirt {l['libvirt']} cpu-baseline of {l['hosts']:>3} hosts: {l['virsh_ms_median']:.1f} ms"

@@ -1,0 +1,868 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The embedded store: one SQLite file in WAL mode with synchronous=FULL, so
+ * a write is on disk when the call returns, and a crash (SIGKILL, power)
+ * leaves either the whole transaction or none of it.
+ *
+ * Tables: objects (the current state, keyed by kind/namespace/name, with
+ * the labels apart so selectors skip objects without parsing them), events
+ * (the history watches read: one row per change, rv the primary key) and
+ * meta (the current rv, the compacted rv).
+ *
+ * One server per file: PATH.lock is held with flock(LOCK_EX) while the store
+ * is open; a second open fails with -EBUSY naming the holder's pid.
+ *
+ * Group commit: an fsync costs milliseconds, so concurrent writers share
+ * one. A writer queues its operation; whoever finds no commit under way
+ * becomes the leader, takes the whole queue, applies it in one transaction
+ * (each operation in its own savepoint, so one conflict fails only itself)
+ * and commits once; then every queued writer has its answer.
+ *
+ * Concurrency: two connections. `wdb` (the writer) is used only by the
+ * current leader: `committing` (under `lock`) says who. `rdb` (readers and
+ * watches) and every field marked below are guarded by `lock`. WAL lets
+ * rdb read committed data while wdb writes. `changed` is broadcast when a
+ * commit is published (watches wait on it), `written` when a batch is
+ * done (queued writers wait on it). */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "backend.h"
+
+#define DEFAULT_HISTORY 100000
+#define WATCH_BATCH 256
+#define MAX_BATCH 512
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_BEGIN_READ,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_GET,
+	ST_GET_META,
+	ST_LIST_KIND,
+	ST_LIST_NS,
+	ST_INSERT_OBJECT,
+	ST_UPDATE_OBJECT,
+	ST_DELETE_OBJECT,
+	ST_INSERT_EVENT,
+	ST_SET_META,
+	ST_COMPACT,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_BEGIN_READ] = "BEGIN",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT op",
+	[ST_RELEASE] = "RELEASE op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
+	[ST_GET] = "SELECT rv, object FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+	[ST_GET_META] = "SELECT value FROM meta WHERE key = ?1",
+	[ST_LIST_KIND] = "SELECT rv, object, labels FROM objects WHERE kind = ?1",
+	[ST_LIST_NS] = "SELECT rv, object, labels FROM objects WHERE kind = ?1 AND namespace = ?2",
+	[ST_INSERT_OBJECT] = "INSERT INTO objects (kind, namespace, name, rv, object, labels) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_UPDATE_OBJECT] = "UPDATE objects SET rv = ?4, object = ?5, labels = ?6 "
+			     "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+	[ST_DELETE_OBJECT] = "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+	[ST_INSERT_EVENT] = "INSERT INTO events (rv, type, kind, namespace, name, object) "
+			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_SET_META] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+	[ST_COMPACT] = "DELETE FROM events WHERE rv <= ?1",
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, namespace TEXT NOT NULL,"
+	" name TEXT NOT NULL, rv INTEGER NOT NULL, object TEXT NOT NULL, labels TEXT,"
+	" PRIMARY KEY (kind, namespace, name)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS events (rv INTEGER PRIMARY KEY, type INTEGER NOT NULL,"
+	" kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL);"
+	"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1), ('rv', 0), ('compacted', 0);";
+
+enum op_type { OP_CREATE, OP_UPDATE, OP_DELETE, OP_COMPACT };
+
+/* One queued write; lives on its writer's stack until done. */
+struct write_op {
+	enum op_type type;
+	const char *kind, *ns, *name;
+	char *text, *labels; /* object and labels JSON (create, update) */
+	int64_t cas_rv;      /* update, delete (0: none); compact: the rv */
+	/* Results, set by the leader: */
+	int r;
+	int64_t rv, current_rv;
+	struct gw_err *err;
+	bool done;
+	struct write_op *next;
+};
+
+struct db {
+	sqlite3 *conn;
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+struct sqlite_store {
+	struct gw_store base;
+	char *path;
+	int lock_fd;
+	int64_t history;
+	struct db wdb; /* the leader's only */
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* CLOCK_MONOTONIC */
+	pthread_cond_t written;
+	/* Guarded by lock: */
+	struct db rdb;
+	int64_t rv;        /* last committed */
+	int64_t compacted; /* events up to here are gone */
+	bool committing;
+	struct write_op *queue_head, *queue_tail;
+};
+
+struct sqlite_watch {
+	struct gw_store_watch base;
+	struct sqlite_store *s;
+	char *kind;
+	char *ns; /* NULL: every namespace */
+	/* Owned by the watch's user; stmt only used under s->lock. */
+	sqlite3_stmt *stmt;
+	int64_t pos; /* last rv delivered or known not to match */
+	struct gw_store_event pending[WATCH_BATCH];
+	size_t pending_next, pending_n;
+};
+
+static const struct gw_store_ops sqlite_ops;
+
+static int db_error(struct sqlite_store *s, struct db *d, struct gw_err **err, const char *what)
+{
+	int code = sqlite3_errcode(d->conn);
+	int r = code == SQLITE_FULL ? -ENOSPC : -EIO;
+	return gw_err_set(err, r, "store %s: %s: %s", s->path, what, sqlite3_errmsg(d->conn));
+}
+
+static int exec_simple(struct db *d, enum stmt_id id)
+{
+	sqlite3_stmt *st = d->stmt[id];
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : rc;
+}
+
+static void bind_key(sqlite3_stmt *st, const char *kind, const char *ns, const char *name)
+{
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+	if (name)
+		sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+}
+
+/* A stored object: JSON text (without resourceVersion) and its rv. The
+ * text was written by this code (json_dumps), so duplicate keys are not
+ * checked for: that check doubles the cost of a large list. */
+static int load_object(struct sqlite_store *s, sqlite3_stmt *st, int col, int64_t rv,
+		       json_t **object, struct gw_err **err)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	int len = sqlite3_column_bytes(st, col);
+	json_error_t je;
+	json_t *o = text ? json_loadb(text, (size_t)len, 0, &je) : NULL;
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return gw_err_set(err, -EIO, "store %s: stored object at rv %" PRId64 " is not JSON",
+				  s->path, rv);
+	}
+	gw_store_set_rv(o, rv);
+	*object = o;
+	return 0;
+}
+
+static int sqlite_get(struct gw_store *base, const char *kind, const char *ns, const char *name,
+		      json_t **object, int64_t *rv, struct gw_err **err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	int r;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->rdb.stmt[ST_GET];
+	bind_key(st, kind, ns, name);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*rv = sqlite3_column_int64(st, 0);
+		r = load_object(s, st, 1, *rv, object, err);
+	} else if (rc == SQLITE_DONE) {
+		r = gw_err_set(err, -ENOENT, "store: %s/%s/%s not found", kind, ns, name);
+	} else {
+		r = db_error(s, &s->rdb, err, "get");
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static bool labels_match(sqlite3_stmt *st, int col, const struct gw_store_selector *sel)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	if (!text)
+		return gw_store_selector_matches(sel, NULL);
+	json_error_t je;
+	json_t *labels = json_loadb(text, (size_t)sqlite3_column_bytes(st, col), 0, &je);
+	bool ok = gw_store_selector_matches(sel, labels);
+	json_decref(labels);
+	return ok;
+}
+
+/* One read transaction: the meta rv and the rows are the same snapshot. */
+static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
+		       const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
+		       struct gw_err **err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	int r = 0, rc;
+	json_t *arr = json_array();
+	pthread_mutex_lock(&s->lock);
+	struct db *d = &s->rdb;
+	if (exec_simple(d, ST_BEGIN_READ)) {
+		r = db_error(s, d, err, "list");
+		goto out;
+	}
+	sqlite3_stmt *st = d->stmt[ST_GET_META];
+	sqlite3_bind_text(st, 1, "rv", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*list_rv = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		r = db_error(s, d, err, "list");
+		goto end;
+	}
+	st = d->stmt[ns ? ST_LIST_NS : ST_LIST_KIND];
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	if (ns)
+		sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o;
+		if (sel && !labels_match(st, 2, sel))
+			continue;
+		if ((r = load_object(s, st, 1, sqlite3_column_int64(st, 0), &o, err)) < 0)
+			break;
+		json_array_append_new(arr, o);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_error(s, d, err, "list");
+	sqlite3_reset(st);
+end:
+	exec_simple(d, ST_COMMIT);
+out:
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	*items = arr;
+	return 0;
+}
+
+/* ---- the leader's side of a write (wdb, no lock held) ------------------- */
+
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : rc;
+}
+
+static int set_meta(struct db *d, const char *key, int64_t value)
+{
+	sqlite3_stmt *st = d->stmt[ST_SET_META];
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, value);
+	return step_done(st);
+}
+
+static int compact_to(struct db *d, int64_t rv)
+{
+	sqlite3_stmt *st = d->stmt[ST_COMPACT];
+	sqlite3_bind_int64(st, 1, rv);
+	int rc = step_done(st);
+	return rc ? rc : set_meta(d, "compacted", rv);
+}
+
+static int record_event(struct db *d, int64_t rv, enum gw_store_event_type type,
+			const struct write_op *op, const char *text)
+{
+	sqlite3_stmt *st = d->stmt[ST_INSERT_EVENT];
+	sqlite3_bind_int64(st, 1, rv);
+	sqlite3_bind_int(st, 2, (int)type);
+	sqlite3_bind_text(st, 3, op->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, op->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
+	return step_done(st);
+}
+
+/* The stored rv of a key (0: none), and its text if wanted (caller frees). */
+static int stored_rv(struct db *d, const struct write_op *op, int64_t *rv, char **text)
+{
+	sqlite3_stmt *st = d->stmt[ST_GET];
+	bind_key(st, op->kind, op->ns, op->name);
+	int rc = sqlite3_step(st);
+	*rv = 0;
+	if (rc == SQLITE_ROW) {
+		*rv = sqlite3_column_int64(st, 0);
+		if (text)
+			*text = gw_strdup((const char *)sqlite3_column_text(st, 1));
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : rc;
+}
+
+static int put_object(struct db *d, enum stmt_id id, const struct write_op *op, int64_t rv)
+{
+	sqlite3_stmt *st = d->stmt[id];
+	bind_key(st, op->kind, op->ns, op->name);
+	sqlite3_bind_int64(st, 4, rv);
+	sqlite3_bind_text(st, 5, op->text, -1, SQLITE_STATIC);
+	if (op->labels)
+		sqlite3_bind_text(st, 6, op->labels, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Applies one operation inside the batch's transaction. 0 and op->rv set,
+ * or op->r/op->err set (the caller rolls back to the savepoint). rc: an
+ * SQLite failure, which fails the operation too. */
+static int apply(struct sqlite_store *s, struct write_op *op, int64_t rv, int64_t *compacted)
+{
+	struct db *d = &s->wdb;
+	const char *verb = op->type == OP_CREATE ? "create" : op->type == OP_UPDATE ? "update"
+											: "delete";
+	_cleanup_free_ char *old_text = NULL;
+	int rc;
+	if (op->type == OP_COMPACT) {
+		if (op->cas_rv > rv - 1)
+			return op->r = gw_err_set(&op->err, -EINVAL,
+						  "store: compact to %" PRId64 ": beyond the current %" PRId64,
+						  op->cas_rv, rv - 1);
+		if (op->cas_rv <= *compacted)
+			return 0;
+		if ((rc = compact_to(d, op->cas_rv)))
+			goto db_fail;
+		*compacted = op->cas_rv;
+		return 0;
+	}
+	if (op->type == OP_CREATE) {
+		rc = put_object(d, ST_INSERT_OBJECT, op, rv);
+		if (rc == SQLITE_CONSTRAINT)
+			return op->r = gw_err_set(&op->err, -EEXIST, "store: create %s/%s/%s: already exists",
+						  op->kind, op->ns, op->name);
+		if (rc != SQLITE_DONE)
+			goto db_fail;
+	} else {
+		int64_t cur;
+		if ((rc = stored_rv(d, op, &cur, op->type == OP_DELETE ? &old_text : NULL)))
+			goto db_fail;
+		op->current_rv = cur;
+		if (!cur)
+			return op->r = gw_err_set(&op->err, -ENOENT, "store: %s %s/%s/%s: not found", verb,
+						  op->kind, op->ns, op->name);
+		if ((op->type == OP_UPDATE || op->cas_rv) && cur != op->cas_rv)
+			return op->r = gw_err_set(&op->err, -EBUSY, "store: %s %s/%s/%s: conflict", verb,
+						  op->kind, op->ns, op->name);
+		if (op->type == OP_UPDATE) {
+			if ((rc = put_object(d, ST_UPDATE_OBJECT, op, rv)) != SQLITE_DONE)
+				goto db_fail;
+		} else {
+			sqlite3_stmt *st = d->stmt[ST_DELETE_OBJECT];
+			bind_key(st, op->kind, op->ns, op->name);
+			if ((rc = step_done(st)))
+				goto db_fail;
+		}
+	}
+	enum gw_store_event_type type = op->type == OP_CREATE   ? GW_STORE_ADDED
+					: op->type == OP_UPDATE ? GW_STORE_MODIFIED
+								: GW_STORE_DELETED;
+	if ((rc = record_event(d, rv, type, op, old_text ? old_text : op->text)))
+		goto db_fail;
+	op->rv = rv;
+	return 0;
+db_fail:
+	return op->r = db_error(s, d, &op->err, verb);
+}
+
+/* Runs one batch in one transaction; returns the new rv and compacted. */
+static void run_batch(struct sqlite_store *s, struct write_op *batch, int64_t *rv,
+		      int64_t *compacted)
+{
+	struct db *d = &s->wdb;
+	int64_t next = *rv, comp = *compacted;
+	int rc;
+	struct gw_err *fail = NULL;
+	if ((rc = exec_simple(d, ST_BEGIN))) {
+		db_error(s, d, &fail, "begin");
+		goto failed;
+	}
+	for (struct write_op *op = batch; op; op = op->next) {
+		if ((rc = exec_simple(d, ST_SAVEPOINT))) {
+			db_error(s, d, &fail, "savepoint");
+			goto rollback;
+		}
+		if (apply(s, op, next + 1, &comp) < 0) {
+			exec_simple(d, ST_ROLLBACK_TO);
+		} else if (op->type != OP_COMPACT) {
+			next++;
+		}
+		if ((rc = exec_simple(d, ST_RELEASE))) {
+			db_error(s, d, &fail, "release");
+			goto rollback;
+		}
+	}
+	/* The history bound, with a tenth of slack so compaction is rare. */
+	if (next - comp > s->history + s->history / 10) {
+		if ((rc = compact_to(d, next - s->history))) {
+			db_error(s, d, &fail, "compact");
+			goto rollback;
+		}
+		comp = next - s->history;
+	}
+	if (next != *rv && (rc = set_meta(d, "rv", next))) {
+		db_error(s, d, &fail, "meta");
+		goto rollback;
+	}
+	if ((rc = exec_simple(d, ST_COMMIT))) {
+		db_error(s, d, &fail, "commit");
+		goto rollback;
+	}
+	*rv = next;
+	*compacted = comp;
+	return;
+rollback:
+	exec_simple(d, ST_ROLLBACK);
+failed:
+	/* Nothing of the batch was written. */
+	for (struct write_op *op = batch; op; op = op->next) {
+		if (op->r == 0) {
+			op->r = fail ? fail->code : -EIO;
+			gw_err_set(&op->err, op->r, "%s", gw_err_msg(fail));
+			op->rv = 0;
+		}
+	}
+	gw_err_free(fail);
+}
+
+/* Queues op and waits for its result; leads a batch when no one is. */
+static int submit(struct sqlite_store *s, struct write_op *op, struct gw_err **err)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->queue_tail)
+		s->queue_tail->next = op;
+	else
+		s->queue_head = op;
+	s->queue_tail = op;
+	while (!op->done) {
+		if (s->committing) {
+			pthread_cond_wait(&s->written, &s->lock);
+			continue;
+		}
+		s->committing = true;
+		struct write_op *batch = s->queue_head, *last = batch;
+		for (int n = 1; n < MAX_BATCH && last->next; n++)
+			last = last->next;
+		s->queue_head = last->next;
+		if (!s->queue_head)
+			s->queue_tail = NULL;
+		last->next = NULL;
+		int64_t rv = s->rv, compacted = s->compacted;
+		pthread_mutex_unlock(&s->lock);
+		run_batch(s, batch, &rv, &compacted);
+		pthread_mutex_lock(&s->lock);
+		s->rv = rv;
+		s->compacted = compacted;
+		for (struct write_op *o = batch; o; o = o->next)
+			o->done = true;
+		s->committing = false;
+		pthread_cond_broadcast(&s->changed);
+		pthread_cond_broadcast(&s->written);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (op->r < 0 && err && !*err) {
+		*err = op->err;
+		op->err = NULL;
+	}
+	gw_err_free(op->err);
+	return op->r;
+}
+
+static char *labels_text(const json_t *object)
+{
+	json_t *labels = json_object_get(json_object_get(object, "metadata"), "labels");
+	return json_is_object(labels) ? json_dumps(labels, JSON_COMPACT) : NULL;
+}
+
+static int sqlite_create(struct gw_store *base, const char *kind, const char *ns,
+			 const char *name, const json_t *object, int64_t *rv, struct gw_err **err)
+{
+	struct write_op op = {.type = OP_CREATE, .kind = kind, .ns = ns, .name = name,
+			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object)};
+	int r = submit((struct sqlite_store *)base, &op, err);
+	free(op.text);
+	free(op.labels);
+	*rv = op.rv;
+	return r;
+}
+
+static int sqlite_update(struct gw_store *base, const char *kind, const char *ns,
+			 const char *name, const json_t *object, int64_t cas_rv, int64_t *rv,
+			 int64_t *current_rv, struct gw_err **err)
+{
+	struct write_op op = {.type = OP_UPDATE, .kind = kind, .ns = ns, .name = name,
+			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object),
+			      .cas_rv = cas_rv};
+	int r = submit((struct sqlite_store *)base, &op, err);
+	free(op.text);
+	free(op.labels);
+	*rv = op.rv;
+	*current_rv = op.current_rv;
+	return r;
+}
+
+static int sqlite_remove(struct gw_store *base, const char *kind, const char *ns,
+			 const char *name, int64_t cas_rv, int64_t *rv, int64_t *current_rv,
+			 struct gw_err **err)
+{
+	struct write_op op = {.type = OP_DELETE, .kind = kind, .ns = ns, .name = name,
+			      .cas_rv = cas_rv};
+	int r = submit((struct sqlite_store *)base, &op, err);
+	*rv = op.rv;
+	*current_rv = op.current_rv;
+	return r;
+}
+
+static int sqlite_compact(struct gw_store *base, int64_t rv, struct gw_err **err)
+{
+	struct write_op op = {.type = OP_COMPACT, .cas_rv = rv};
+	return submit((struct sqlite_store *)base, &op, err);
+}
+
+static int sqlite_current_rv(struct gw_store *base, int64_t *rv, struct gw_err **err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	pthread_mutex_lock(&s->lock);
+	*rv = s->rv;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* ---- watch ---------------------------------------------------------------- */
+
+static int expired(struct gw_err **err, int64_t from, int64_t compacted)
+{
+	return gw_err_set(err, GW_STORE_EXPIRED,
+			  "store: watch: resourceVersion %" PRId64
+			  " is too old (history starts after %" PRId64 "), re-list",
+			  from, compacted);
+}
+
+static int sqlite_watch(struct gw_store *base, const char *kind, const char *ns, int64_t from_rv,
+			struct gw_store_watch **out, struct gw_err **err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct sqlite_watch *w = gw_calloc(1, sizeof(*w));
+	w->base.ops = &sqlite_ops;
+	w->s = s;
+	w->kind = gw_strdup(kind);
+	w->ns = ns ? gw_strdup(ns) : NULL;
+	int r = 0;
+	pthread_mutex_lock(&s->lock);
+	w->pos = from_rv ? from_rv : s->rv;
+	if (w->pos < s->compacted)
+		r = expired(err, w->pos, s->compacted);
+	else if (sqlite3_prepare_v3(s->rdb.conn,
+				    "SELECT rv, type, object FROM events WHERE rv > ?1 AND kind = ?2"
+				    " AND (?3 IS NULL OR namespace = ?3) ORDER BY rv LIMIT ?4",
+				    -1, SQLITE_PREPARE_PERSISTENT, &w->stmt, NULL) != SQLITE_OK)
+		r = db_error(s, &s->rdb, err, "watch");
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0) {
+		gw_store_watch_free(&w->base);
+		return r;
+	}
+	*out = &w->base;
+	return 0;
+}
+
+/* Under s->lock: the next events after w->pos, up to WATCH_BATCH. */
+static int fetch_events(struct sqlite_watch *w, struct gw_err **err)
+{
+	struct sqlite_store *s = w->s;
+	sqlite3_stmt *st = w->stmt;
+	int64_t scanned_to = s->rv;
+	int rc, r = 0;
+	sqlite3_bind_int64(st, 1, w->pos);
+	sqlite3_bind_text(st, 2, w->kind, -1, SQLITE_STATIC);
+	if (w->ns)
+		sqlite3_bind_text(st, 3, w->ns, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_int(st, 4, WATCH_BATCH);
+	w->pending_next = w->pending_n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct gw_store_event *ev = &w->pending[w->pending_n];
+		ev->rv = sqlite3_column_int64(st, 0);
+		int type = sqlite3_column_int(st, 1);
+		if (type < GW_STORE_ADDED || type > GW_STORE_DELETED) {
+			r = gw_err_set(err, -EIO, "store %s: event %" PRId64 ": bad type %d", s->path,
+				       ev->rv, type);
+			break;
+		}
+		ev->type = (enum gw_store_event_type)type;
+		if ((r = load_object(s, st, 2, ev->rv, &ev->object, err)) < 0)
+			break;
+		w->pending_n++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_error(s, &s->rdb, err, "watch");
+	sqlite3_reset(st);
+	if (r < 0) {
+		for (size_t i = 0; i < w->pending_n; i++)
+			gw_store_event_fini(&w->pending[i]);
+		w->pending_n = 0;
+		return r;
+	}
+	/* A short batch saw every event up to scanned_to (published after its
+	 * commit): nothing else of ours is there. It may also have seen a
+	 * commit not yet published, hence the larger of the two. */
+	if (w->pending_n)
+		w->pos = w->pending[w->pending_n - 1].rv;
+	if (w->pending_n < WATCH_BATCH && scanned_to > w->pos)
+		w->pos = scanned_to;
+	return 0;
+}
+
+static int sqlite_watch_next(struct gw_store_watch *base, int timeout_ms,
+			     struct gw_store_event *ev, struct gw_err **err)
+{
+	struct sqlite_watch *w = (struct sqlite_watch *)base;
+	struct sqlite_store *s = w->s;
+	if (w->pending_next < w->pending_n) {
+		*ev = w->pending[w->pending_next];
+		w->pending[w->pending_next++].object = NULL;
+		return 0;
+	}
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	if (timeout_ms > 0) {
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	int r = 0;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		if (w->pos < s->compacted) {
+			r = expired(err, w->pos, s->compacted);
+			break;
+		}
+		if (s->rv > w->pos) {
+			if ((r = fetch_events(w, err)) < 0)
+				break;
+			if (w->pending_n) {
+				*ev = w->pending[0];
+				w->pending[0].object = NULL;
+				w->pending_next = 1;
+				break;
+			}
+			continue;
+		}
+		if (timeout_ms == 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		int rc = timeout_ms < 0 ? pthread_cond_wait(&s->changed, &s->lock)
+					: pthread_cond_timedwait(&s->changed, &s->lock, &deadline);
+		if (rc == ETIMEDOUT && s->rv <= w->pos && w->pos >= s->compacted) {
+			r = -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void sqlite_watch_free(struct gw_store_watch *base)
+{
+	struct sqlite_watch *w = (struct sqlite_watch *)base;
+	for (size_t i = w->pending_next; i < w->pending_n; i++)
+		gw_store_event_fini(&w->pending[i]);
+	if (w->stmt) {
+		pthread_mutex_lock(&w->s->lock);
+		sqlite3_finalize(w->stmt);
+		pthread_mutex_unlock(&w->s->lock);
+	}
+	free(w->kind);
+	free(w->ns);
+	free(w);
+}
+
+/* ---- open/close ------------------------------------------------------------ */
+
+static void db_close(struct db *d)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(d->stmt[i]);
+	if (d->conn)
+		sqlite3_close(d->conn);
+}
+
+static void sqlite_close(struct gw_store *base)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	db_close(&s->rdb);
+	db_close(&s->wdb);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* releases the flock */
+	pthread_cond_destroy(&s->written);
+	pthread_cond_destroy(&s->changed);
+	pthread_mutex_destroy(&s->lock);
+	free(s->path);
+	free(s);
+}
+
+static int take_lock(struct sqlite_store *s, struct gw_err **err)
+{
+	_cleanup_free_ char *lock_path = gw_asprintf("%s.lock", s->path);
+	s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0)
+		return gw_err_set(err, -errno, "store %s: open %s: %s", s->path, lock_path,
+				  strerror(errno));
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		char holder[32] = "";
+		ssize_t n = pread(s->lock_fd, holder, sizeof(holder) - 1, 0);
+		holder[n > 0 ? n : 0] = '\0';
+		holder[strcspn(holder, "\n")] = '\0';
+		close(s->lock_fd);
+		s->lock_fd = -1;
+		if (e == EWOULDBLOCK)
+			return gw_err_set(err, -EBUSY,
+					  "store %s: in use by another server (pid %s holds %s); one server per store file",
+					  s->path, *holder ? holder : "?", lock_path);
+		return gw_err_set(err, -e, "store %s: lock %s: %s", s->path, lock_path, strerror(e));
+	}
+	/* The holder's pid, for the message above; informative only. */
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(s->lock_fd, 0) == 0 && pwrite(s->lock_fd, pid, (size_t)n, 0) < 0) {
+		/* not needed for correctness */
+	}
+	return 0;
+}
+
+static int db_open(struct sqlite_store *s, struct db *d, bool writer, struct gw_err **err)
+{
+	if (sqlite3_open_v2(s->path, &d->conn,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK)
+		return gw_err_set(err, -EIO, "store %s: open: %s", s->path,
+				  d->conn ? sqlite3_errmsg(d->conn) : "out of memory");
+	if (writer) {
+		/* WAL: readers do not block the writer; synchronous=FULL: the WAL
+		 * is fsynced at each commit, so an acknowledged write survives a
+		 * crash. A filesystem where WAL is impossible is refused. */
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(d->conn, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
+			return db_error(s, d, err, "journal_mode");
+		int rc = sqlite3_step(st);
+		const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		bool wal = mode && !strcmp(mode, "wal");
+		sqlite3_finalize(st);
+		if (!wal)
+			return rc == SQLITE_ROW
+				       ? gw_err_set(err, -EIO, "store %s: cannot use WAL mode here", s->path)
+				       : db_error(s, d, err, "journal_mode");
+		if (sqlite3_exec(d->conn, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(d->conn, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+			return db_error(s, d, err, "schema");
+	}
+	sqlite3_busy_timeout(d->conn, 5000);
+	for (int i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(d->conn, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &d->stmt[i], NULL) != SQLITE_OK)
+			return db_error(s, d, err, "prepare");
+	return 0;
+}
+
+static int read_meta(struct db *d, const char *key, int64_t *value)
+{
+	sqlite3_stmt *st = d->stmt[ST_GET_META];
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*value = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int gw_store_sqlite_open(const char *path, const struct gw_store_options *opts,
+			 struct gw_store **store, struct gw_err **err)
+{
+	struct sqlite_store *s = gw_calloc(1, sizeof(*s));
+	s->base.ops = &sqlite_ops;
+	s->path = gw_strdup(path);
+	s->lock_fd = -1;
+	s->history = opts && opts->history_events > 0 ? opts->history_events : DEFAULT_HISTORY;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->changed, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->written, NULL);
+
+	int r = take_lock(s, err);
+	if (r < 0 || (r = db_open(s, &s->wdb, true, err)) < 0 ||
+	    (r = db_open(s, &s->rdb, false, err)) < 0)
+		goto fail;
+	int64_t schema = 0;
+	if (read_meta(&s->wdb, "schema", &schema) || schema != 1 || read_meta(&s->wdb, "rv", &s->rv) ||
+	    read_meta(&s->wdb, "compacted", &s->compacted)) {
+		r = gw_err_set(err, -EIO, "store %s: not a Godwit store (schema %" PRId64 ")", path,
+			       schema);
+		goto fail;
+	}
+	*store = &s->base;
+	return 0;
+fail:
+	sqlite_close(&s->base);
+	return r;
+}
+
+static const struct gw_store_ops sqlite_ops = {
+	.name = "sqlite",
+	.close = sqlite_close,
+	.get = sqlite_get,
+	.list = sqlite_list,
+	.create = sqlite_create,
+	.update = sqlite_update,
+	.remove = sqlite_remove,
+	.compact = sqlite_compact,
+	.current_rv = sqlite_current_rv,
+	.watch = sqlite_watch,
+	.watch_next = sqlite_watch_next,
+	.watch_free = sqlite_watch_free,
+};
