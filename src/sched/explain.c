@@ -288,6 +288,7 @@ struct explain_ctx {
 	struct gw_usage usage;
 	struct gw_strv eligible;         /* today */
 	bool has_label_block;            /* some node fails on a selector label */
+	bool no_selector;                /* the target selector cannot be computed (S18) */
 	json_t *fixes;
 };
 
@@ -358,7 +359,9 @@ static char *recommended_model(const struct gw_cluster *c, const struct gw_cpu_m
 static void fix_common_model(struct explain_ctx *x)
 {
 	const struct gw_vmi *vmi = x->vmi;
-	if (strcmp(x->model, "host-model") != 0 || !x->has_label_block)
+	/* also when no selector can be computed: a named model needs no
+	 * host-model-cpu label on the source (S18) */
+	if (strcmp(x->model, "host-model") != 0 || !(x->has_label_block || x->no_selector))
 		return;
 	char *reason = NULL;
 	char *model = recommended_model(x->c, x->opts->db, &reason);
@@ -697,9 +700,10 @@ int gw_sched_explain(const struct gw_cluster *c, const struct gw_vmi *vmi, const
 				"eligibleNodes", strv_json(&x.eligible));
 
 	/* fixes, only those that apply */
+	x.no_selector = !have_selector;
+	fix_common_model(&x);
 	if (have_selector) {
 		fix_restart(&x);
-		fix_common_model(&x);
 		for (size_t i = 0; i < c->n_nodes; i++)
 			if (!only || c->nodes[i] == only)
 				fix_label_target(&x, c->nodes[i], &per_node[i]);
