@@ -558,6 +558,7 @@ static void fix_remove_source_labels(struct explain_ctx *x, const struct gw_reas
 	for (size_t i = 0; i < remove.n; i++)
 		gw_map_del(&changed.meta.labels, remove.v[i]);
 	struct gw_cluster copy = *c;
+	copy.index = NULL;   /* lookups walk the arrays, which hold the changed node */
 	copy.nodes = gw_calloc(c->n_nodes, sizeof(*copy.nodes));
 	for (size_t i = 0; i < c->n_nodes; i++)
 		copy.nodes[i] = c->nodes[i] == source ? &changed : c->nodes[i];
