@@ -179,6 +179,27 @@ static const char *model_source_name(enum gw_model_source s)
 	return "default";
 }
 
+static const char *ns_of(const struct gw_vmi *vmi)
+{
+	return vmi->meta.namespace ? vmi->meta.namespace : "default";
+}
+
+/* The VMI's unfinished migration, whose addedNodeSelector restricts the
+ * targets (S17), or NULL. */
+static const struct gw_vmim *pending_migration(const struct gw_cluster *c, const struct gw_vmi *vmi)
+{
+	for (size_t i = 0; i < c->n_vmims; i++) {
+		const struct gw_vmim *m = c->vmims[i];
+		const char *ns = m->meta.namespace ? m->meta.namespace : "default";
+		if (!m->vmi_name || strcmp(m->vmi_name, vmi->meta.name) != 0 || strcmp(ns, ns_of(vmi)) != 0)
+			continue;
+		if (m->phase && (strcmp(m->phase, "Succeeded") == 0 || strcmp(m->phase, "Failed") == 0))
+			continue;
+		return m;
+	}
+	return NULL;
+}
+
 /* The nodes that could take `vmi` (source and capacity included), or -1
  * when its target selector cannot be computed. */
 static int eligible_nodes(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_usage *usage,
@@ -187,7 +208,7 @@ static int eligible_nodes(const struct gw_cluster *c, const struct gw_vmi *vmi, 
 	struct gw_map selector = {0};
 	struct gw_node_affinity affinity = {0};
 	_cleanup_err_ struct gw_err *e = NULL;
-	if (gw_sched_target_selector(c, vmi, NULL, &selector, &affinity, &e) < 0) {
+	if (gw_sched_target_selector(c, vmi, pending_migration(c, vmi), &selector, &affinity, &e) < 0) {
 		gw_map_fini(&selector);
 		return -1;
 	}
@@ -250,11 +271,6 @@ static const char *selector_key_source(const struct gw_cluster *c, const struct 
 	if (cpu_key)
 		return "named-model";
 	return "launch";
-}
-
-static const char *ns_of(const struct gw_vmi *vmi)
-{
-	return vmi->meta.namespace ? vmi->meta.namespace : "default";
 }
 
 static json_t *commands_json(json_t *kubectl, json_t *godwit)
@@ -480,7 +496,7 @@ static void fix_label_target(struct explain_ctx *x, const struct gw_node *node, 
 	struct gw_map selector = {0};
 	struct gw_node_affinity affinity = {0};
 	_cleanup_err_ struct gw_err *e = NULL;
-	if (gw_sched_target_selector(x->c, x->vmi, NULL, &selector, &affinity, &e) < 0) {
+	if (gw_sched_target_selector(x->c, x->vmi, pending_migration(x->c, x->vmi), &selector, &affinity, &e) < 0) {
 		gw_map_fini(&selector);
 		return;
 	}
@@ -657,7 +673,8 @@ int gw_sched_explain(const struct gw_cluster *c, const struct gw_vmi *vmi, const
 	struct gw_map selector = {0};
 	struct gw_node_affinity affinity = {0};
 	_cleanup_err_ struct gw_err *sel_err = NULL;
-	bool have_selector = gw_sched_target_selector(c, vmi, NULL, &selector, &affinity, &sel_err) == 0;
+	const struct gw_vmim *pending = pending_migration(c, vmi);
+	bool have_selector = gw_sched_target_selector(c, vmi, pending, &selector, &affinity, &sel_err) == 0;
 	json_t *sources = json_object();
 	for (size_t i = 0; i < selector.n; i++)
 		json_object_set_new(sources, selector.keys[i],
@@ -672,6 +689,8 @@ int gw_sched_explain(const struct gw_cluster *c, const struct gw_vmi *vmi, const
 			       "hasRememberedSelectors", vmi->has_launcher_selector);
 	if (vmi->has_launcher_selector)
 		json_object_set_new(vm, "launcherSelector", gw_map_to_json(&vmi->launcher_selector));
+	if (pending)
+		json_object_set_new(vm, "pendingMigration", json_string(pending->meta.name));
 	if (!have_selector)
 		json_object_set_new(vm, "selectorError", json_string(gw_err_msg(sel_err)));
 
