@@ -6,31 +6,16 @@
 #include "cli.h"
 #include "godwit/explain.h"
 
-static const char usage[] =
-	"usage: godwit explain VM [--node N] -f PATH... [--rules godwit|kubevirt] [--model-db FILE]\n"
-	"                         [-o table|json]\n"
+static const char usage_explain[] =
+	"usage: godwit explain VM [--node N] -f PATH... [options]\n"
 	"\n"
-	"  VM              NAME or NAMESPACE/NAME (a VirtualMachine resolves to its VMI)\n"
-	"  --node N        only this node's reasons (and fixes)\n"
-	"  -f PATH         manifests or kubectl JSON (a file or directory); repeatable\n"
-	"  --rules R       godwit (default) or kubevirt\n"
-	"  --model-db F    model database for the recommended common model\n"
-	"  -o FORMAT       table (default) or json\n";
+	"  VM                     NAME or NAMESPACE/NAME (a VirtualMachine resolves to its VMI)\n"
+	"  --node N               only this node's reasons (and label fix)\n";
 
-/* Until the shared input loading lands: every -f, then the links. */
-int gw_cli_load_cluster_local(const struct gw_strv *paths, struct gw_cluster **out, struct gw_err **err)
+static void print_usage(FILE *out)
 {
-	struct gw_cluster *c = gw_cluster_new();
-	for (size_t i = 0; i < paths->n; i++) {
-		int r = gw_cluster_load(c, paths->v[i], err);
-		if (r < 0) {
-			gw_cluster_free(c);
-			return r;
-		}
-	}
-	gw_cluster_link(c);
-	*out = c;
-	return 0;
+	fputs(usage_explain, out);
+	fputs(gw_cli_cluster_usage, out);
 }
 
 static const char *str(const json_t *o, const char *key)
@@ -143,76 +128,65 @@ static void print_table(const json_t *doc)
 
 int gw_cmd_explain(int argc, char **argv)
 {
+	enum { OPT_NODE = GW_CLI_OPT_FIRST_FREE };
 	static const struct option opts[] = {
-		{"file", required_argument, NULL, 'f'},     {"node", required_argument, NULL, 'n'},
-		{"rules", required_argument, NULL, 'r'},    {"model-db", required_argument, NULL, 'm'},
-		{"output", required_argument, NULL, 'o'},   {"help", no_argument, NULL, 'h'},
+		GW_CLI_CLUSTER_LONGOPTS,
+		{"node", required_argument, NULL, OPT_NODE},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct gw_strv paths;
+	struct gw_cli_cluster_opts o;
 	struct gw_explain_opts eo = {0};
-	const char *dbpath = NULL;
-	enum gw_output output = GW_OUTPUT_TABLE;
-	int ch, rc = GW_EXIT_OK;
-	gw_strv_init(&paths);
+	int ch, rc = -1;
+	gw_cli_cluster_opts_init(&o);
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			gw_strv_push(&paths, optarg);
-			break;
-		case 'n':
-			eo.node = optarg;
-			break;
-		case 'r':
-			eo.rules = gw_rules_by_name(optarg);
-			if (!eo.rules) {
-				gw_strv_fini(&paths);
-				return gw_cli_usage(usage, "explain: unknown rule set \"%s\" (godwit or kubevirt)", optarg);
+	while (rc < 0 && (ch = getopt_long(argc, argv, GW_CLI_CLUSTER_SHORTOPTS "h", opts, NULL)) != -1) {
+		int taken = gw_cli_cluster_option(&o, ch, optarg);
+		if (taken < 0) {
+			rc = GW_EXIT_USAGE;
+		} else if (taken == 0) {
+			switch (ch) {
+			case OPT_NODE:
+				eo.node = optarg;
+				break;
+			case 'h':
+				print_usage(stdout);
+				rc = GW_EXIT_OK;
+				break;
+			default:
+				print_usage(stderr);
+				rc = GW_EXIT_USAGE;
 			}
-			break;
-		case 'm':
-			dbpath = optarg;
-			break;
-		case 'o':
-			if (gw_cli_parse_output(optarg, &output)) {
-				gw_strv_fini(&paths);
-				return GW_EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			gw_strv_fini(&paths);
-			return GW_EXIT_OK;
-		default:
-			gw_strv_fini(&paths);
-			return gw_cli_usage(usage, "explain: bad option");
 		}
 	}
-	if (optind != argc - 1 || paths.n == 0) {
-		gw_strv_fini(&paths);
-		return gw_cli_usage(usage, optind >= argc ? "explain: name a VM" : paths.n == 0 ? "explain: give -f PATH"
-												: "explain: name one VM");
+	if (rc < 0 && (optind != argc - 1 || o.inputs.n == 0)) {
+		rc = gw_cli_usage(NULL, "%s", optind >= argc ? "explain: name a VM"
+					     : o.inputs.n == 0 ? "explain: give -f PATH"
+							       : "explain: name one VM");
+		print_usage(stderr);
 	}
-	const char *ref = argv[optind];
+	if (rc >= 0) {
+		gw_cli_cluster_opts_fini(&o);
+		return rc;
+	}
 	struct gw_err *err = NULL;
 	struct gw_cluster *c = NULL;
 	struct gw_cpu_modeldb *db = NULL;
 	json_t *doc = NULL;
 	const struct gw_vmi *vmi;
-	int r = gw_cli_load_cluster_local(&paths, &c, &err);
+	int r = gw_cli_cluster_load(&o, &db, &c, &err);
 	if (r == 0)
-		r = gw_sched_find_vmi(c, ref, &vmi, &err);
-	if (r == 0)
-		r = gw_cli_load_modeldb(dbpath, &db, &err);
+		r = gw_sched_find_vmi(c, argv[optind], &vmi, &err);
 	if (r == 0) {
+		eo.rules = o.rules;
 		eo.db = db;
 		r = gw_sched_explain(c, vmi, &eo, &doc, &err);
 	}
 	if (r < 0) {
 		rc = gw_cli_fail(err);
 	} else {
-		if (output == GW_OUTPUT_JSON)
+		rc = GW_EXIT_OK;
+		if (o.output == GW_OUTPUT_JSON)
 			gw_json_print(stdout, doc);
 		else
 			print_table(doc);
@@ -221,6 +195,6 @@ int gw_cmd_explain(int argc, char **argv)
 	json_decref(doc);
 	gw_cpu_modeldb_free(db);
 	gw_cluster_free(c);
-	gw_strv_fini(&paths);
+	gw_cli_cluster_opts_fini(&o);
 	return rc;
 }

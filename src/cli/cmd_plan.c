@@ -7,16 +7,18 @@
 #include "cli.h"
 #include "godwit/explain.h"
 
-static const char usage[] =
-	"usage: godwit plan drain NODE... -f PATH... [--bandwidth Q] [--rules godwit|kubevirt]\n"
-	"                         [-o table|json]\n"
+static const char usage_drain[] =
+	"usage: godwit plan drain NODE... -f PATH... [--bandwidth Q] [options]\n"
 	"\n"
-	"  NODE            a node to drain; several are drained together\n"
-	"  -f PATH         manifests or kubectl JSON (a file or directory); repeatable\n"
-	"  --bandwidth Q   bytes per second one migration moves (a quantity: 1Gi, 500Mi);\n"
-	"                  default 1Gi, or bandwidthPerMigration when that is lower\n"
-	"  --rules R       godwit (default) or kubevirt\n"
-	"  -o FORMAT       table (default) or json\n";
+	"  NODE                   a node to drain; several are drained together\n"
+	"  --bandwidth Q          bytes per second one migration moves (a quantity: 1Gi, 500Mi);\n"
+	"                         default 1Gi, or bandwidthPerMigration when that is lower\n";
+
+static void print_usage(FILE *out)
+{
+	fputs(usage_drain, out);
+	fputs(gw_cli_cluster_usage, out);
+}
 
 static const char *str(const json_t *o, const char *key)
 {
@@ -85,77 +87,73 @@ static void print_table(const json_t *doc)
 
 static int cmd_plan_drain(int argc, char **argv)
 {
+	enum { OPT_BANDWIDTH = GW_CLI_OPT_FIRST_FREE };
 	static const struct option opts[] = {
-		{"file", required_argument, NULL, 'f'},  {"bandwidth", required_argument, NULL, 'b'},
-		{"rules", required_argument, NULL, 'r'}, {"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+		GW_CLI_CLUSTER_LONGOPTS,
+		{"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	struct gw_strv paths;
+	struct gw_cli_cluster_opts o;
 	struct gw_plan_opts po = {0};
-	enum gw_output output = GW_OUTPUT_TABLE;
-	int ch, rc = GW_EXIT_OK;
-	gw_strv_init(&paths);
+	int ch, rc = -1;
+	gw_cli_cluster_opts_init(&o);
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			gw_strv_push(&paths, optarg);
-			break;
-		case 'b':
-			if (gw_quantity_parse(optarg, &po.bandwidth_bytes_s) < 0 || po.bandwidth_bytes_s <= 0) {
-				gw_strv_fini(&paths);
-				return gw_cli_usage(usage, "plan drain: --bandwidth \"%s\": expected a positive quantity "
-							   "(bytes per second, e.g. 1Gi)",
-						    optarg);
+	while (rc < 0 && (ch = getopt_long(argc, argv, GW_CLI_CLUSTER_SHORTOPTS "h", opts, NULL)) != -1) {
+		int taken = gw_cli_cluster_option(&o, ch, optarg);
+		if (taken < 0) {
+			rc = GW_EXIT_USAGE;
+		} else if (taken == 0) {
+			switch (ch) {
+			case OPT_BANDWIDTH:
+				if (gw_quantity_parse(optarg, &po.bandwidth_bytes_s) < 0 || po.bandwidth_bytes_s <= 0)
+					rc = gw_cli_usage(NULL, "plan drain: --bandwidth \"%s\": expected a positive "
+								"quantity (bytes per second, e.g. 1Gi)",
+							  optarg);
+				break;
+			case 'h':
+				print_usage(stdout);
+				rc = GW_EXIT_OK;
+				break;
+			default:
+				print_usage(stderr);
+				rc = GW_EXIT_USAGE;
 			}
-			break;
-		case 'r':
-			po.rules = gw_rules_by_name(optarg);
-			if (!po.rules) {
-				gw_strv_fini(&paths);
-				return gw_cli_usage(usage, "plan drain: unknown rule set \"%s\" (godwit or kubevirt)",
-						    optarg);
-			}
-			break;
-		case 'o':
-			if (gw_cli_parse_output(optarg, &output)) {
-				gw_strv_fini(&paths);
-				return GW_EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			gw_strv_fini(&paths);
-			return GW_EXIT_OK;
-		default:
-			gw_strv_fini(&paths);
-			return gw_cli_usage(usage, "plan drain: bad option");
 		}
 	}
-	if (optind >= argc || paths.n == 0) {
-		gw_strv_fini(&paths);
-		return gw_cli_usage(usage, optind >= argc ? "plan drain: name a node" : "plan drain: give -f PATH");
+	if (rc < 0 && (optind >= argc || o.inputs.n == 0)) {
+		rc = gw_cli_usage(NULL, "%s", optind >= argc ? "plan drain: name a node" : "plan drain: give -f PATH");
+		print_usage(stderr);
+	}
+	if (rc >= 0) {
+		gw_cli_cluster_opts_fini(&o);
+		return rc;
 	}
 	po.nodes = (const char *const *)&argv[optind];
 	po.n_nodes = (size_t)(argc - optind);
 	struct gw_err *err = NULL;
 	struct gw_cluster *c = NULL;
+	struct gw_cpu_modeldb *db = NULL;
 	json_t *doc = NULL;
-	int r = gw_cli_load_cluster_local(&paths, &c, &err);
-	if (r == 0)
+	int r = gw_cli_cluster_load(&o, &db, &c, &err);
+	if (r == 0) {
+		po.rules = o.rules;
 		r = gw_sched_plan_drain(c, &po, &doc, &err);
+	}
 	if (r < 0) {
 		rc = gw_cli_fail(err);
 	} else {
-		if (output == GW_OUTPUT_JSON)
+		rc = GW_EXIT_OK;
+		if (o.output == GW_OUTPUT_JSON)
 			gw_json_print(stdout, doc);
 		else
 			print_table(doc);
 		fflush(stdout);
 	}
 	json_decref(doc);
+	gw_cpu_modeldb_free(db);
 	gw_cluster_free(c);
-	gw_strv_fini(&paths);
+	gw_cli_cluster_opts_fini(&o);
 	return rc;
 }
 

@@ -7,6 +7,7 @@ static const char usage[] =
 	"usage: godwit <command> [options]\n"
 	"\n"
 	"commands:\n"
+	"  check -f PATH...                          the pre-flight report of a cluster\n"
 	"  cpu host|models|labels|compare|baseline   the CPU-model engine\n"
 	"  explain VM -f PATH...                     why a VM can or cannot go to each node, and the fixes\n"
 	"  plan drain NODE... -f PATH...             where the VMs of drained nodes would go\n"
@@ -18,6 +19,7 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
+	{"check", gw_cmd_check},
 	{"cpu", gw_cmd_cpu},
 	{"explain", gw_cmd_explain},
 	{"plan", gw_cmd_plan},

@@ -80,6 +80,34 @@ expect_rc "plan drain: JSON exits 0" 0
 expect_json "plan drain: -o json is JSON"
 expect_out "plan drain: --bandwidth lowers the rate" '"estimatedSeconds": 48'
 
+# what-if (the shared input options of `godwit check`)
+run plan drain node-a node-b --remove-node node-d -f "$data/drain.yaml" -o json
+expect_rc "plan drain --remove-node: exits 0" 0
+if python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = {x["name"]: x for x in d["vms"]}
+assert v["a2"]["target"] == "node-c", v["a2"]["target"]
+assert v["a3"]["action"] == "no-target", v["a3"]["action"]
+' "$tmp/out" 2>"$tmp/py"; then ok "plan drain --remove-node: without node-d, a2 goes to node-c and a3 has no room"
+else not_ok "plan drain --remove-node: without node-d, a2 goes to node-c and a3 has no room" "$(cat "$tmp/py")"; fi
+
+run explain vm-ivybridge --add-node "$root/data/hosts/bdw-e5-2623-v4.json" -f "$root/tests/scenarios/000-common-cpu-model/manifests" -o json
+expect_rc "explain --add-node: exits 0" 0
+if python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["nodes"]) == 3, [n["name"] for n in d["nodes"]]
+' "$tmp/out" 2>"$tmp/py"; then ok "explain --add-node: the added host is judged like the others"
+else not_ok "explain --add-node: the added host is judged like the others" "$(cat "$tmp/py")"; fi
+
+run explain vm-fresh --remove-node node-4 -f "$data/explain.yaml" -o json
+expect_rc "explain --remove-node: exits 0" 0
+expect_out "explain --remove-node: no node left for vm-fresh" '"eligibleNodes": []'
+
+run explain vm-fresh --set-cpu-model Skylake-Servr -f "$data/explain.yaml"
+expect_rc "explain --set-cpu-model: an unknown model is bad input" 3
+
 run plan evacuate node-a -f "$data/drain.yaml"
 expect_rc "plan: unknown verb is a usage error" 2
 
