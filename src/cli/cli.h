@@ -111,6 +111,8 @@ int gw_cli_cluster_parse(const struct gw_cli_cluster_opts *o, struct gw_cluster 
 
 int gw_cmd_check(int argc, char **argv);
 int gw_cmd_cpu(int argc, char **argv);
+int gw_cmd_explain(int argc, char **argv);
+int gw_cmd_plan(int argc, char **argv);
 int gw_cmd_cpu_host(int argc, char **argv);
 int gw_cmd_cpu_models(int argc, char **argv);
 int gw_cmd_cpu_labels(int argc, char **argv);

@@ -9,6 +9,8 @@ static const char usage[] =
 	"commands:\n"
 	"  check -f PATH...                          the pre-flight report of a cluster\n"
 	"  cpu host|models|labels|compare|baseline   the CPU-model engine\n"
+	"  explain VM -f PATH...                     why a VM can or cannot go to each node, and the fixes\n"
+	"  plan drain NODE... -f PATH...             where the VMs of drained nodes would go\n"
 	"  version                                   print the version\n"
 	"\n"
 	"`godwit <command> --help` describes a command; docs/cli.md has them all.\n";
@@ -19,6 +21,8 @@ static const struct {
 } commands[] = {
 	{"check", gw_cmd_check},
 	{"cpu", gw_cmd_cpu},
+	{"explain", gw_cmd_explain},
+	{"plan", gw_cmd_plan},
 };
 
 int main(int argc, char **argv)
