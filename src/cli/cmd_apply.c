@@ -109,7 +109,7 @@ static int apply_path(struct gw_client *c, const char *path, const char *ns, str
 	gw_strv_init(&files);
 	int r = gw_dir_list(path, &files, err);
 	for (size_t i = 0; r == 0 && i < files.n; i++) {
-		_cleanup_free_ char *full = gw_asprintf("%s/%s", path, files.v[i]);
+		const char *full = files.v[i];  /* gw_dir_list gives paths */
 		if (gw_str_has_suffix(full, ".yaml") || gw_str_has_suffix(full, ".yml") ||
 		    gw_str_has_suffix(full, ".json"))
 			r = apply_path(c, full, ns, err);

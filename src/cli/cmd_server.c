@@ -27,6 +27,7 @@ static const char usage[] =
 	"  --etcd-prefix P    key prefix in etcd (default /godwit)\n"
 	"  --tls-cert/--tls-key  serve HTTPS with this PEM certificate and key\n"
 	"  --max-body BYTES   largest request body (default 4194304)\n"
+	"  --history-events N SQLite: watch history kept (default 100000); older resourceVersions get 410\n"
 	"\n"
 	"Clients: GODWIT_SERVER=http://ADDR:PORT GODWIT_TOKEN=$(cat DIR/token) godwit get nodes\n";
 
@@ -85,11 +86,12 @@ int gw_cmd_server(int argc, char **argv)
 		{"etcd-prefix", required_argument, NULL, 'P'},
 		{"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
 		{"max-body", required_argument, NULL, 'm'}, {"no-controllers", no_argument, NULL, 'n'},
+		{"history-events", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	const char *data_dir = NULL, *listen = "127.0.0.1:8443", *store_kind = "sqlite", *etcd = NULL;
 	const char *etcd_prefix = NULL, *cert_path = NULL, *key_path = NULL;
-	uint64_t max_body = 0;
+	uint64_t max_body = 0, history = 0;
 	bool controllers = true;
 	int c;
 	optind = 1;
@@ -106,6 +108,10 @@ int gw_cmd_server(int argc, char **argv)
 		case 'm':
 			if (!gw_str_to_u64(optarg, &max_body) || max_body == 0 || max_body > (1u << 30))
 				return gw_cli_usage(usage, "--max-body \"%s\": 1..1073741824 bytes", optarg);
+			break;
+		case 'H':
+			if (!gw_str_to_u64(optarg, &history) || history == 0 || history > INT64_MAX)
+				return gw_cli_usage(usage, "--history-events \"%s\": a positive number", optarg);
 			break;
 		case 'h': fputs(usage, stdout); return GW_EXIT_OK;
 		default: return gw_cli_usage(usage, "server: bad option");
@@ -143,7 +149,7 @@ int gw_cmd_server(int argc, char **argv)
 
 	_cleanup_free_ char *url = !strcmp(store_kind, "etcd") ? gw_asprintf("etcd:%s", etcd)
 							       : gw_asprintf("sqlite:%s/godwit.db", data_dir);
-	struct gw_store_options sopts = {.etcd_prefix = etcd_prefix};
+	struct gw_store_options sopts = {.etcd_prefix = etcd_prefix, .history_events = (int64_t)history};
 	struct gw_store *store = NULL;
 	if (gw_store_open(url, &sopts, &store, &err) < 0)
 		return gw_cli_fail(err);
