@@ -34,6 +34,8 @@ struct gw_store_options {
 	 * 0 = the default, 100000. etcd keeps its own history (its
 	 * --auto-compaction-* flags) and ignores this. */
 	int64_t history_events;
+	/* SQLite: no cache of parsed objects for lists (see gw_store_list). */
+	bool no_list_cache;
 	/* etcd: timeout of one request in ms (0 = 5000) and of connecting to
 	 * one endpoint (0 = 1000). */
 	long request_timeout_ms;
@@ -70,6 +72,9 @@ int gw_store_get(struct gw_store *store, const char *kind, const char *ns, const
  * selector (NULL or "" = all), sorted by namespace then name, as a new JSON
  * array; *list_rv (may be NULL) is the store's resourceVersion at which the
  * list was read: a watch from it misses nothing and repeats nothing.
+ * The array is the caller's; its objects are READ-ONLY: the SQLite backend
+ * shares them with its cache of parsed objects (as the Kubernetes API
+ * server's watch cache does). json_deep_copy one before changing it.
  * Selector: comma-separated requirements, all must hold:
  *   k=v  k==v  k!=v  k  !k  k in (v1,v2)  k notin (v1,v2) */
 int gw_store_list(struct gw_store *store, const char *kind, const char *ns, const char *selector,

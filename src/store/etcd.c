@@ -677,10 +677,11 @@ static int watch_line(struct etcd_watch *w, const char *text, size_t len)
 	int r = 0;
 	json_t *res = json_object_get(j, "result");
 	if (!json_is_object(res)) {
-		const char *m = json_is_object(j) ? error_message(json_object_get(j, "error") ?: j)
-						  : "not JSON";
-		if (json_is_object(json_object_get(j, "error")))
-			m = error_message(json_object_get(j, "error"));
+		/* grpc-gateway streams errors as {"error": {"message": ...}}. */
+		json_t *e = json_object_get(j, "error");
+		const char *m = !json_is_object(j) ? "not JSON"
+				: json_is_object(e) ? error_message(e)
+						    : "no result in a watch response";
 		watch_fail(w, -EIO, "etcd: watch: %s", m);
 		json_decref(j);
 		return -EIO;

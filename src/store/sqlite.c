@@ -98,6 +98,7 @@ struct write_op {
 	enum op_type type;
 	const char *kind, *ns, *name;
 	char *text, *labels; /* object and labels JSON (create, update) */
+	json_t *object;      /* a private copy, for the list cache (create, update) */
 	int64_t cas_rv;      /* update, delete (0: none); compact: the rv */
 	/* Results, set by the leader: */
 	int r;
@@ -127,6 +128,10 @@ struct sqlite_store {
 	int64_t compacted; /* events up to here are gone */
 	bool committing;
 	struct write_op *queue_head, *queue_tail;
+	/* The list cache: kind -> {"<ns>\x01<name>": object with its rv}, for
+	 * the kinds listed so far; NULL when disabled. Objects in it are shared
+	 * with list results and never modified: a write replaces them. */
+	json_t *cache;
 };
 
 struct sqlite_watch {
@@ -220,14 +225,102 @@ static bool labels_match(sqlite3_stmt *st, int col, const struct gw_store_select
 	return ok;
 }
 
-/* One read transaction: the meta rv and the rows are the same snapshot. */
-static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
-		       const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
-		       struct gw_err **err)
+/* Rows of a list, copied out of SQLite so they are parsed without the lock. */
+struct list_rows {
+	int64_t *rv;
+	char **text;
+	size_t *len;
+	json_t **objects;
+	size_t n, cap;
+};
+
+struct parse_part {
+	struct list_rows *rows;
+	size_t from, to;
+	size_t bad; /* index + 1 of a row that is not JSON, 0: none */
+};
+
+static void *parse_rows(void *arg)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct parse_part *p = arg;
+	json_error_t je;
+	for (size_t i = p->from; i < p->to; i++) {
+		/* Written by this code (json_dumps): duplicate keys are not checked
+		 * for, which would double the cost of a large list. */
+		json_t *o = json_loadb(p->rows->text[i], p->rows->len[i], 0, &je);
+		if (!json_is_object(o)) {
+			json_decref(o);
+			if (!p->bad)
+				p->bad = i + 1;
+			continue;
+		}
+		gw_store_set_rv(o, p->rows->rv[i]);
+		p->rows->objects[i] = o;
+	}
+	return NULL;
+}
+
+/* Lists past this size are parsed by several threads. */
+#define PARALLEL_PARSE_ROWS 2000
+#define PARSE_THREADS 4
+
+static int parse_all(struct sqlite_store *s, struct list_rows *rows, struct gw_err **err)
+{
+	rows->objects = gw_calloc(rows->n ? rows->n : 1, sizeof(*rows->objects));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t threads = rows->n < PARALLEL_PARSE_ROWS || cpus < 2 ? 1
+			 : cpus < PARSE_THREADS			? (size_t)cpus
+								: PARSE_THREADS;
+	struct parse_part parts[PARSE_THREADS];
+	pthread_t tid[PARSE_THREADS];
+	bool started[PARSE_THREADS] = {false};
+	for (size_t t = 0; t < threads; t++) {
+		parts[t] = (struct parse_part){.rows = rows, .from = rows->n * t / threads,
+					       .to = rows->n * (t + 1) / threads};
+		if (t > 0 && pthread_create(&tid[t], NULL, parse_rows, &parts[t]) == 0) {
+			pthread_setname_np(tid[t], "gw-store-parse");
+			started[t] = true;
+		}
+	}
+	parse_rows(&parts[0]);
+	size_t bad = 0;
+	for (size_t t = 0; t < threads; t++) {
+		if (t > 0) {
+			if (started[t])
+				pthread_join(tid[t], NULL);
+			else
+				parse_rows(&parts[t]);
+		}
+		if (parts[t].bad && !bad)
+			bad = parts[t].bad;
+	}
+	if (bad)
+		return gw_err_set(err, -EIO, "store %s: stored object at rv %" PRId64 " is not JSON",
+				  s->path, rows->rv[bad - 1]);
+	return 0;
+}
+
+static void list_rows_fini(struct list_rows *rows)
+{
+	for (size_t i = 0; i < rows->n; i++) {
+		free(rows->text[i]);
+		if (rows->objects)
+			json_decref(rows->objects[i]);
+	}
+	free(rows->rv);
+	free(rows->text);
+	free(rows->len);
+	free(rows->objects);
+}
+
+/* One read transaction: the meta rv and the rows are the same snapshot.
+ * The rows are copied out under the lock and parsed after it. */
+static int read_list(struct sqlite_store *s, const char *kind, const char *ns,
+		     const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
+		     struct gw_err **err)
+{
 	int r = 0, rc;
-	json_t *arr = json_array();
+	struct list_rows rows = {0};
 	pthread_mutex_lock(&s->lock);
 	struct db *d = &s->rdb;
 	if (exec_simple(d, ST_BEGIN_READ)) {
@@ -249,25 +342,136 @@ static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
 	if (ns)
 		sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o;
 		if (sel && !labels_match(st, 2, sel))
 			continue;
-		if ((r = load_object(s, st, 1, sqlite3_column_int64(st, 0), &o, err)) < 0)
-			break;
-		json_array_append_new(arr, o);
+		if (rows.n == rows.cap) {
+			rows.cap = rows.cap ? rows.cap * 2 : 256;
+			rows.rv = gw_realloc(rows.rv, rows.cap * sizeof(*rows.rv));
+			rows.text = gw_realloc(rows.text, rows.cap * sizeof(*rows.text));
+			rows.len = gw_realloc(rows.len, rows.cap * sizeof(*rows.len));
+		}
+		const char *text = (const char *)sqlite3_column_text(st, 1);
+		rows.len[rows.n] = (size_t)sqlite3_column_bytes(st, 1);
+		rows.text[rows.n] = gw_strndup(text ? text : "", rows.len[rows.n]);
+		rows.rv[rows.n++] = sqlite3_column_int64(st, 0);
 	}
-	if (r == 0 && rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE)
 		r = db_error(s, d, err, "list");
 	sqlite3_reset(st);
 end:
 	exec_simple(d, ST_COMMIT);
 out:
 	pthread_mutex_unlock(&s->lock);
-	if (r < 0) {
-		json_decref(arr);
-		return r;
+	if (r == 0)
+		r = parse_all(s, &rows, err);
+	if (r == 0) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < rows.n; i++) {
+			json_array_append_new(arr, rows.objects[i]);
+			rows.objects[i] = NULL;
+		}
+		*items = arr;
 	}
-	*items = arr;
+	list_rows_fini(&rows);
+	return r;
+}
+
+static char *cache_key(const char *ns, const char *name)
+{
+	/* \x01 sorts below every byte a namespace may hold, so key order is
+	 * (namespace, name) order. */
+	return gw_asprintf("%s\x01%s", ns, name);
+}
+
+struct cached_item {
+	const char *key;
+	json_t *object;
+};
+
+static int compare_cached(const void *a, const void *b)
+{
+	return strcmp(((const struct cached_item *)a)->key, ((const struct cached_item *)b)->key);
+}
+
+/* Under s->lock: the matching objects of one cached kind, shared, sorted. */
+static json_t *list_from_cache(json_t *kind_map, const char *ns,
+			       const struct gw_store_selector *sel)
+{
+	size_t n = json_object_size(kind_map), kept = 0;
+	struct cached_item *v = gw_calloc(n ? n : 1, sizeof(*v));
+	_cleanup_free_ char *prefix = ns ? gw_asprintf("%s\x01", ns) : NULL;
+	size_t prefix_len = prefix ? strlen(prefix) : 0;
+	const char *key;
+	json_t *o;
+	json_object_foreach(kind_map, key, o) {
+		if (prefix && strncmp(key, prefix, prefix_len))
+			continue;
+		if (sel && !gw_store_selector_matches(
+				   sel, json_object_get(json_object_get(o, "metadata"), "labels")))
+			continue;
+		v[kept++] = (struct cached_item){key, o};
+	}
+	qsort(v, kept, sizeof(*v), compare_cached);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < kept; i++)
+		json_array_append(arr, v[i].object);
+	free(v);
+	return arr;
+}
+
+/* Lists come from the cache of parsed objects when the kind is there. The
+ * first list of a kind reads all of it and fills the cache if nothing was
+ * published meanwhile (else the next list tries again). */
+static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
+		       const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
+		       struct gw_err **err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (!s->cache)
+		return read_list(s, kind, ns, sel, items, list_rv, err);
+	pthread_mutex_lock(&s->lock);
+	json_t *kind_map = json_object_get(s->cache, kind);
+	if (kind_map) {
+		*items = list_from_cache(kind_map, ns, sel);
+		*list_rv = s->rv;
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	json_t *all = NULL;
+	int64_t rv = 0;
+	int r = read_list(s, kind, NULL, NULL, &all, &rv, err);
+	if (r < 0)
+		return r;
+	json_t *fresh = json_object();
+	size_t i;
+	json_t *o;
+	json_array_foreach(all, i, o) {
+		json_t *md = json_object_get(o, "metadata");
+		const char *ons = json_string_value(json_object_get(md, "namespace"));
+		_cleanup_free_ char *key =
+			cache_key(ons ? ons : "", json_string_value(json_object_get(md, "name")));
+		json_object_set(fresh, key, o);
+	}
+	json_decref(all);
+	pthread_mutex_lock(&s->lock);
+	kind_map = json_object_get(s->cache, kind);
+	if (!kind_map && s->rv == rv) {
+		/* The snapshot is the published state: from here on every publish
+		 * updates it. */
+		json_object_set(s->cache, kind, fresh);
+		kind_map = fresh;
+	}
+	if (kind_map) {
+		*items = list_from_cache(kind_map, ns, sel);
+		*list_rv = kind_map == fresh ? rv : s->rv;
+	} else {
+		*items = list_from_cache(fresh, ns, sel);
+		*list_rv = rv;
+	}
+	pthread_mutex_unlock(&s->lock);
+	json_decref(fresh);
 	return 0;
 }
 
@@ -462,6 +666,27 @@ failed:
 	gw_err_free(fail);
 }
 
+/* Under s->lock, once a batch is published: its writes, in order, into the
+ * cached kinds. Applying a write twice changes nothing, which a cache
+ * filled from a snapshot relies on. */
+static void cache_apply(struct sqlite_store *s, struct write_op *batch)
+{
+	for (struct write_op *op = batch; op && s->cache; op = op->next) {
+		json_t *kind_map = op->r == 0 && op->type != OP_COMPACT
+					   ? json_object_get(s->cache, op->kind)
+					   : NULL;
+		if (!kind_map)
+			continue;
+		_cleanup_free_ char *key = cache_key(op->ns, op->name);
+		if (op->type == OP_DELETE) {
+			json_object_del(kind_map, key);
+		} else {
+			gw_store_set_rv(op->object, op->rv);
+			json_object_set(kind_map, key, op->object);
+		}
+	}
+}
+
 /* Queues op and waits for its result; leads a batch when no one is. */
 static int submit(struct sqlite_store *s, struct write_op *op, struct gw_err **err)
 {
@@ -490,6 +715,7 @@ static int submit(struct sqlite_store *s, struct write_op *op, struct gw_err **e
 		pthread_mutex_lock(&s->lock);
 		s->rv = rv;
 		s->compacted = compacted;
+		cache_apply(s, batch);
 		for (struct write_op *o = batch; o; o = o->next)
 			o->done = true;
 		s->committing = false;
@@ -514,9 +740,12 @@ static char *labels_text(const json_t *object)
 static int sqlite_create(struct gw_store *base, const char *kind, const char *ns,
 			 const char *name, const json_t *object, int64_t *rv, struct gw_err **err)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct write_op op = {.type = OP_CREATE, .kind = kind, .ns = ns, .name = name,
-			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object)};
-	int r = submit((struct sqlite_store *)base, &op, err);
+			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object),
+			      .object = s->cache ? json_deep_copy(object) : NULL};
+	int r = submit(s, &op, err);
+	json_decref(op.object);
 	free(op.text);
 	free(op.labels);
 	*rv = op.rv;
@@ -527,10 +756,12 @@ static int sqlite_update(struct gw_store *base, const char *kind, const char *ns
 			 const char *name, const json_t *object, int64_t cas_rv, int64_t *rv,
 			 int64_t *current_rv, struct gw_err **err)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct write_op op = {.type = OP_UPDATE, .kind = kind, .ns = ns, .name = name,
 			      .text = json_dumps(object, JSON_COMPACT), .labels = labels_text(object),
-			      .cas_rv = cas_rv};
-	int r = submit((struct sqlite_store *)base, &op, err);
+			      .cas_rv = cas_rv, .object = s->cache ? json_deep_copy(object) : NULL};
+	int r = submit(s, &op, err);
+	json_decref(op.object);
 	free(op.text);
 	free(op.labels);
 	*rv = op.rv;
@@ -734,6 +965,7 @@ static void sqlite_close(struct gw_store *base)
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	db_close(&s->rdb);
 	db_close(&s->wdb);
+	json_decref(s->cache);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
 	pthread_cond_destroy(&s->written);
@@ -826,6 +1058,7 @@ int gw_store_sqlite_open(const char *path, const struct gw_store_options *opts,
 	s->path = gw_strdup(path);
 	s->lock_fd = -1;
 	s->history = opts && opts->history_events > 0 ? opts->history_events : DEFAULT_HISTORY;
+	s->cache = opts && opts->no_list_cache ? NULL : json_object();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -3,6 +3,8 @@
  * loopback, a 3-member cluster that loses a member and keeps working, and
  * hostile answers from something that is not etcd. Skipped, with the
  * reason, when etcd is not installed. */
+#include <curl/curl.h>
+
 #include "etcd.h"
 #include "../store/suite.h"
 
@@ -24,15 +26,66 @@ static void test_backend_name(void **state)
 	assert_string_equal(gw_store_backend(*state), "etcd");
 }
 
-/* Two members of three stopped in turn (never both): every operation keeps
- * working through the remaining endpoints, and a watch follows. */
+static size_t collect_body(char *data, size_t size, size_t n, void *user)
+{
+	gw_buf_add(user, data, n);
+	return n;
+}
+
+/* Whether the member at client port `port` is the cluster's leader
+ * (/v3/maintenance/status: its member_id is the leader). */
+static bool is_leader(int port)
+{
+	CURL *c = curl_easy_init();
+	struct gw_buf b;
+	gw_buf_init(&b);
+	_cleanup_free_ char *url = gw_asprintf("http://127.0.0.1:%d/v3/maintenance/status", port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
+	bool leader = false;
+	if (curl_easy_perform(c) == CURLE_OK && b.len) {
+		json_t *j = json_loadb(b.data, b.len, 0, NULL);
+		const char *me = json_string_value(json_object_get(json_object_get(j, "header"), "member_id"));
+		const char *lead = json_string_value(json_object_get(j, "leader"));
+		leader = me && lead && !strcmp(me, lead);
+		json_decref(j);
+	}
+	gw_buf_fini(&b);
+	curl_easy_cleanup(c);
+	return leader;
+}
+
+/* A 3-member cluster loses its leader, which is also the endpoint the
+ * client and the watch use (listed first): every operation keeps working
+ * through the other two, and the watch follows without a gap. */
 static void test_cluster_failover(void **state)
 {
 	_cleanup_free_ char *endpoints = NULL;
 	size_t first = test_etcd_count;
 	if (test_etcd_start_cluster(3, &endpoints) < 0)
 		fail_msg("cannot start a 3-member etcd cluster");
-	_cleanup_free_ char *url = gw_asprintf("etcd:%s", endpoints);
+	size_t leader = 3;
+	for (int tries = 0; tries < 50 && leader == 3; tries++) {
+		for (size_t i = 0; i < 3 && leader == 3; i++)
+			if (is_leader(test_etcds[first + i].client_port))
+				leader = i;
+		if (leader == 3) {
+			struct timespec ts = {0, 100 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (leader == 3)
+		fail_msg("no etcd member says it leads");
+	struct gw_buf ordered;
+	gw_buf_init(&ordered);
+	gw_buf_printf(&ordered, "etcd:http://127.0.0.1:%d", test_etcds[first + leader].client_port);
+	for (size_t i = 0; i < 3; i++)
+		if (i != leader)
+			gw_buf_printf(&ordered, ",http://127.0.0.1:%d", test_etcds[first + i].client_port);
+	_cleanup_free_ char *url = gw_buf_steal(&ordered);
 	struct gw_store *s = NULL;
 	_cleanup_err_ struct gw_err *err = NULL;
 	struct gw_store_options o = {.request_timeout_ms = 8000, .etcd_prefix = "/failover"};
@@ -41,8 +94,8 @@ static void test_cluster_failover(void **state)
 	struct gw_store_watch *w = NULL;
 	assert_int_equal(gw_store_watch(s, "pods", NULL, rv_of(a), &w, &err), 0);
 
-	/* The first endpoint, which the client and the watch use, goes away. */
-	test_etcd_stop(&test_etcds[first]);
+	/* The leader, first endpoint, which the client and the watch use, goes. */
+	test_etcd_stop(&test_etcds[first + leader]);
 	_cleanup_json_ json_t *b = create_ok(s, "pods", "default", "b", NULL);
 	_cleanup_json_ json_t *got = NULL;
 	assert_int_equal(gw_store_get(s, "pods", "default", "a", &got, &err), 0);

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "../unit/helpers.h"
 #include "godwit/store.h"
@@ -217,6 +218,16 @@ static size_t list_count(struct gw_store *s, const char *ns, const char *selecto
 	int r = gw_store_list(s, "virtualmachineinstances", ns, selector, &items, NULL, &err);
 	if (r < 0)
 		fail_msg("list %s: %s", selector ? selector : "", gw_err_msg(err));
+	return json_array_size(items);
+}
+
+static size_t list_count_kind(struct gw_store *s, const char *kind, const char *ns,
+			      const char *selector)
+{
+	_cleanup_json_ json_t *items = NULL;
+	_cleanup_err_ struct gw_err *err = NULL;
+	if (gw_store_list(s, kind, ns, selector, &items, NULL, &err) < 0)
+		fail_msg("list %s: %s", kind, gw_err_msg(err));
 	return json_array_size(items);
 }
 
@@ -500,11 +511,94 @@ static void test_concurrent_cas(void **state)
 	print_message("# %d conflicts retried\n", conflicts);
 }
 
+/* A list after writes shows them, with the versions a get gives. */
+static void test_list_follows_writes(void **state)
+{
+	struct gw_store *s = *state;
+	_cleanup_err_ struct gw_err *err = NULL;
+	json_decref(create_ok(s, "pods", "a", "keep", "{\"app\":\"x\"}"));
+	json_decref(create_ok(s, "pods", "a", "change", "{\"app\":\"x\"}"));
+	json_decref(create_ok(s, "pods", "a", "gone", "{\"app\":\"x\"}"));
+	assert_int_equal(list_count_kind(s, "pods", NULL, "app=x"), 3);
+
+	_cleanup_json_ json_t *c = NULL;
+	assert_int_equal(gw_store_get(s, "pods", "a", "change", &c, &err), 0);
+	json_object_set_new(json_object_get(json_object_get(c, "metadata"), "labels"), "app",
+			    json_string("y"));
+	_cleanup_json_ json_t *c2 = NULL;
+	assert_int_equal(gw_store_update(s, "pods", c, &c2, &err), 0);
+	assert_int_equal(gw_store_delete(s, "pods", "a", "gone", 0, NULL, &err), 0);
+	_cleanup_json_ json_t *n = create_ok(s, "pods", "b", "new", "{\"app\":\"x\"}");
+
+	_cleanup_json_ json_t *items = NULL;
+	int64_t list_rv = 0;
+	assert_int_equal(gw_store_list(s, "pods", NULL, NULL, &items, &list_rv, &err), 0);
+	assert_int_equal(list_rv, rv_of(n));
+	assert_int_equal(json_array_size(items), 3);
+	assert_string_equal(md_str(json_array_get(items, 0), "name"), "change");
+	assert_true(json_equal(json_array_get(items, 0), c2));
+	assert_string_equal(md_str(json_array_get(items, 1), "name"), "keep");
+	assert_string_equal(md_str(json_array_get(items, 2), "name"), "new");
+	assert_int_equal(rv_of(json_array_get(items, 2)), rv_of(n));
+	assert_int_equal(list_count_kind(s, "pods", NULL, "app=x"), 2);
+	assert_int_equal(list_count_kind(s, "pods", "a", "app=y"), 1);
+	assert_int_equal(list_count_kind(s, "pods", "b", NULL), 1);
+}
+
+struct lister_writer {
+	struct gw_store *s;
+	int n, failures;
+};
+
+static void *create_pods(void *arg)
+{
+	struct lister_writer *a = arg;
+	for (int i = 0; i < a->n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "p-%04d", i);
+		_cleanup_json_ json_t *o = vm("default", name, NULL);
+		_cleanup_err_ struct gw_err *err = NULL;
+		if (gw_store_create(a->s, "pods", o, NULL, &err) < 0)
+			a->failures++;
+	}
+	return NULL;
+}
+
+/* Lists while another thread creates: each list holds exactly the objects
+ * written up to its resourceVersion (each create adds one). */
+static void test_list_snapshot_during_writes(void **state)
+{
+	struct gw_store *s = *state;
+	_cleanup_err_ struct gw_err *err = NULL;
+	int64_t base = 0;
+	json_decref(create_ok(s, "pods", "default", "first", NULL));
+	assert_int_equal(gw_store_current_rv(s, &base, &err), 0);
+	struct lister_writer a = {.s = s, .n = 200};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, create_pods, &a), 0);
+	int lists = 0;
+	for (;;) {
+		_cleanup_json_ json_t *items = NULL;
+		int64_t rv = 0;
+		assert_int_equal(gw_store_list(s, "pods", NULL, NULL, &items, &rv, &err), 0);
+		assert_int_equal((int64_t)json_array_size(items), 1 + rv - base);
+		lists++;
+		if (rv - base == a.n)
+			break;
+		struct timespec pause = {0, 1000000L};
+		nanosleep(&pause, NULL);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(a.failures, 0);
+	print_message("# %d lists during the writes\n", lists);
+}
+
 #define SUITE_TEST(f) cmocka_unit_test_setup_teardown(f, suite_setup, suite_teardown)
 #define SUITE_TESTS                                                                                \
 	SUITE_TEST(test_create_get), SUITE_TEST(test_update_conflict), SUITE_TEST(test_delete),    \
 		SUITE_TEST(test_list_selector), SUITE_TEST(test_watch_order),                      \
 		SUITE_TEST(test_watch_concurrent), SUITE_TEST(test_watch_expired),                 \
-		SUITE_TEST(test_rv_store_wide), SUITE_TEST(test_concurrent_cas)
+		SUITE_TEST(test_rv_store_wide), SUITE_TEST(test_concurrent_cas),            \
+		SUITE_TEST(test_list_follows_writes), SUITE_TEST(test_list_snapshot_during_writes)
 
 #endif

@@ -15,6 +15,13 @@
 #include "../../src/store/backend.h"
 
 static char *tmp_dir;
+
+/* Namespace, then name: the order lists promise. */
+static int compare_items(json_t **a, json_t **b)
+{
+	int c = strcmp(md_str(*a, "namespace"), md_str(*b, "namespace"));
+	return c ? c : strcmp(md_str(*a, "name"), md_str(*b, "name"));
+}
 static int store_count;
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -38,6 +45,19 @@ static int suite_open(struct gw_store **store, struct gw_err **err)
 	_cleanup_free_ char *path = new_path();
 	_cleanup_free_ char *url = gw_asprintf("sqlite:%s", path);
 	return gw_store_open(url, NULL, store, err);
+}
+
+/* The same list tests without the cache of parsed objects. */
+static int setup_no_cache(void **state)
+{
+	_cleanup_free_ char *path = new_path();
+	struct gw_store_options o = {.no_list_cache = true};
+	_cleanup_err_ struct gw_err *err = NULL;
+	struct gw_store *s = NULL;
+	if (gw_store_open(path, &o, &s, &err) < 0)
+		fail_msg("open store: %s", gw_err_msg(err));
+	*state = s;
+	return 0;
 }
 
 static void test_second_server_refused(void **state)
@@ -133,6 +153,62 @@ static void test_watch_overtaken(void **state)
 	struct gw_store_event ev = {0};
 	assert_int_equal(gw_store_watch_next(w, 1000, &ev, &err), GW_STORE_EXPIRED);
 	gw_store_watch_free(w);
+	gw_store_close(s);
+}
+
+struct bulk_writer {
+	struct gw_store *s;
+	int id, n, failures;
+};
+
+static void *bulk_create(void *arg)
+{
+	struct bulk_writer *b = arg;
+	for (int i = 0; i < b->n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "w%d-%05d", b->id, i);
+		_cleanup_json_ json_t *o = vm(b->id % 2 ? "odd" : "even", name, "{\"tier\":\"x\"}");
+		_cleanup_err_ struct gw_err *err = NULL;
+		if (gw_store_create(b->s, "pods", o, NULL, &err) < 0)
+			b->failures++;
+	}
+	return NULL;
+}
+
+/* Writers at once (their writes share commits) and a list big enough to
+ * be parsed by several threads: everything there, sorted, versions
+ * distinct. */
+static void test_concurrent_writers_large_list(void **state)
+{
+	_cleanup_free_ char *path = new_path();
+	struct gw_store *s = NULL;
+	_cleanup_err_ struct gw_err *err = NULL;
+	assert_int_equal(gw_store_open(path, NULL, &s, &err), 0);
+	struct bulk_writer b[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		b[i] = (struct bulk_writer){.s = s, .id = i, .n = 600};
+		assert_int_equal(pthread_create(&t[i], NULL, bulk_create, &b[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(b[i].failures, 0);
+	}
+	_cleanup_json_ json_t *items = NULL;
+	int64_t list_rv = 0;
+	assert_int_equal(gw_store_list(s, "pods", NULL, "tier=x", &items, &list_rv, &err), 0);
+	assert_int_equal(json_array_size(items), 2400);
+	assert_int_equal(list_rv, 2400);
+	bool *seen = gw_calloc(2401, sizeof(*seen));
+	for (size_t i = 0; i < 2400; i++) {
+		json_t *o = json_array_get(items, i);
+		int64_t rv = rv_of(o);
+		assert_true(rv >= 1 && rv <= 2400 && !seen[rv]);
+		seen[rv] = true;
+		if (i)
+			assert_true(compare_items(&(json_t *){json_array_get(items, i - 1)}, &o) < 0);
+	}
+	free(seen);
 	gw_store_close(s);
 }
 
@@ -321,9 +397,14 @@ int main(void)
 	atexit(cleanup_tmp);
 	const struct CMUnitTest tests[] = {
 		SUITE_TESTS,
+		cmocka_unit_test_setup_teardown(test_list_selector, setup_no_cache, suite_teardown),
+		cmocka_unit_test_setup_teardown(test_list_follows_writes, setup_no_cache, suite_teardown),
+		cmocka_unit_test_setup_teardown(test_list_snapshot_during_writes, setup_no_cache,
+						suite_teardown),
 		cmocka_unit_test(test_second_server_refused),
 		cmocka_unit_test(test_history_bounded),
 		cmocka_unit_test(test_watch_overtaken),
+		cmocka_unit_test(test_concurrent_writers_large_list),
 		cmocka_unit_test(test_crash_keeps_acknowledged),
 		cmocka_unit_test(test_selector_parse),
 		cmocka_unit_test(test_base64),
