@@ -34,9 +34,10 @@ static struct gw_client *client_new(void)
 	return c;
 }
 
-static int create_node(struct gw_client *c, const char *name, const char *stamp)
+static int create_object(struct gw_client *c, const char *kind, const char *path, const char *name,
+			 const char *stamp)
 {
-	json_t *doc = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}", "apiVersion", "v1", "kind", "Node", "metadata",
+	json_t *doc = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}", "apiVersion", "v1", "kind", kind, "metadata",
 				"name", name, "labels", "bench", "yes");
 	if (stamp)
 		json_object_set_new(json_object_get(doc, "metadata"), "annotations",
@@ -44,7 +45,7 @@ static int create_node(struct gw_client *c, const char *name, const char *stamp)
 	long status = 0;
 	json_t *reply = NULL;
 	struct gw_err *err = NULL;
-	int r = gw_client_request(c, "POST", "/api/v1/nodes", NULL, doc, &status, &reply, &err);
+	int r = gw_client_request(c, "POST", path, NULL, doc, &status, &reply, &err);
 	json_decref(doc);
 	json_decref(reply);
 	gw_err_free(err);
@@ -66,7 +67,11 @@ static void *create_worker(void *arg)
 		char name[64];
 		snprintf(name, sizeof(name), "c%d-%06zu", w->id, i);
 		uint64_t t0 = gw_now_ns();
-		if (create_node(c, name, NULL) < 0)
+		/* the concurrent phase writes namespaces, so that the
+		 * node list below holds exactly the first phase's n */
+		bool node = w->id == 0;
+		if (create_object(c, node ? "Node" : "Namespace", node ? "/api/v1/nodes" : "/api/v1/namespaces", name,
+				  NULL) < 0)
 			w->failures++;
 		w->lat_ms[i] = bench_ms_since(t0);
 	}
@@ -112,9 +117,9 @@ static void *watch_thread(void *arg)
 	/* From the current version: only the events to come. */
 	long status = 0;
 	json_t *reply = NULL;
-	gw_client_request(c, "GET", "/api/v1/nodes?labelSelector=none%3Dx", NULL, NULL, &status, &reply, &err);
+	gw_client_request(c, "GET", "/api/v1/namespaces?labelSelector=none%3Dx", NULL, NULL, &status, &reply, &err);
 	const char *rv = json_string_value(json_object_get(json_object_get(reply, "metadata"), "resourceVersion"));
-	char *path = gw_asprintf("/api/v1/nodes?watch=true&resourceVersion=%s", rv ? rv : "0");
+	char *path = gw_asprintf("/api/v1/namespaces?watch=true&resourceVersion=%s", rv ? rv : "0");
 	json_decref(reply);
 	atomic_store(&w->ready, true);
 	if (gw_client_watch(c, path, on_event, w, &err) < 0)
@@ -208,7 +213,7 @@ int main(int argc, char **argv)
 		char name[64], stamp[32];
 		snprintf(name, sizeof(name), "w-%06zu", i);
 		snprintf(stamp, sizeof(stamp), "%llu", (unsigned long long)gw_now_ns());
-		create_node(c, name, stamp);
+		create_object(c, "Namespace", "/api/v1/namespaces", name, stamp);
 		for (int spin = 0; spin < 2000 && atomic_load(&w.seen) <= i; spin++)
 			usleep(500);
 	}
