@@ -25,7 +25,8 @@
 #define QMP_STDERR_TAIL_BYTES 1500
 
 struct gw_qmp {
-	pid_t pid;        /* -1 once reaped */
+	pid_t pid;        /* -1 once reaped (or seen gone) */
+	bool child;       /* our child (spawned): reaped with waitpid */
 	int status;       /* wait status once reaped */
 	int fd;           /* the QMP connection */
 	char *program;    /* argv[0], for messages */
@@ -59,11 +60,20 @@ static void sleep_ms(int ms)
 		;
 }
 
-/* Reaps the child if it has exited; true when it is gone. */
+/* Reaps the child if it has exited; true when it is gone. A QEMU that is
+ * not our child (a VM we attached to) is gone once it no longer exists or
+ * is a zombie waiting for its own parent. */
 static bool child_reaped(struct gw_qmp *q)
 {
 	if (q->pid <= 0)
 		return true;
+	if (!q->child) {
+		if (gw_qemu_process_alive(q->pid))
+			return false;
+		q->status = -1;
+		q->pid = -1;
+		return true;
+	}
 	int status;
 	pid_t r;
 	do
@@ -82,6 +92,14 @@ static void kill_and_reap(struct gw_qmp *q)
 	if (q->pid <= 0)
 		return;
 	kill(q->pid, SIGKILL);
+	if (!q->child) {
+		/* Not ours to reap: wait (bounded) until it is gone. */
+		int64_t deadline = deadline_after(QMP_QUIT_GRACE_MS);
+		while (!child_reaped(q) && ms_left(deadline) > 0)
+			sleep_ms(5);
+		q->pid = -1;
+		return;
+	}
 	int status;
 	pid_t r;
 	do
@@ -94,7 +112,7 @@ static void kill_and_reap(struct gw_qmp *q)
 /* "exited with status 1", "killed by signal 9", or "" while running. */
 static char *exit_description(const struct gw_qmp *q)
 {
-	if (q->pid > 0)
+	if (q->pid > 0 || q->status == -1)
 		return gw_strdup("");
 	if (WIFEXITED(q->status))
 		return gw_asprintf(" (exited with status %d)", WEXITSTATUS(q->status));
@@ -394,7 +412,7 @@ static int accept_qemu(struct gw_qmp *q, int listen_fd, struct gw_err **err)
 
 static void remove_private_dir(struct gw_qmp *q)
 {
-	if (!q->dir)
+	if (!q->dir || !q->child)
 		return;
 	_cleanup_free_ char *sock = gw_asprintf("%s/qmp.sock", q->dir);
 	unlink(sock);
@@ -424,6 +442,7 @@ int gw_qmp_spawn(const char *const *argv, int timeout_ms, struct gw_qmp **out, s
 		return gw_err_set(err, -EINVAL, "start QEMU: no program given");
 	struct gw_qmp *q = gw_calloc(1, sizeof(*q));
 	q->pid = -1;
+	q->child = true;
 	q->fd = -1;
 	q->program = gw_strdup(argv[0]);
 	q->timeout_ms = timeout_ms > 0 ? timeout_ms : GW_QMP_DEFAULT_TIMEOUT_MS;
@@ -479,6 +498,120 @@ fail:
 	return r;
 }
 
+/* Queues an event; a long-lived connection whose events nobody waits for
+ * (a VM's STOP/RESUME over days) keeps only the newest ones. */
+static void queue_event(struct gw_qmp *q, json_t *msg)
+{
+	while (json_array_size(q->events) >= GW_QMP_MAX_QUEUED_EVENTS)
+		json_array_remove(q->events, 0);
+	json_array_append_new(q->events, msg);
+}
+
+bool gw_qemu_process_alive(pid_t pid)
+{
+	if (pid <= 0)
+		return false;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return false;
+	/* A zombie still answers kill(0); its state in /proc says it is gone. */
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold spaces or parentheses. */
+	char *close_paren = strrchr(buf, ')');
+	if (!close_paren || close_paren[1] != ' ')
+		return true;
+	char state = close_paren[2];
+	return state != 'Z' && state != 'X';
+}
+
+int gw_qmp_connect(const char *sock_path, pid_t pid, const char *log_path, int timeout_ms,
+		   struct gw_qmp **out, struct gw_err **err)
+{
+	*out = NULL;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (!sock_path || !*sock_path)
+		return gw_err_set(err, -EINVAL, "QMP connect: no socket path given");
+	if (strlen(sock_path) >= sizeof(addr.sun_path))
+		return gw_err_set(err, -ENAMETOOLONG, "%s: path too long for a Unix socket", sock_path);
+	memcpy(addr.sun_path, sock_path, strlen(sock_path) + 1);
+	struct gw_qmp *q = gw_calloc(1, sizeof(*q));
+	q->pid = pid > 0 ? pid : -1;
+	q->child = false;
+	q->fd = -1;
+	q->program = pid > 0 ? gw_asprintf("QEMU (pid %d)", (int)pid) : gw_strdup("QEMU");
+	q->log_path = log_path ? gw_strdup(log_path) : NULL;
+	q->timeout_ms = timeout_ms > 0 ? timeout_ms : GW_QMP_DEFAULT_TIMEOUT_MS;
+	q->events = json_array();
+	q->next_id = 1;
+
+	int r;
+	_cleanup_json_ json_t *caps = NULL;
+	int64_t deadline = deadline_after(q->timeout_ms);
+	/* A QEMU just started creates its socket a little later: retry while
+	 * it lives, within the timeout. */
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			r = gw_err_set(err, -errno, "socket: %s", strerror(errno));
+			goto fail;
+		}
+		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+			q->fd = fd;
+			break;
+		}
+		int e = errno;
+		close(fd);
+		if (e != ENOENT && e != ECONNREFUSED && e != EAGAIN && e != EINTR) {
+			r = gw_err_set(err, -e, "%s: connect: %s", sock_path, strerror(e));
+			goto fail;
+		}
+		if (pid > 0 && child_reaped(q)) {
+			r = qemu_gone(q, -ECHILD, "QEMU ended before its QMP socket accepted a connection",
+				      err);
+			goto fail;
+		}
+		if (ms_left(deadline) == 0) {
+			r = gw_err_set(err, -ETIMEDOUT, "%s: connect: %s (for %d ms)", sock_path,
+				       strerror(e), q->timeout_ms);
+			goto fail;
+		}
+		sleep_ms(20);
+	}
+	r = read_greeting(q, err);
+	if (r < 0)
+		goto fail;
+	r = gw_qmp_execute(q, "qmp_capabilities", NULL, &caps, err);
+	if (r < 0)
+		goto fail;
+	*out = q;
+	return 0;
+fail:
+	qmp_free(q);
+	gw_err_wrap(err, "QMP %s", sock_path);
+	return r;
+}
+
+void gw_qmp_disconnect(struct gw_qmp *q)
+{
+	if (!q)
+		return;
+	if (q->child)
+		kill_and_reap(q); /* a spawned QEMU never outlives its client */
+	qmp_free(q);
+}
+
+bool gw_qmp_alive(struct gw_qmp *q)
+{
+	return q && !child_reaped(q);
+}
+
 int gw_qmp_execute(struct gw_qmp *q, const char *command, json_t *args, json_t **reply,
 		   struct gw_err **err)
 {
@@ -509,7 +642,7 @@ int gw_qmp_execute(struct gw_qmp *q, const char *command, json_t *args, json_t *
 		if (r < 0)
 			return gw_err_wrap(err, "QMP %s", command);
 		if (json_object_get(msg, "event")) {
-			json_array_append_new(q->events, msg);
+			queue_event(q, msg);
 			continue;
 		}
 		json_t *got_id = json_object_get(msg, "id");
@@ -606,7 +739,7 @@ int gw_qmp_wait_event(struct gw_qmp *q, const char *name, int timeout_ms, json_t
 			*event = msg;
 			return 0;
 		}
-		json_array_append_new(q->events, msg);
+		queue_event(q, msg);
 	}
 }
 

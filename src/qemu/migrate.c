@@ -1,0 +1,649 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The source side of a live migration over QMP, as KubeVirt's launcher
+ * drives libvirt (spec/kubevirt-behaviour.md 4.2-4.5): capabilities and
+ * bandwidth, `migrate`, then `query-migrate` every 400 ms. Each poll feeds
+ * gw_qemu_migration_decide(), which says whether to switch to post-copy, pause
+ * the guest or abort. Any failure before the switch-over leaves the VM
+ * running on the source and kills the target.
+ *
+ * Phases (set_phase is the only place they change):
+ *   NEW -> RUNNING -> COMPLETING -> COMPLETED
+ *            |  \-> ABORTING -> FAILED (or COMPLETING: it finished first)
+ *            \-> FAILED        COMPLETING -> FAILED (target never ran) */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "godwit/qemu.h"
+
+#define MIB 1048576ull
+#define NS_PER_S 1000000000ull
+#define DEFAULT_POLL_INTERVAL_MS 400    /* KubeVirt's monitor loop */
+#define DEFAULT_ABORT_TIMEOUT_MS 30000  /* KubeVirt's async abort */
+#define DEFAULT_COMPLETING_TIMEOUT_MS 10000
+/* Polls while aborting or completing: these wait on QEMU, not on policy. */
+#define FAST_POLL_MS 50
+
+struct gw_qemu_migration {
+	struct gw_vm *source, *target; /* borrowed */
+	char *uri;
+	struct gw_qemu_migration_config cfg;
+	struct gw_qemu_migration_monitor mon;
+	bool source_was_running;
+	bool paused_by_us;
+	uint64_t phase_since_ns;
+	atomic_bool abort_requested;
+	pthread_mutex_t lock; /* guards status against readers in other threads */
+	struct gw_qemu_migration_status status;
+};
+
+/* ---- settings (4.1-4.3) ------------------------------------------------- */
+
+void gw_qemu_migration_config_defaults(struct gw_qemu_migration_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->completion_timeout_per_gib_s = 150;
+	cfg->progress_timeout_s = 150;
+}
+
+uint64_t gw_qemu_migration_bandwidth_mib(uint64_t bytes_per_s)
+{
+	if (bytes_per_s == 0)
+		return 0;
+	if (bytes_per_s < MIB)
+		return 1;
+	/* round-half-up without overflowing near UINT64_MAX */
+	return bytes_per_s / MIB + (bytes_per_s % MIB >= MIB / 2 ? 1 : 0);
+}
+
+uint64_t gw_qemu_migration_max_bandwidth(uint64_t bytes_per_s)
+{
+	uint64_t mib = gw_qemu_migration_bandwidth_mib(bytes_per_s);
+	if (mib == 0 || mib > GW_QEMU_MIGRATION_UNLIMITED_BANDWIDTH / MIB)
+		return GW_QEMU_MIGRATION_UNLIMITED_BANDWIDTH;
+	return mib * MIB;
+}
+
+int64_t gw_qemu_migration_acceptable_completion_s(int64_t per_gib_s, uint64_t data_size_bytes)
+{
+	if (per_gib_s <= 0)
+		return 0;
+	/* Decimal GB rounded up, as Kubernetes' ScaledValue(Giga). */
+	uint64_t gb = data_size_bytes / 1000000000ull + (data_size_bytes % 1000000000ull ? 1 : 0);
+	if (gb > (uint64_t)(INT64_MAX / per_gib_s))
+		return INT64_MAX;
+	return per_gib_s * (int64_t)gb;
+}
+
+/* ---- the decision (4.4, 4.5) -------------------------------------------- */
+
+void gw_qemu_migration_monitor_init(struct gw_qemu_migration_monitor *mon,
+			       const struct gw_qemu_migration_config *cfg, uint64_t start_ns)
+{
+	memset(mon, 0, sizeof(*mon));
+	mon->start_ns = start_ns;
+	mon->last_progress_ns = start_ns;
+	mon->mode = GW_QEMU_MIGRATION_MODE_PRECOPY;
+	mon->acceptable_s = gw_qemu_migration_acceptable_completion_s(cfg->completion_timeout_per_gib_s,
+								 cfg->data_size_bytes);
+}
+
+/* Whole seconds between two instants, as KubeVirt compares Unix seconds. */
+static int64_t seconds_between(uint64_t from_ns, uint64_t to_ns)
+{
+	return to_ns > from_ns ? (int64_t)((to_ns - from_ns) / NS_PER_S) : 0;
+}
+
+enum gw_qemu_migration_action gw_qemu_migration_decide(const struct gw_qemu_migration_config *cfg,
+					     struct gw_qemu_migration_monitor *mon,
+					     const struct gw_qemu_migration_sample *sample,
+					     uint64_t now_ns)
+{
+	/* 4.4: progress is "remaining below the previous sample" (not below the
+	 * minimum), or no watermark yet. Unreported remaining counts as 0. */
+	uint64_t remaining = sample && sample->has_remaining ? sample->remaining_bytes : 0;
+	if (mon->progress_watermark == 0 || remaining < mon->progress_watermark)
+		mon->last_progress_ns = now_ns;
+	mon->progress_watermark = remaining;
+
+	int64_t elapsed_s = seconds_between(mon->start_ns, now_ns);
+	bool not_progressing = cfg->progress_timeout_s != 0 &&
+			       seconds_between(mon->last_progress_ns, now_ns) > cfg->progress_timeout_s;
+	/* A completionTimeoutPerGiB of 0 disables the completion timeout. */
+	bool past_deadline = mon->acceptable_s != 0 && elapsed_s > mon->acceptable_s;
+
+	/* 4.5, first matching case wins. */
+	if (mon->mode == GW_QEMU_MIGRATION_MODE_POSTCOPY)
+		return GW_QEMU_MIGRATION_ACTION_NONE;
+	if (cfg->allow_workload_disruption && past_deadline && mon->mode != GW_QEMU_MIGRATION_MODE_PAUSED) {
+		/* No VFIO devices here, so the VFIO max-downtime branch never applies. */
+		if (cfg->allow_post_copy) {
+			mon->mode = GW_QEMU_MIGRATION_MODE_POSTCOPY;
+			return GW_QEMU_MIGRATION_ACTION_START_POSTCOPY;
+		}
+		mon->acceptable_s = mon->acceptable_s > INT64_MAX / 2 ? INT64_MAX : 2 * mon->acceptable_s;
+		mon->mode = GW_QEMU_MIGRATION_MODE_PAUSED;
+		return GW_QEMU_MIGRATION_ACTION_PAUSE;
+	}
+	if (not_progressing && !mon->aborting) {
+		mon->aborting = true;
+		return GW_QEMU_MIGRATION_ACTION_ABORT_STUCK;
+	}
+	if (past_deadline && !mon->aborting) {
+		mon->aborting = true;
+		return GW_QEMU_MIGRATION_ACTION_ABORT_TIMEOUT;
+	}
+	return GW_QEMU_MIGRATION_ACTION_NONE;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+const char *gw_qemu_migration_mode_name(enum gw_qemu_migration_mode mode)
+{
+	switch (mode) {
+	case GW_QEMU_MIGRATION_MODE_POSTCOPY:
+		return "PostCopy";
+	case GW_QEMU_MIGRATION_MODE_PAUSED:
+		return "Paused";
+	default:
+		return "PreCopy";
+	}
+}
+
+const char *gw_qemu_migration_phase_name(enum gw_qemu_migration_phase phase)
+{
+	static const char *const names[] = {
+		[GW_QEMU_MIGRATION_PHASE_NEW] = "New",
+		[GW_QEMU_MIGRATION_PHASE_RUNNING] = "Running",
+		[GW_QEMU_MIGRATION_PHASE_ABORTING] = "Aborting",
+		[GW_QEMU_MIGRATION_PHASE_COMPLETING] = "Completing",
+		[GW_QEMU_MIGRATION_PHASE_COMPLETED] = "Completed",
+		[GW_QEMU_MIGRATION_PHASE_FAILED] = "Failed",
+	};
+	return (unsigned)phase < GW_ARRAY_SIZE(names) ? names[phase] : "Unknown";
+}
+
+/* ---- executor ----------------------------------------------------------- */
+
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static bool phase_change_allowed(enum gw_qemu_migration_phase from, enum gw_qemu_migration_phase to)
+{
+	switch (from) {
+	case GW_QEMU_MIGRATION_PHASE_NEW:
+		return to == GW_QEMU_MIGRATION_PHASE_RUNNING || to == GW_QEMU_MIGRATION_PHASE_FAILED;
+	case GW_QEMU_MIGRATION_PHASE_RUNNING:
+		return to == GW_QEMU_MIGRATION_PHASE_ABORTING || to == GW_QEMU_MIGRATION_PHASE_COMPLETING ||
+		       to == GW_QEMU_MIGRATION_PHASE_FAILED;
+	case GW_QEMU_MIGRATION_PHASE_ABORTING:
+		return to == GW_QEMU_MIGRATION_PHASE_FAILED || to == GW_QEMU_MIGRATION_PHASE_COMPLETING;
+	case GW_QEMU_MIGRATION_PHASE_COMPLETING:
+		return to == GW_QEMU_MIGRATION_PHASE_COMPLETED || to == GW_QEMU_MIGRATION_PHASE_FAILED;
+	default:
+		return false; /* COMPLETED and FAILED are final */
+	}
+}
+
+/* The one place the phase changes: checked, timed, and the end recorded. */
+static void set_phase(struct gw_qemu_migration *m, enum gw_qemu_migration_phase to, uint64_t now_ns)
+{
+	pthread_mutex_lock(&m->lock);
+	if (phase_change_allowed(m->status.phase, to)) {
+		m->status.phase = to;
+		m->phase_since_ns = now_ns;
+		if (to == GW_QEMU_MIGRATION_PHASE_RUNNING)
+			m->status.start_unix_ms = unix_ms();
+		if (to == GW_QEMU_MIGRATION_PHASE_COMPLETED || to == GW_QEMU_MIGRATION_PHASE_FAILED)
+			m->status.end_unix_ms = unix_ms();
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* The first reason stays; later notes are appended after "; ". */
+static void add_reason(struct gw_qemu_migration *m, const char *fmt, ...) GW_PRINTF(2, 3);
+static void add_reason(struct gw_qemu_migration *m, const char *fmt, ...)
+{
+	char note[GW_QEMU_MIGRATION_REASON_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&m->lock);
+	char *r = m->status.failure_reason;
+	size_t len = strlen(r);
+	if (len == 0) {
+		memcpy(r, note, strlen(note) + 1);
+	} else if (len + 3 < GW_QEMU_MIGRATION_REASON_MAX) {
+		/* Truncated to fit: the first reason matters most. */
+		size_t room = GW_QEMU_MIGRATION_REASON_MAX - len - 3, n = strlen(note);
+		memcpy(r + len, "; ", 2);
+		memcpy(r + len + 2, note, n < room ? n : room);
+		r[len + 2 + (n < room ? n : room)] = '\0';
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void set_mode(struct gw_qemu_migration *m, enum gw_qemu_migration_mode mode)
+{
+	pthread_mutex_lock(&m->lock);
+	m->status.mode = mode;
+	m->status.acceptable_completion_s = m->mon.acceptable_s;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int qmp(struct gw_vm *vm, const char *command, json_t *args, struct gw_err **err)
+{
+	json_t *reply = NULL;
+	int r = gw_qmp_execute(gw_vm_qmp(vm), command, args, &reply, err);
+	json_decref(reply);
+	return r;
+}
+
+/* A non-negative count from QEMU into *out; absent or malformed leaves
+ * *out as it was (QEMU drops fields once a migration ends). */
+static void get_count(json_t *obj, const char *key, uint64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (json_is_integer(v))
+		*out = json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+	else if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 1.8e19)
+		*out = (uint64_t)json_real_value(v);
+}
+
+/* Records what query-migrate said; returns QEMU's status (borrowed from
+ * m->status) and the sample for the decision. */
+static const char *record(struct gw_qemu_migration *m, json_t *info, struct gw_qemu_migration_sample *sample)
+{
+	json_t *ram = json_object_get(info, "ram");
+	const char *st = json_string_value(json_object_get(info, "status"));
+	pthread_mutex_lock(&m->lock);
+	struct gw_qemu_migration_status *s = &m->status;
+	snprintf(s->qemu_status, sizeof(s->qemu_status), "%s", st ? st : "");
+	s->polls++;
+	if (json_is_object(ram)) {
+		get_count(ram, "transferred", &s->transferred_bytes);
+		get_count(ram, "remaining", &s->remaining_bytes);
+		get_count(ram, "total", &s->total_bytes);
+		get_count(ram, "dirty-pages-rate", &s->dirty_pages_rate);
+		uint64_t page = 4096;
+		get_count(ram, "page-size", &page);
+		if (page == 0 || page > (1u << 30))
+			page = 4096;
+		s->dirty_rate_bytes_per_s =
+			s->dirty_pages_rate > UINT64_MAX / page ? UINT64_MAX : s->dirty_pages_rate * page;
+	}
+	get_count(info, "downtime", &s->downtime_ms);
+	get_count(info, "total-time", &s->total_time_ms);
+	pthread_mutex_unlock(&m->lock);
+	sample->has_remaining = json_is_object(ram) && json_is_integer(json_object_get(ram, "remaining"));
+	sample->remaining_bytes = 0;
+	if (sample->has_remaining)
+		get_count(ram, "remaining", &sample->remaining_bytes);
+	return m->status.qemu_status;
+}
+
+/* Ends a failed migration: the VM goes on running on the source (unless
+ * post-copy already moved it), the target's QEMU is killed. */
+static void finish_failed(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	if (m->mon.mode == GW_QEMU_MIGRATION_MODE_POSTCOPY) {
+		add_reason(m, "the switch to post-copy had happened: the VM cannot resume on the "
+			      "source; the target QEMU (pid %d) is left for recovery",
+			   (int)gw_vm_pid(m->target));
+		set_phase(m, GW_QEMU_MIGRATION_PHASE_FAILED, now_ns);
+		return;
+	}
+	gw_vm_terminate(m->target);
+	struct gw_err *err = NULL;
+	char *status = NULL;
+	bool running = false;
+	if (!gw_vm_alive(m->source)) {
+		add_reason(m, "the source QEMU (pid %d) is gone: the VM is lost", (int)gw_vm_pid(m->source));
+	} else if (m->source_was_running) {
+		if (gw_vm_query_status(m->source, &status, &running, &err) == 0 && !running) {
+			/* Paused by us, or stopped at the switch-over ("postmigrate"). */
+			qmp(m->source, "cont", NULL, &err);
+			free(status);
+			status = NULL;
+			gw_vm_query_status(m->source, &status, &running, &err);
+		}
+		if (!running)
+			add_reason(m, "the source VM did not resume: %s",
+				   err ? gw_err_msg(err) : status ? status : "unknown state");
+	}
+	free(status);
+	gw_err_free(err);
+	set_phase(m, GW_QEMU_MIGRATION_PHASE_FAILED, now_ns);
+}
+
+/* Cancels a running migration: migrate_cancel, then wait for QEMU. */
+static void cancel(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	m->mon.aborting = true;
+	pthread_mutex_lock(&m->lock);
+	m->status.aborted = true;
+	pthread_mutex_unlock(&m->lock);
+	struct gw_err *err = NULL;
+	if (qmp(m->source, "migrate_cancel", NULL, &err) < 0) {
+		add_reason(m, "migrate_cancel: %s", gw_err_msg(err));
+		gw_err_free(err);
+		finish_failed(m, now_ns);
+		return;
+	}
+	set_phase(m, GW_QEMU_MIGRATION_PHASE_ABORTING, now_ns);
+}
+
+static void start(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	struct gw_err *err = NULL;
+	char *status = NULL;
+	int r = gw_vm_query_status(m->source, &status, &m->source_was_running, &err);
+	free(status);
+	if (r < 0) {
+		add_reason(m, "source QEMU: %s", gw_err_msg(err));
+		goto fail;
+	}
+	if (!gw_vm_alive(m->target)) {
+		add_reason(m, "the target QEMU (pid %d) is not running", (int)gw_vm_pid(m->target));
+		goto fail;
+	}
+	json_t *caps = json_pack("{s:[{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
+				 "postcopy-ram", "state", m->cfg.allow_post_copy, "capability",
+				 "auto-converge", "state", m->cfg.allow_auto_converge);
+	r = qmp(m->source, "migrate-set-capabilities", caps, &err);
+	json_decref(caps);
+	if (r < 0) {
+		add_reason(m, "setting migration capabilities: %s", gw_err_msg(err));
+		goto fail;
+	}
+	json_t *params = json_pack("{s:I}", "max-bandwidth",
+				   (json_int_t)gw_qemu_migration_max_bandwidth(m->cfg.bandwidth_bytes_per_s));
+	r = qmp(m->source, "migrate-set-parameters", params, &err);
+	json_decref(params);
+	if (r < 0) {
+		add_reason(m, "setting max-bandwidth: %s", gw_err_msg(err));
+		goto fail;
+	}
+	json_t *args = json_pack("{s:s}", "uri", m->uri);
+	r = qmp(m->source, "migrate", args, &err);
+	json_decref(args);
+	if (r < 0) {
+		add_reason(m, "migrate %s: %s", m->uri, gw_err_msg(err));
+		goto fail;
+	}
+	gw_qemu_migration_monitor_init(&m->mon, &m->cfg, now_ns);
+	set_mode(m, GW_QEMU_MIGRATION_MODE_PRECOPY);
+	set_phase(m, GW_QEMU_MIGRATION_PHASE_RUNNING, now_ns);
+	return;
+fail:
+	gw_err_free(err);
+	finish_failed(m, now_ns);
+}
+
+static void act(struct gw_qemu_migration *m, enum gw_qemu_migration_action action, uint64_t now_ns)
+{
+	struct gw_err *err = NULL;
+	switch (action) {
+	case GW_QEMU_MIGRATION_ACTION_START_POSTCOPY:
+		set_mode(m, m->mon.mode);
+		if (qmp(m->source, "migrate-start-postcopy", NULL, &err) < 0) {
+			/* Not switched after all: still pre-copy, and it must end. */
+			m->mon.mode = GW_QEMU_MIGRATION_MODE_PRECOPY;
+			set_mode(m, m->mon.mode);
+			add_reason(m, "migrate-start-postcopy: %s", gw_err_msg(err));
+			cancel(m, now_ns);
+		}
+		break;
+	case GW_QEMU_MIGRATION_ACTION_PAUSE:
+		set_mode(m, m->mon.mode);
+		if (qmp(m->source, "stop", NULL, &err) == 0)
+			m->paused_by_us = true;
+		else
+			add_reason(m, "pausing the guest: %s", gw_err_msg(err));
+		break;
+	case GW_QEMU_MIGRATION_ACTION_ABORT_STUCK:
+		add_reason(m, "Aborting migration: stuck for %lld seconds (progressTimeout %lld s)",
+			   (long long)seconds_between(m->mon.last_progress_ns, now_ns),
+			   (long long)m->cfg.progress_timeout_s);
+		cancel(m, now_ns);
+		break;
+	case GW_QEMU_MIGRATION_ACTION_ABORT_TIMEOUT:
+		add_reason(m, "Aborting migration: not completed after %lld seconds",
+			   (long long)m->mon.acceptable_s);
+		cancel(m, now_ns);
+		break;
+	default:
+		break;
+	}
+	gw_err_free(err);
+}
+
+static void poll_completing(struct gw_qemu_migration *m, uint64_t now_ns);
+
+/* query-migrate on the source; NULL (and the migration failed) if the
+ * source cannot answer. */
+static json_t *query(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	json_t *info = NULL;
+	struct gw_err *err = NULL;
+	if (gw_qmp_execute(gw_vm_qmp(m->source), "query-migrate", NULL, &info, &err) < 0 ||
+	    !json_is_object(info)) {
+		add_reason(m, "source QEMU: %s", err ? gw_err_msg(err) : "query-migrate: not an object");
+		gw_err_free(err);
+		json_decref(info);
+		finish_failed(m, now_ns);
+		return NULL;
+	}
+	return info;
+}
+
+static void note_target_gone(struct gw_qemu_migration *m)
+{
+	if (!gw_vm_alive(m->target))
+		add_reason(m, "the target QEMU (pid %d) is gone", (int)gw_vm_pid(m->target));
+}
+
+static void poll_running(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	if (atomic_load(&m->abort_requested) && m->mon.mode != GW_QEMU_MIGRATION_MODE_POSTCOPY &&
+	    !m->mon.aborting) {
+		add_reason(m, "Live migration has been aborted on request");
+		cancel(m, now_ns);
+		return;
+	}
+	json_t *info = query(m, now_ns);
+	if (!info)
+		return;
+	struct gw_qemu_migration_sample sample;
+	const char *st = record(m, info, &sample);
+	if (!strcmp(st, "completed")) {
+		set_phase(m, GW_QEMU_MIGRATION_PHASE_COMPLETING, now_ns);
+		poll_completing(m, now_ns);
+	} else if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
+		const char *desc = json_string_value(json_object_get(info, "error-desc"));
+		add_reason(m, "migration %s: %s", st, desc ? desc : "QEMU gave no reason");
+		note_target_gone(m);
+		finish_failed(m, now_ns);
+	} else if (!strcmp(st, "postcopy-paused") || !strcmp(st, "postcopy-recover")) {
+		add_reason(m, "post-copy interrupted (%s)", st);
+		note_target_gone(m);
+		finish_failed(m, now_ns);
+	} else if (m->mon.mode != GW_QEMU_MIGRATION_MODE_POSTCOPY && !gw_vm_alive(m->target)) {
+		/* The source may take a while to notice a dead peer. */
+		add_reason(m, "the target QEMU (pid %d) ended during the migration",
+			   (int)gw_vm_pid(m->target));
+		cancel(m, now_ns);
+	} else {
+		act(m, gw_qemu_migration_decide(&m->cfg, &m->mon, &sample, now_ns), now_ns);
+	}
+	json_decref(info);
+}
+
+static void poll_aborting(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	json_t *info = query(m, now_ns);
+	if (!info)
+		return;
+	struct gw_qemu_migration_sample sample;
+	const char *st = record(m, info, &sample);
+	unsigned limit = m->cfg.abort_timeout_ms ? m->cfg.abort_timeout_ms : DEFAULT_ABORT_TIMEOUT_MS;
+	if (!strcmp(st, "cancelled") || !strcmp(st, "failed")) {
+		finish_failed(m, now_ns);
+	} else if (!strcmp(st, "completed")) {
+		/* It finished before the cancel took effect: a success after all. */
+		pthread_mutex_lock(&m->lock);
+		m->status.aborted = false;
+		m->status.failure_reason[0] = '\0';
+		pthread_mutex_unlock(&m->lock);
+		set_phase(m, GW_QEMU_MIGRATION_PHASE_COMPLETING, now_ns);
+		poll_completing(m, now_ns);
+	} else if (now_ns - m->phase_since_ns > (uint64_t)limit * 1000000u) {
+		add_reason(m, "QEMU did not finish cancelling within %u ms (status %s)", limit, st);
+		finish_failed(m, now_ns);
+	}
+	json_decref(info);
+}
+
+static void poll_completing(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	struct gw_err *err = NULL;
+	char *status = NULL;
+	bool running = false;
+	unsigned limit = m->cfg.completing_timeout_ms ? m->cfg.completing_timeout_ms
+						      : DEFAULT_COMPLETING_TIMEOUT_MS;
+	if (gw_vm_query_status(m->target, &status, &running, &err) < 0) {
+		add_reason(m, "the source completed but the target does not answer: %s",
+			   gw_err_msg(err));
+		finish_failed(m, now_ns);
+	} else if (running || (!m->source_was_running && !strcmp(status, "paused"))) {
+		set_phase(m, GW_QEMU_MIGRATION_PHASE_COMPLETED, now_ns);
+	} else if (!strcmp(status, "paused") && m->paused_by_us) {
+		/* The guest was paused on the source to converge: it resumes on the
+		 * target (the run state travelled with it). */
+		if (qmp(m->target, "cont", NULL, &err) < 0) {
+			add_reason(m, "resuming the target: %s", gw_err_msg(err));
+			finish_failed(m, now_ns);
+		}
+	} else if (now_ns - m->phase_since_ns > (uint64_t)limit * 1000000u) {
+		add_reason(m, "the source completed but the target did not run within %u ms (status %s)",
+			   limit, status);
+		finish_failed(m, now_ns);
+	}
+	free(status);
+	gw_err_free(err);
+}
+
+void gw_qemu_migration_step(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	switch (m->status.phase) {
+	case GW_QEMU_MIGRATION_PHASE_NEW:
+		if (atomic_load(&m->abort_requested)) {
+			add_reason(m, "Live migration has been aborted on request");
+			finish_failed(m, now_ns);
+			return;
+		}
+		start(m, now_ns);
+		break;
+	case GW_QEMU_MIGRATION_PHASE_RUNNING:
+		poll_running(m, now_ns);
+		break;
+	case GW_QEMU_MIGRATION_PHASE_ABORTING:
+		poll_aborting(m, now_ns);
+		break;
+	case GW_QEMU_MIGRATION_PHASE_COMPLETING:
+		poll_completing(m, now_ns);
+		break;
+	default:
+		break;
+	}
+}
+
+unsigned gw_qemu_migration_poll_interval_ms(const struct gw_qemu_migration *m)
+{
+	if (m->status.phase == GW_QEMU_MIGRATION_PHASE_ABORTING ||
+	    m->status.phase == GW_QEMU_MIGRATION_PHASE_COMPLETING)
+		return FAST_POLL_MS;
+	return m->cfg.poll_interval_ms ? m->cfg.poll_interval_ms : DEFAULT_POLL_INTERVAL_MS;
+}
+
+void gw_qemu_migration_run(struct gw_qemu_migration *m)
+{
+	while (!gw_qemu_migration_finished(m)) {
+		gw_qemu_migration_step(m, gw_now_ns());
+		if (gw_qemu_migration_finished(m))
+			break;
+		unsigned ms = gw_qemu_migration_poll_interval_ms(m);
+		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
+void gw_qemu_migration_request_abort(struct gw_qemu_migration *m)
+{
+	atomic_store(&m->abort_requested, true);
+	pthread_mutex_lock(&m->lock);
+	m->status.abort_requested = true;
+	pthread_mutex_unlock(&m->lock);
+}
+
+bool gw_qemu_migration_finished(struct gw_qemu_migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	bool done = m->status.phase == GW_QEMU_MIGRATION_PHASE_COMPLETED ||
+		    m->status.phase == GW_QEMU_MIGRATION_PHASE_FAILED;
+	pthread_mutex_unlock(&m->lock);
+	return done;
+}
+
+void gw_qemu_migration_get_status(struct gw_qemu_migration *m, struct gw_qemu_migration_status *out)
+{
+	pthread_mutex_lock(&m->lock);
+	*out = m->status;
+	pthread_mutex_unlock(&m->lock);
+}
+
+int gw_qemu_migration_new(struct gw_vm *source, struct gw_vm *target, const char *uri,
+		     const struct gw_qemu_migration_config *cfg, struct gw_qemu_migration **out,
+		     struct gw_err **err)
+{
+	*out = NULL;
+	if (!source || !target || !gw_vm_qmp(source) || !gw_vm_qmp(target))
+		return gw_err_set(err, -EINVAL, "migration: source and target VMs are required");
+	if (!uri || !gw_str_has_prefix(uri, "tcp:"))
+		return gw_err_set(err, -EINVAL, "migration: URI \"%s\": expected tcp:HOST:PORT",
+				  uri ? uri : "");
+	if (cfg->completion_timeout_per_gib_s < 0 || cfg->progress_timeout_s < 0)
+		return gw_err_set(err, -EINVAL, "migration: timeouts must not be negative");
+	/* Without a size the acceptable time would be 0, silently disabling it. */
+	if (cfg->completion_timeout_per_gib_s > 0 && cfg->data_size_bytes == 0)
+		return gw_err_set(err, -EINVAL, "migration: the data size (guest memory) is needed for "
+				  "the completion timeout");
+	struct gw_qemu_migration *m = gw_calloc(1, sizeof(*m));
+	m->source = source;
+	m->target = target;
+	m->uri = gw_strdup(uri);
+	m->cfg = *cfg;
+	atomic_init(&m->abort_requested, false);
+	pthread_mutex_init(&m->lock, NULL);
+	m->status.phase = GW_QEMU_MIGRATION_PHASE_NEW;
+	m->status.acceptable_completion_s = gw_qemu_migration_acceptable_completion_s(
+		cfg->completion_timeout_per_gib_s, cfg->data_size_bytes);
+	*out = m;
+	return 0;
+}
+
+void gw_qemu_migration_free(struct gw_qemu_migration *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_destroy(&m->lock);
+	free(m->uri);
+	free(m);
+}
