@@ -42,4 +42,10 @@ typedef int (*gw_client_event_fn)(void *data, const json_t *event);
 int gw_client_watch(struct gw_client *c, const char *path, gw_client_event_fn fn, void *data,
 		    struct gw_err **err);
 
+/* Every resource the server holds (nodes, namespaces, VMs, VMIs, migrations,
+ * policies, KubeVirt, pods, claims) added to `cluster` and linked: the
+ * placement engine's input from a live server instead of files. */
+struct gw_cluster;
+int gw_client_load_cluster(struct gw_client *c, struct gw_cluster *cluster, struct gw_err **err);
+
 #endif
