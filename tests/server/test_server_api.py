@@ -23,6 +23,7 @@ MODE = sys.argv[2] if len(sys.argv) > 2 else "sqlite"
 procs = []
 dirs = []
 results = []
+exit_codes = []  # of every server stopped with SIGTERM
 
 
 def cleanup():
@@ -88,11 +89,13 @@ class Server:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=15)
+            rc = self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            return None
+            rc = None
+        exit_codes.append(rc)
+        return rc
 
 
 class Watch:
@@ -547,8 +550,13 @@ def main():
     except Exception as e:  # a crash is a failure, not a silent pass
         import traceback
         ok(False, "test run raised %s" % type(e).__name__, traceback.format_exc())
-    print("1..%d" % len(results))
     logs = [os.path.join(tmp, f) for f in os.listdir(tmp) if f.endswith(".log")]
+    ok(exit_codes and all(rc == 0 for rc in exit_codes), "every server stopped by SIGTERM exited 0", exit_codes)
+    # Under AddressSanitizer/UBSan (CI), the servers' reports land in their logs.
+    bad = [lf for lf in logs if any(m in open(lf, errors="replace").read()
+                                    for m in ("Sanitizer", "runtime error:"))]
+    ok(not bad, "no sanitizer report in the server logs", bad)
+    print("1..%d" % len(results))
     if any(not r[0] for r in results):
         for lf in logs:
             print("# --- %s (tail)" % os.path.basename(lf))
