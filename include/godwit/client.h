@@ -16,7 +16,8 @@ struct gw_client_options {
 	const char *server;       /* "http://127.0.0.1:8443"; NULL = env, then config */
 	const char *token;        /* NULL = env, then config */
 	const char *config_path;  /* NULL = $XDG_CONFIG_HOME or ~/.config, /godwit/config */
-	const char *ca_file;      /* HTTPS: CA bundle to verify the server with */
+	const char *ca_file;      /* HTTPS: CA bundle to verify the server with; NULL =
+				   * $GODWIT_CA, then `ca=FILE` in the config, then the system's */
 	long timeout_ms;          /* one request (not watches); 0 = 30000 */
 };
 

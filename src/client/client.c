@@ -23,7 +23,7 @@ static void curl_init_once(void)
 }
 
 /* key=value lines; '#' comments. */
-static void read_config(const char *path, char **server, char **token)
+static void read_config(const char *path, char **server, char **token, char **ca)
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -49,6 +49,8 @@ static void read_config(const char *path, char **server, char **token)
 			*server = gw_strdup(value);
 		else if (!strcmp(key, "token") && !*token)
 			*token = gw_strdup(value);
+		else if (!strcmp(key, "ca") && !*ca)
+			*ca = gw_strdup(value);
 	}
 	fclose(f);
 }
@@ -60,7 +62,10 @@ int gw_client_new(const struct gw_client_options *opts, struct gw_client **out, 
 		opts = &none;
 	char *server = opts->server && *opts->server ? gw_strdup(opts->server) : NULL;
 	char *token = opts->token && *opts->token ? gw_strdup(opts->token) : NULL;
+	char *ca = opts->ca_file && *opts->ca_file ? gw_strdup(opts->ca_file) : NULL;
 	const char *env;
+	if (!ca && (env = getenv("GODWIT_CA")) && *env)
+		ca = gw_strdup(env);
 	if (!server && (env = getenv("GODWIT_SERVER")) && *env)
 		server = gw_strdup(env);
 	if (!token && (env = getenv("GODWIT_TOKEN")) && *env)
@@ -74,15 +79,17 @@ int gw_client_new(const struct gw_client_options *opts, struct gw_client **out, 
 		else if ((env = getenv("HOME")) && *env)
 			path = gw_asprintf("%s/.config/godwit/config", env);
 		if (path)
-			read_config(path, &server, &token);
+			read_config(path, &server, &token, &ca);
 	}
 	if (!server) {
 		free(token);
+		free(ca);
 		return gw_err_set(err, -EINVAL,
 				  "no server: give --server URL, set GODWIT_SERVER, or write server=URL in ~/.config/godwit/config");
 	}
 	if (!token) {
 		free(server);
+		free(ca);
 		return gw_err_set(err, -EINVAL,
 				  "no token: give --token, set GODWIT_TOKEN, or write token=... in ~/.config/godwit/config (the server wrote it to DATA-DIR/token)");
 	}
@@ -99,7 +106,7 @@ int gw_client_new(const struct gw_client_options *opts, struct gw_client **out, 
 	c->curl = curl_easy_init();
 	c->server = server;
 	c->token = token;
-	c->ca_file = opts->ca_file ? gw_strdup(opts->ca_file) : NULL;
+	c->ca_file = ca;
 	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
 	if (!c->curl) {
 		gw_client_free(c);

@@ -243,6 +243,38 @@ def test_sqlite(tmp):
     code, n1 = s.request("GET", "/api/v1/nodes/n1")
     ok(n1["metadata"]["labels"]["writer"] == "a", "the first write stands", n1)
 
+    # -- many writers at once: compare-and-swap increments over HTTP lose nothing
+    import threading
+    s.request("POST", "/api/v1/namespaces", body={"kind": "Namespace",
+              "metadata": {"name": "counter", "annotations": {"n": "0"}}})
+    conflicts = [0]
+    errors = []
+
+    def incrementer(times):
+        done = 0
+        while done < times:
+            code, cur = s.request("GET", "/api/v1/namespaces/counter")
+            cur["metadata"]["annotations"]["n"] = str(int(cur["metadata"]["annotations"]["n"]) + 1)
+            code, doc = s.request("PUT", "/api/v1/namespaces/counter", body=cur)
+            if code == 200:
+                done += 1
+            elif code == 409:
+                conflicts[0] += 1
+            else:
+                errors.append((code, doc))
+                return
+
+    threads = [threading.Thread(target=incrementer, args=(25,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    code, doc = s.request("GET", "/api/v1/namespaces/counter")
+    ok(not errors and doc["metadata"]["annotations"]["n"] == "100",
+       "4 concurrent writers, 100 CAS increments: none lost (%d conflicts retried)" % conflicts[0],
+       (errors, doc))
+    s.request("DELETE", "/api/v1/namespaces/counter")
+
     # -- merge patch (RFC 7386): set, delete with null
     code, doc = s.request("PATCH", "/api/v1/nodes/n1", body={"metadata": {"labels": {"writer": None, "p": "1"}}},
                           ctype="application/merge-patch+json")
@@ -479,6 +511,46 @@ def test_etcd(tmp):
     s.stop()
 
 
+def test_tls(tmp):
+    import ssl
+    openssl = shutil.which("openssl")
+    if not openssl:
+        print("1..0 # SKIP openssl not installed (needed to make a test certificate)")
+        sys.exit(0)
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    data = os.path.join(tmp, "data")
+    s = Server(data, ["--tls-cert", cert, "--tls-key", key])
+    ctx = ssl.create_default_context(cafile=cert)
+
+    def req(token, path="/api/v1/nodes"):
+        c = http.client.HTTPSConnection("127.0.0.1", s.port, timeout=10, context=ctx)
+        c.request("GET", path, headers={"Authorization": "Bearer " + token})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, json.loads(body)
+
+    code, doc = req(s.token)
+    ok(code == 200 and doc["kind"] == "NodeList", "HTTPS with the certificate verified: 200", doc)
+    code, doc = req("bad")
+    ok(code == 401, "HTTPS with a bad token: 401", doc)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+        c.request("GET", "/api/v1/nodes", headers={"Authorization": "Bearer " + s.token})
+        status = c.getresponse().status
+    except (http.client.HTTPException, OSError):
+        status = None
+    ok(status != 200, "plain HTTP to the TLS port gets no data", status)
+    env = dict(os.environ, GODWIT_SERVER="https://127.0.0.1:%d" % s.port, GODWIT_TOKEN=s.token,
+               GODWIT_CA=cert, HOME=tmp)
+    p = subprocess.run([GODWIT, "get", "nodes"], env=env, capture_output=True, text=True, timeout=30)
+    ok(p.returncode == 0 and "NAME" in p.stdout, "cli over HTTPS (CA from GODWIT_CA)", p.stdout + p.stderr)
+    s.stop()
+
+
 def test_cli(tmp):
     data = os.path.join(tmp, "data")
     s = Server(data)
@@ -546,7 +618,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="godwit-server-test-")
     dirs.append(tmp)
     try:
-        {"sqlite": test_sqlite, "etcd": test_etcd, "cli": test_cli}[MODE](tmp)
+        {"sqlite": test_sqlite, "etcd": test_etcd, "cli": test_cli, "tls": test_tls}[MODE](tmp)
     except Exception as e:  # a crash is a failure, not a silent pass
         import traceback
         ok(False, "test run raised %s" % type(e).__name__, traceback.format_exc())
