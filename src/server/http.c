@@ -282,6 +282,36 @@ static bool query_true(const char *v)
 	return v && (!strcmp(v, "true") || !strcmp(v, "1"));
 }
 
+/* Values in `v` counted as if written out. YAML aliases are shared, not
+ * copied, by gw_doc_load_string, so a small body can stand for a huge
+ * document ("billion laughs"); everything after parsing (validation, the
+ * store's encoding) would expand it. Stops counting past `limit`. */
+static size_t expanded_size(const json_t *v, size_t limit, size_t acc)
+{
+	if (++acc > limit)
+		return acc;
+	if (json_is_object(v)) {
+		const char *key;
+		json_t *x;
+		json_object_foreach((json_t *)v, key, x) {
+			acc = expanded_size(x, limit, acc + strlen(key));
+			if (acc > limit)
+				return acc;
+		}
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x) {
+			acc = expanded_size(x, limit, acc);
+			if (acc > limit)
+				return acc;
+		}
+	} else if (json_is_string(v)) {
+		acc += json_string_length(v);
+	}
+	return acc;
+}
+
 static mhd_result dispatch(struct gw_server *s, struct MHD_Connection *conn, const char *url,
 			   const char *method, struct request *rq)
 {
@@ -320,7 +350,10 @@ static mhd_result dispatch(struct gw_server *s, struct MHD_Connection *conn, con
 		json_t *docs = NULL;
 		_cleanup_err_ struct gw_err *err = NULL;
 		if (gw_doc_load_string("body", rq->body.data, rq->body.len, &docs, &err) < 0) {
-			gw_reply_error(&r, 400, "BadRequest", NULL, "malformed body: %s", gw_err_msg(err));
+			if (err && err->code == -E2BIG)
+				gw_reply_error(&r, 413, "RequestEntityTooLarge", NULL, "%s", gw_err_msg(err));
+			else
+				gw_reply_error(&r, 400, "BadRequest", NULL, "malformed body: %s", gw_err_msg(err));
 			goto out;
 		}
 		if (json_array_size(docs) != 1 || !json_is_object(json_array_get(docs, 0))) {
@@ -330,6 +363,11 @@ static mhd_result dispatch(struct gw_server *s, struct MHD_Connection *conn, con
 		}
 		body = json_incref(json_array_get(docs, 0));
 		json_decref(docs);
+		if (expanded_size(body, s->max_body_bytes, 0) > s->max_body_bytes) {
+			gw_reply_error(&r, 413, "RequestEntityTooLarge", NULL,
+				       "the body expands (YAML aliases) beyond the limit of %zu bytes", s->max_body_bytes);
+			goto out;
+		}
 	}
 	if (!strcmp(method, "GET")) {
 		if (rt.name)

@@ -327,6 +327,13 @@ def test_sqlite(tmp):
     except (BrokenPipeError, ConnectionResetError):
         code = 413  # the server answered 413 and closed before reading it all
     ok(code == 413, "5 MiB body: 413", code)
+    bomb = "a: &a0 [x, x, x, x]\n" + "".join(
+        "a%d: &a%d [*a%d, *a%d, *a%d, *a%d]\n" % (i, i, i - 1, i - 1, i - 1, i - 1) for i in range(1, 20))
+    code, doc = s.request("POST", "/api/v1/nodes", raw="kind: Node\nmetadata: {name: bomb}\n" + bomb,
+                          ctype="application/yaml", timeout=20)
+    ok(code == 413, "YAML alias bomb (4^20 expansion): 413 at once", doc)
+    code, doc = s.request("POST", "/api/v1/nodes", raw="[" * 100000, ctype="application/json")
+    ok(code == 400, "100,000 nested arrays: 400", doc)
     code, doc = s.request("GET", "/api/v1/nodes/big")
     ok(code == 404, "the oversized object was not stored", doc)
     code, doc = s.request("GET", "/api/v1/nodes/n1")
