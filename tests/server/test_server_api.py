@@ -414,6 +414,23 @@ def test_sqlite(tmp):
     code, doc = s.request("PUT", mpath, body=changed)
     ok(code == 422 and doc["error"]["field"] == "spec", "VMIM spec is immutable: 422", doc)
 
+    # -- two migrations of one VMI at once: exactly one is admitted
+    s.request("POST", NS + "/virtualmachineinstances", body=vmi("vm-race"))
+    import threading
+    codes = []
+
+    def migrate(i):
+        codes.append(s.request("POST", NS + "/virtualmachineinstancemigrations",
+                               body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "race-%d" % i},
+                                     "spec": {"vmiName": "vm-race"}})[0])
+
+    threads = [threading.Thread(target=migrate, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    ok(sorted(codes) == [201] + [409] * 5, "6 concurrent migrations of one VMI: one 201, five 409", codes)
+
     # -- delete with finalizers (abort = delete)
     code, doc = s.request("DELETE", mpath)
     ok(code == 202 and doc["metadata"].get("deletionTimestamp"), "DELETE with a finalizer marks: 202", doc)
