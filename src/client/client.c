@@ -265,8 +265,17 @@ int gw_client_error(long status, const json_t *reply, struct gw_err **err)
 						    : -EIO;
 	struct gw_buf b;
 	gw_buf_init(&b);
-	gw_buf_printf(&b, "%ld %s: %s", status, reason ? reason : "Error", message ? message : "(no message)");
 	const json_t *reasons = json_object_get(e, "reasons");
+	/* The message repeats the reasons listed below it: keep its head. */
+	const char *first = json_string_value(json_object_get(json_array_get(reasons, 0), "reason"));
+	const char *cut = first && message ? strstr(message, first) : NULL;
+	int head = cut ? (int)(cut - message) : -1;
+	while (head > 0 && (message[head - 1] == ' ' || message[head - 1] == ':'))
+		head--;
+	if (head > 0)
+		gw_buf_printf(&b, "%ld %s: %.*s:", status, reason ? reason : "Error", head, message);
+	else
+		gw_buf_printf(&b, "%ld %s: %s", status, reason ? reason : "Error", message ? message : "(no message)");
 	size_t i;
 	const json_t *x;
 	json_array_foreach(reasons, i, x)
