@@ -517,6 +517,10 @@ int gw_server_start(struct gw_store *store, const struct gw_server_options *opts
 		gw_server_stop(s);
 		return gw_err_set(err, -e, "server: cannot listen on %s:%d: %s", addr, opts->port, strerror(e));
 	}
+	if (gw_finalizers_start(s, &s->finalizers, err) < 0) {
+		gw_server_stop(s);
+		return -EAGAIN;
+	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : opts->port;
 	*out = s;
@@ -535,6 +539,7 @@ void gw_server_stop(struct gw_server *server)
 	atomic_store(&server->stopping, true);
 	if (server->daemon)
 		MHD_stop_daemon(server->daemon);
+	gw_finalizers_stop(server->finalizers);
 	pthread_mutex_destroy(&server->vmim_lock);
 	free(server->token);
 	free(server);

@@ -32,7 +32,14 @@ struct gw_server {
 	/* Serializes VMIM admission and creation, so two migrations of one
 	 * VMI cannot both pass the in-flight check. */
 	pthread_mutex_t vmim_lock;
+	struct gw_finalizers *finalizers;  /* its own thread (finalizers.c) */
 };
+
+/* Deletes objects whose last finalizer a direct store writer removed. */
+struct gw_finalizers;
+int gw_finalizers_start(struct gw_server *s, struct gw_finalizers **out, struct gw_err **err);
+/* After server->stopping is set. */
+void gw_finalizers_stop(struct gw_finalizers *f);
 
 void gw_server_logf(struct gw_server *s, const char *fmt, ...) GW_PRINTF(2, 3);
 

@@ -159,11 +159,52 @@ static void test_watch_and_410(void **state)
 	gw_err_free(err);
 }
 
+/* A controller removes the last finalizer with a direct store update (not
+ * through the API): the server's finalizer thread deletes the object. */
+static void test_direct_finalizer_removal(void **state)
+{
+	struct gw_err *err = NULL;
+	json_t *obj = json_pack("{s:s, s:{s:s, s:[s]}}", "kind", "Node", "metadata", "name", "fin", "finalizers",
+				"example.com/hold");
+	json_t *stored = NULL;
+	assert_int_equal(gw_store_create(store, "nodes", obj, &stored, &err), 0);
+	json_decref(obj);
+	json_decref(stored);
+	long status = 0;
+	json_t *reply = NULL;
+	assert_int_equal(gw_client_request(client, "DELETE", "/api/v1/nodes/fin", NULL, NULL, &status, &reply, &err), 0);
+	assert_int_equal(status, 202);
+	json_decref(reply);
+	/* as the controller would: read, drop the finalizer, write */
+	json_t *cur = NULL;
+	assert_int_equal(gw_store_get(store, "nodes", NULL, "fin", &cur, &err), 0);
+	json_t *next = json_deep_copy(cur);
+	json_object_del(json_object_get(next, "metadata"), "finalizers");
+	json_t *updated = NULL;
+	assert_int_equal(gw_store_update(store, "nodes", next, &updated, &err), 0);
+	json_decref(cur);
+	json_decref(next);
+	json_decref(updated);
+	int r = 0;
+	for (int i = 0; i < 100; i++) {
+		json_t *x = NULL;
+		r = gw_store_get(store, "nodes", NULL, "fin", &x, &err);
+		json_decref(x);
+		gw_err_free(err);
+		err = NULL;
+		if (r == -ENOENT)
+			break;
+		usleep(50 * 1000);
+	}
+	assert_int_equal(r, -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load_cluster),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_direct_finalizer_removal),
 		cmocka_unit_test(test_watch_and_410),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
