@@ -76,6 +76,9 @@ int gw_cli_call(struct gw_client *c, const char *method, const char *path, const
 /* Namespace for a namespaced command: -n, else "default". */
 const char *gw_cli_namespace(const char *ns);
 
+/* YAML of a JSON value (block style; ambiguous strings quoted). */
+int gw_cli_print_yaml(FILE *out, const json_t *value);
+
 int gw_cmd_server(int argc, char **argv);
 int gw_cmd_apply(int argc, char **argv);
 int gw_cmd_get(int argc, char **argv);

@@ -43,10 +43,9 @@ static int apply_one(struct gw_client *c, json_t *doc, const char *default_ns, s
 			json_object_set_new(meta, "namespace", json_string(ns));
 		}
 	}
-	/* What a server sets is not the file's to say. */
+	/* Versions and deletion marks are the server's. A uid is kept: the
+	 * launcher pods of a `kubectl get -o json` dump name their VMI by it. */
 	json_object_del(meta, "resourceVersion");
-	json_object_del(meta, "uid");
-	json_object_del(meta, "creationTimestamp");
 	json_object_del(meta, "deletionTimestamp");
 	_cleanup_free_ char *path = gw_server_resource_path(res, ns, name);
 	_cleanup_json_ json_t *old = NULL;

@@ -7,14 +7,14 @@
 #include "cli.h"
 
 static const char get_usage[] =
-	"usage: godwit get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o table|json] [--server URL] [--token T]\n"
+	"usage: godwit get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o table|json|yaml] [--server URL] [--token T]\n"
 	"\n"
 	"  KIND        nodes, namespaces, vm, vmi, vmim, migrationpolicies, kubevirts, pods, pvc\n"
 	"  -n NS       namespace (default: default); -A every namespace\n"
 	"  -l SEL      label selector: k=v, k!=v, k, !k, k in (a,b), k notin (a,b)\n";
 
 static const char describe_usage[] =
-	"usage: godwit describe KIND NAME [-n NS] [--server URL] [--token T]\n";
+	"usage: godwit describe KIND NAME [-n NS] [-o json|yaml] [--server URL] [--token T]\n";
 
 static const char *str_at(const json_t *o, const char *a, const char *b)
 {
@@ -105,8 +105,8 @@ static int run(int argc, char **argv, bool describe)
 	}
 	if (argc - optind < 1 || argc - optind > 2 || (describe && argc - optind != 2))
 		return gw_cli_usage(usage, describe ? "KIND NAME expected" : "KIND [NAME] expected");
-	if (strcmp(output, "table") && strcmp(output, "json"))
-		return gw_cli_usage(usage, "-o \"%s\": table or json", output);
+	if (strcmp(output, "table") && strcmp(output, "json") && strcmp(output, "yaml"))
+		return gw_cli_usage(usage, "-o \"%s\": table, json or yaml", output);
 	const char *name = argc - optind == 2 ? argv[optind + 1] : NULL;
 	struct gw_err *err = NULL;
 	const struct gw_server_resource *res;
@@ -136,7 +136,9 @@ static int run(int argc, char **argv, bool describe)
 	gw_client_free(client);
 	if (r < 0)
 		return gw_cli_fail(err);
-	if (describe || !strcmp(output, "json"))
+	if (!strcmp(output, "yaml"))
+		gw_cli_print_yaml(stdout, reply);
+	else if (describe || !strcmp(output, "json"))
 		gw_json_print(stdout, reply);
 	else
 	{

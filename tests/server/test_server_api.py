@@ -598,6 +598,16 @@ def test_cli(tmp):
     ok(rc == 0 and "vm1" in out and "Running" in out, "cli: get vmi (table)", out + err)
     rc, out, err = run("get", "nodes", "n1", "-o", "json")
     ok(rc == 0 and json.loads(out)["metadata"]["labels"] == {"zone": "a"}, "cli: get node -o json", out + err)
+    s.request("PATCH", "/api/v1/nodes/n1", body={"metadata": {"labels": {"flag": "true", "num": "012",
+              "f": "1e3", "empty": ""}}}, ctype="application/merge-patch+json")
+    rc, out, err = run("get", "nodes", "n1", "-o", "yaml")
+    with open(os.path.join(tmp, "n1.yaml"), "w") as f:
+        f.write(out)
+    rc2, out2, err2 = run("apply", "-f", os.path.join(tmp, "n1.yaml"))
+    code, n1 = s.request("GET", "/api/v1/nodes/n1")
+    ok(rc == 0 and "name: n1" in out and rc2 == 0 and n1["metadata"]["labels"] ==
+       {"zone": "a", "flag": "true", "num": "012", "f": "1e3", "empty": ""},
+       "cli: get -o yaml reads back through apply (ambiguous strings stay strings)", out + err + err2)
     rc, out, err = run("get", "nodes", "-l", "zone=b")
     ok(rc == 0 and "n1" not in out, "cli: get -l", out + err)
     rc, out, err = run("migrate", "vm1", "--selector", "zone=a")
