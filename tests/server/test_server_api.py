@@ -457,6 +457,13 @@ def test_sqlite(tmp):
     code, after = s.request("GET", "/api/v1/nodes")
     ok(code == 200 and [i["metadata"]["name"] for i in after["items"]]
        == [i["metadata"]["name"] for i in before["items"]], "restart keeps the data and the token", after)
+    # a watcher that lost its server resumes from its last resourceVersion
+    s.request("POST", "/api/v1/nodes", body={"kind": "Node", "metadata": {"name": "after-restart"}})
+    w = Watch(s, "/api/v1/nodes?watch=true&resourceVersion=" + before["metadata"]["resourceVersion"])
+    ev = w.next()
+    w.close()
+    ok(ev["type"] == "ADDED" and ev["object"]["metadata"]["name"] == "after-restart",
+       "watch resumed across a server restart from the last resourceVersion", ev)
     s.stop()
 
     # -- 410 Gone: a watch older than the history
