@@ -348,6 +348,10 @@ int gw_cluster_add_doc(struct gw_cluster *c, const json_t *doc, const char *file
  * modes to VMI volumes), record dangling ones as findings. Idempotent:
  * findings are recomputed on each call. */
 void gw_cluster_link(struct gw_cluster *c);
+/* Removes a Node (what-if: the node is gone) and frees it; -ENOENT when
+ * there is none of that name. VMIs naming it become findings at the next
+ * gw_cluster_link. */
+int gw_cluster_remove_node(struct gw_cluster *c, const char *name);
 
 struct gw_node *gw_cluster_node(const struct gw_cluster *c, const char *name);
 struct gw_namespace *gw_cluster_namespace(const struct gw_cluster *c, const char *name);

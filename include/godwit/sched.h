@@ -77,6 +77,10 @@ struct gw_reason {
 struct gw_reasons {
 	struct gw_reason *v;
 	size_t n;
+	/* Set after gw_reasons_init by callers that only group reasons by
+	 * code and subject (the cluster report judges ~10^6 pairs): the
+	 * messages are not formatted and stay NULL. */
+	bool codes_only;
 };
 void gw_reasons_init(struct gw_reasons *r);
 void gw_reasons_fini(struct gw_reasons *r);
@@ -156,5 +160,65 @@ struct gw_migration_settings {
 };
 void gw_sched_settings(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_rule_set *rules,
 		       struct gw_migration_settings *out);
+
+/* ---- what-if ------------------------------------------------------------------------ */
+/* Changes to a loaded cluster before a report (check, explain, plan);
+ * docs/report.md "What-if". */
+struct gw_whatif {
+	struct gw_strv add_nodes;    /* CPU profile files/dirs or Node documents */
+	char *set_cpu_model;         /* cluster cpuModel (KubeVirt CR; created if absent) */
+	struct gw_strv remove_nodes; /* node names */
+};
+void gw_whatif_init(struct gw_whatif *w);
+void gw_whatif_fini(struct gw_whatif *w);
+/* Applies, in this order: --remove-node, --add-node, --set-cpu-model,
+ * then relinks the cluster (findings recomputed). --add-node: a file of
+ * Node documents (or Node lists) adds them as they are; any other file a
+ * gw_cpu_profile_load reads becomes one Node per host, named after the
+ * profile, labelled as KubeVirt's node labeller would (gw_cpu_labels, the
+ * cluster's obsoleteCPUModels) plus kubevirt.io/schedulable=true, with the
+ * allocatable CPU and memory and the labels the labeller does not own
+ * (arch, zones, ...) of the largest existing node, and its machine types
+ * when the profile has none. --remove-node: the node is
+ * gone; VMIs that ran there are on a missing node (findings; no target).
+ * --set-cpu-model: a model of the database, a model some node is labelled
+ * with (cpu-model.node.kubevirt.io/M), host-model or host-passthrough;
+ * an unknown name is -EINVAL with suggestions. Errors name the option. */
+int gw_whatif_apply(struct gw_cluster *c, const struct gw_cpu_modeldb *db, const struct gw_whatif *w,
+		    struct gw_err **err);
+/* True when w changes nothing. */
+bool gw_whatif_empty(const struct gw_whatif *w);
+
+/* ---- the pre-flight report (docs/report.md) ----------------------------------------- */
+struct gw_check_options {
+	/* Cap of every node list of the whole-cluster report (eligible
+	 * targets, rejected groups); "count" always has the full number.
+	 * 0 = no cap (explain). */
+	size_t max_nodes_listed;
+	/* The cluster cpuModel before --set-cpu-model (NULL: none); with
+	 * whatif_set_cpu_model the report adds cluster.whatIf (VMs whose
+	 * model changes on restart, those it frees). */
+	const char *previous_cpu_model;
+	bool whatif_set_cpu_model;
+	/* Skip the recommended cluster model (CPU engine baseline). */
+	bool no_recommendation;
+};
+#define GW_CHECK_MAX_NODES_LISTED 20
+/* Streaming form of gw_sched_check for big clusters: emit() gets each
+ * VM's object (a new reference it must release), in input order; the
+ * result holds the rest ("rules", "cluster", "findings", no "vms"). */
+json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
+			      const struct gw_rule_set *rules, const struct gw_check_options *o,
+			      void (*emit)(json_t *vm, void *ctx), void *ctx);
+void gw_check_options_init(struct gw_check_options *o);
+/* The whole report: per VM (migratable, blockers, model, selectors,
+ * eligible targets, rejected nodes grouped by reason and subject,
+ * settings) and for the cluster (VMs without target, drain strands,
+ * CPU domains, recommended model), and the loader's findings. Nodes are
+ * judged once per class of nodes with the same relevant labels, taints
+ * and cordon, per placement signature: the cost grows with VMs x classes,
+ * not VMs x nodes. db may be NULL (no recommendation). */
+json_t *gw_sched_check(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
+		       const struct gw_rule_set *rules, const struct gw_check_options *o);
 
 #endif

@@ -118,8 +118,8 @@ static const char *object_key(char *buf, size_t n, const char *ns, const char *n
 
 static void *lookup(const struct gw_cluster *c, enum gw_kind k, const char *ns, const char *name)
 {
-	if (!c || !name)
-		return NULL;
+	if (!c || !name || !c->index)
+		return NULL;   /* a cluster built by hand has no index */
 	char buf[320], *heap;
 	const char *key = object_key(buf, sizeof(buf), ns, name, &heap);
 	struct strhash_entry *e = strhash_get(&c->index->by_kind[k], key);
@@ -452,6 +452,30 @@ int gw_cluster_load(struct gw_cluster *c, const char *path, struct gw_err **err)
 		r = load_file(c, files.v[i], err);
 	gw_strv_fini(&files);
 	return r;
+}
+
+int gw_cluster_remove_node(struct gw_cluster *c, const char *name)
+{
+	size_t i;
+	for (i = 0; i < c->n_nodes; i++)
+		if (c->nodes[i]->meta.name && strcmp(c->nodes[i]->meta.name, name) == 0)
+			break;
+	if (i == c->n_nodes)
+		return -ENOENT;
+	gw_node_free(c->nodes[i]);
+	memmove(&c->nodes[i], &c->nodes[i + 1], (c->n_nodes - i - 1) * sizeof(*c->nodes));
+	c->n_nodes--;
+	/* The hash has no deletion (no tombstones): rebuild the node index,
+	 * keeping where each node came from. */
+	struct strhash old = c->index->by_kind[GW_KIND_NODE];
+	strhash_init(&c->index->by_kind[GW_KIND_NODE]);
+	for (size_t k = 0; k < c->n_nodes; k++) {
+		struct strhash_entry *e = strhash_get(&old, c->nodes[k]->meta.name);
+		strhash_put(&c->index->by_kind[GW_KIND_NODE], c->nodes[k]->meta.name, c->nodes[k],
+			    e ? e->where : NULL, NULL);
+	}
+	strhash_fini(&old);
+	return 0;
 }
 
 /* ---- linking ----------------------------------------------------------------------- */

@@ -5,8 +5,11 @@
 
 #include <stdio.h>
 
+#include <getopt.h>
+
 #include "godwit/client.h"
 #include "godwit/cpu.h"
+#include "godwit/sched.h"
 #include "godwit/server.h"
 #include "godwit/util.h"
 
@@ -89,6 +92,59 @@ int gw_cmd_migrate_cancel(int argc, char **argv);
 int gw_cmd_drain(int argc, char **argv);
 int gw_cmd_uncordon(int argc, char **argv);
 int gw_cmd_watch(int argc, char **argv);
+
+/* ---- cluster input shared by check, explain and plan ----------------------------
+ * `-f PATH` (repeatable), `--rules godwit|kubevirt`, the what-ifs
+ * (`--add-node`, `--set-cpu-model`, `--remove-node`, repeatable except the
+ * model), `--model-db FILE` and `-o table|json`. A command puts
+ * GW_CLI_CLUSTER_LONGOPTS in its option table and GW_CLI_CLUSTER_SHORTOPTS
+ * in its short options, and passes every option getopt_long returns to
+ * gw_cli_cluster_option first. */
+enum {
+	GW_CLI_OPT_RULES = 0x1000,
+	GW_CLI_OPT_ADD_NODE,
+	GW_CLI_OPT_SET_CPU_MODEL,
+	GW_CLI_OPT_REMOVE_NODE,
+	GW_CLI_OPT_MODEL_DB,
+	GW_CLI_OPT_FIRST_FREE,   /* a command's own long-only options start here */
+};
+#define GW_CLI_CLUSTER_SHORTOPTS "f:o:"
+#define GW_CLI_CLUSTER_LONGOPTS                                                    \
+	{"file", required_argument, NULL, 'f'},                                     \
+	{"output", required_argument, NULL, 'o'},                                   \
+	{"rules", required_argument, NULL, GW_CLI_OPT_RULES},                       \
+	{"add-node", required_argument, NULL, GW_CLI_OPT_ADD_NODE},                 \
+	{"set-cpu-model", required_argument, NULL, GW_CLI_OPT_SET_CPU_MODEL},       \
+	{"remove-node", required_argument, NULL, GW_CLI_OPT_REMOVE_NODE},           \
+	{"model-db", required_argument, NULL, GW_CLI_OPT_MODEL_DB}
+/* Usage lines for these options, for a command's --help. */
+extern const char gw_cli_cluster_usage[];
+
+struct gw_cli_cluster_opts {
+	struct gw_strv inputs;             /* -f */
+	const struct gw_rule_set *rules;   /* --rules; godwit by default */
+	struct gw_whatif whatif;
+	const char *model_db;              /* --model-db (borrowed from argv) */
+	enum gw_output output;
+	/* After gw_cli_cluster_load: the cluster cpuModel before --set-cpu-model
+	 * (NULL when none), for gw_check_options.previous_cpu_model. */
+	char *previous_cpu_model;
+};
+void gw_cli_cluster_opts_init(struct gw_cli_cluster_opts *o);
+void gw_cli_cluster_opts_fini(struct gw_cli_cluster_opts *o);
+/* 1: the option was one of these and is taken; 0: not one of these;
+ * -1: a bad value (the message is printed; exit GW_EXIT_USAGE). */
+int gw_cli_cluster_option(struct gw_cli_cluster_opts *o, int opt, const char *arg);
+/* Model database, every -f input (files or directories) loaded and
+ * linked, the what-ifs applied. Without -f: -EINVAL naming the option
+ * (the caller checks that first for a usage error). On failure nothing
+ * is returned; the error names file, document and field. */
+int gw_cli_cluster_load(struct gw_cli_cluster_opts *o, struct gw_cpu_modeldb **db, struct gw_cluster **cluster,
+			struct gw_err **err);
+/* Only loads and links the inputs (no what-if): for --parse-only. */
+int gw_cli_cluster_parse(const struct gw_cli_cluster_opts *o, struct gw_cluster **cluster, struct gw_err **err);
+
+int gw_cmd_check(int argc, char **argv);
 int gw_cmd_cpu(int argc, char **argv);
 int gw_cmd_cpu_host(int argc, char **argv);
 int gw_cmd_cpu_models(int argc, char **argv);

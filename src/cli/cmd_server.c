@@ -59,6 +59,16 @@ static void logf_(const char *fmt, ...)
 	va_end(ap);
 }
 
+#ifdef GODWIT_HAVE_CTL
+static void ctl_log(void *ctx, enum gw_ctl_log_level level, const char *msg)
+{
+	if (level == GW_CTL_LOG_DEBUG)
+		return;
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+	logf_("ctl %s: %s", names[level <= GW_CTL_LOG_ERROR ? level : GW_CTL_LOG_ERROR], msg);
+}
+#endif
+
 static int split_listen(const char *listen, char **addr, int *port)
 {
 	const char *colon = strrchr(listen, ':');
@@ -180,7 +190,7 @@ int gw_cmd_server(int argc, char **argv)
 #ifdef GODWIT_HAVE_CTL
 	struct gw_ctl *ctl = NULL;
 	if (controllers) {
-		struct gw_ctl_options copts = {0};
+		struct gw_ctl_options copts = {.log = ctl_log};
 		if (gw_ctl_start(store, &copts, &ctl, &err) < 0) {
 			gw_server_stop(server);
 			gw_store_close(store);

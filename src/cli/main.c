@@ -7,6 +7,7 @@ static const char usage[] =
 	"usage: godwit <command> [options]\n"
 	"\n"
 	"commands:\n"
+	"  check -f PATH...                          the pre-flight report of a cluster\n"
 	"  cpu host|models|labels|compare|baseline   the CPU-model engine\n"
 	"  server --data-dir DIR [--listen A:P]      the REST API over the store\n"
 	"  apply -f FILE|DIR                         create or update resources on a server\n"
@@ -24,6 +25,7 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
+	{"check", gw_cmd_check},
 	{"cpu", gw_cmd_cpu},
 	{"server", gw_cmd_server},
 	{"apply", gw_cmd_apply},

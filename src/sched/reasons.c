@@ -44,6 +44,7 @@ void gw_reasons_init(struct gw_reasons *r)
 {
 	r->v = NULL;
 	r->n = 0;
+	r->codes_only = false;
 }
 
 void gw_reasons_fini(struct gw_reasons *r)
@@ -53,7 +54,9 @@ void gw_reasons_fini(struct gw_reasons *r)
 		free(r->v[i].message);
 	}
 	free(r->v);
+	bool codes_only = r->codes_only;
 	gw_reasons_init(r);
+	r->codes_only = codes_only;
 }
 
 void gw_reasons_add(struct gw_reasons *r, enum gw_reason_code code, const char *subject, const char *fmt, ...)
@@ -61,6 +64,14 @@ void gw_reasons_add(struct gw_reasons *r, enum gw_reason_code code, const char *
 	struct gw_buf b;
 	va_list ap;
 
+	if (r->codes_only) {
+		r->v = gw_realloc(r->v, (r->n + 1) * sizeof(*r->v));
+		r->v[r->n].code = code;
+		r->v[r->n].subject = subject ? gw_strdup(subject) : NULL;
+		r->v[r->n].message = NULL;
+		r->n++;
+		return;
+	}
 	gw_buf_init(&b);
 	va_start(ap, fmt);
 	gw_buf_vprintf(&b, fmt, ap);

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* godwit check: the pre-flight report over a whole cluster (docs/report.md). */
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: godwit check -f PATH... [--rules godwit|kubevirt] [--add-node P]... [--set-cpu-model M]\n"
+	"                    [--remove-node N]... [--max-nodes N] [--parse-only] [--model-db FILE]\n"
+	"                    [-o table|json]\n"
+	"\n"
+	"Per VM: migratable (every blocker), CPU model, target selectors, eligible targets, rejected\n"
+	"nodes by reason; for the cluster: VMs without target, what draining each node strands, CPU\n"
+	"domains, the recommended cluster CPU model. Exit 0 when the report is produced (also when\n"
+	"VMs are stranded), 2 on a bad command line, 3 on bad input.\n"
+	"\n";
+
+static const char usage_check[] =
+	"  --max-nodes N          list at most N node names per list (default 20; 0: all); the\n"
+	"                         \"count\" beside each list is always complete\n"
+	"  --parse-only           load, decode and link the input, print its size, no report\n"
+	"                         (the baseline of bench/check_bench.sh)\n";
+
+enum { OPT_PARSE_ONLY = GW_CLI_OPT_FIRST_FREE, OPT_MAX_NODES };
+
+struct table_ctx {
+	struct gw_table *t;
+};
+
+/* The reason a VM would stay where it is: its first blocker, else (no
+ * target) the rejection that covers the most nodes. */
+static char *top_reason(const json_t *vm)
+{
+	const json_t *b = json_array_get(json_object_get(vm, "blockers"), 0);
+	if (b)
+		return gw_asprintf("%s%s%s", json_string_value(json_object_get(b, "reason")),
+				   json_is_string(json_object_get(b, "subject")) ? " " : "",
+				   json_is_string(json_object_get(b, "subject"))
+					   ? json_string_value(json_object_get(b, "subject")) : "");
+	if (json_integer_value(json_object_get(json_object_get(vm, "eligibleTargets"), "count")) > 0)
+		return gw_strdup("-");
+	const json_t *err = json_object_get(vm, "selectorError");
+	if (json_is_string(err))
+		return gw_strdup(json_string_value(err));
+	const json_t *best = NULL;
+	size_t i;
+	json_t *g;
+	json_array_foreach(json_object_get(vm, "rejected"), i, g) {
+		if (!strcmp(json_string_value(json_object_get(g, "reason")), "SourceNode"))
+			continue;
+		if (!best || json_integer_value(json_object_get(g, "count")) >
+				     json_integer_value(json_object_get(best, "count")))
+			best = g;
+	}
+	if (!best)
+		return gw_strdup("no other node");
+	const char *subject = json_string_value(json_object_get(best, "subject"));
+	return gw_asprintf("%s %s (%lld nodes)", json_string_value(json_object_get(best, "reason")),
+			   subject ? subject : "", (long long)json_integer_value(json_object_get(best, "count")));
+}
+
+static void table_vm(json_t *vm, void *data)
+{
+	struct table_ctx *ctx = data;
+	char *name = gw_asprintf("%s/%s", json_string_value(json_object_get(vm, "namespace")),
+				 json_string_value(json_object_get(vm, "name")));
+	char count[24];
+	snprintf(count, sizeof(count), "%lld",
+		 (long long)json_integer_value(json_object_get(json_object_get(vm, "eligibleTargets"), "count")));
+	char *reason = top_reason(vm);
+	const char *node = json_string_value(json_object_get(vm, "node"));
+	const char *row[] = {name, node ? node : "-", json_string_value(json_object_get(vm, "cpuModel")),
+			     json_is_true(json_object_get(vm, "migratable")) ? "yes" : "no", count, reason};
+	gw_table_add(ctx->t, row);
+	free(name);
+	free(reason);
+	json_decref(vm);
+}
+
+static void print_names(const char *label, const json_t *list, size_t max)
+{
+	struct gw_strv words;
+	gw_strv_init(&words);
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v) {
+		if (i == max) {
+			gw_strv_push_take(&words, gw_asprintf("(and %zu more)", json_array_size(list) - max));
+			break;
+		}
+		gw_strv_push(&words, json_string_value(v));
+	}
+	gw_print_wrapped(stdout, label, &words, 100);
+	gw_strv_fini(&words);
+}
+
+static void print_cluster(const json_t *rest)
+{
+	const json_t *c = json_object_get(rest, "cluster");
+	printf("\ncluster: %lld nodes, %lld VMs (rules %s)\n", (long long)json_integer_value(json_object_get(c, "nodes")),
+	       (long long)json_integer_value(json_object_get(c, "vms")),
+	       json_string_value(json_object_get(rest, "rules")));
+	print_names("  without target    ", json_object_get(c, "vmsWithoutTarget"), 20);
+	const json_t *ds = json_object_get(c, "drainStrands");
+	printf("  drain strands     %zu node%s\n", json_object_size(ds), json_object_size(ds) == 1 ? "" : "s");
+	const char *node;
+	json_t *list;
+	size_t shown = 0;
+	json_object_foreach((json_t *)ds, node, list) {
+		if (shown++ == 20) {
+			printf("    (and %zu more nodes: -o json)\n", json_object_size(ds) - 20);
+			break;
+		}
+		char *label = gw_asprintf("    %-16s ", node);
+		print_names(label, list, 10);
+		free(label);
+	}
+	const json_t *doms = json_object_get(c, "domains");
+	printf("  CPU domains       %zu\n", json_array_size(doms));
+	size_t i;
+	json_t *d;
+	json_array_foreach(doms, i, d) {
+		const char *hm = json_string_value(json_object_get(d, "hostModel"));
+		const char *vendor = json_string_value(json_object_get(d, "vendor"));
+		char *label = gw_asprintf("    %s %s, %lld models, %lld nodes: ", vendor ? vendor : "?", hm ? hm : "(no host model)",
+					  (long long)json_integer_value(json_object_get(d, "models")),
+					  (long long)json_integer_value(json_object_get(d, "count")));
+		print_names(label, json_object_get(d, "nodes"), 5);
+		free(label);
+	}
+	const json_t *rec = json_object_get(c, "recommendedCpuModel");
+	if (json_is_object(rec)) {
+		const char *m = json_string_value(json_object_get(rec, "model"));
+		printf("  recommended model %s\n", m ? m : "none");
+		const char *why = json_string_value(json_object_get(rec, "reason"));
+		if (why)
+			printf("    because         %s\n", why);
+		if (m)
+			print_names("    would free      ", json_object_get(rec, "frees"), 20);
+	}
+	const json_t *w = json_object_get(c, "setCpuModel");
+	if (json_is_object(w)) {
+		const char *before = json_string_value(json_object_get(w, "cpuModelBefore"));
+		printf("  what if cpuModel  %s (now %s); after their next start:\n",
+		       json_string_value(json_object_get(w, "cpuModelAfter")), before ? before : "host-model");
+		print_names("    model changes   ", json_object_get(w, "restartChangesModel"), 20);
+		print_names("    freed           ", json_object_get(w, "freed"), 20);
+		print_names("    stranded        ", json_object_get(w, "stranded"), 20);
+	}
+	const json_t *f = json_object_get(rest, "findings");
+	printf("\nfindings (%zu)\n", json_array_size(f));
+	json_array_foreach(f, i, d)
+		printf("  %s: %s\n", json_string_value(json_object_get(d, "where")),
+		       json_string_value(json_object_get(d, "message")));
+}
+
+/* Compact JSON, written by hand: jansson's dump is a third of the check's
+ * own time on big clusters. Arrays and objects shared by many VMs (a
+ * placement signature's selector and affinity: refcount above 1, alive
+ * for the whole report) are written once and their text reused. */
+struct json_writer {
+	struct gw_buf b;
+	json_t *cache;   /* "%p" -> text */
+	bool first;
+};
+
+static void write_string(struct gw_buf *b, const char *s, size_t len)
+{
+	gw_buf_add(b, "\"", 1);
+	size_t start = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		gw_buf_add(b, s + start, i - start);
+		char esc[8];
+		switch (ch) {
+		case '"': gw_buf_add(b, "\\\"", 2); break;
+		case '\\': gw_buf_add(b, "\\\\", 2); break;
+		case '\n': gw_buf_add(b, "\\n", 2); break;
+		case '\t': gw_buf_add(b, "\\t", 2); break;
+		case '\r': gw_buf_add(b, "\\r", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04x", ch);
+			gw_buf_add(b, esc, 6);
+		}
+		start = i + 1;
+	}
+	gw_buf_add(b, s + start, len - start);
+	gw_buf_add(b, "\"", 1);
+}
+
+static void write_json(struct json_writer *w, struct gw_buf *b, const json_t *v);
+
+static void write_shared(struct json_writer *w, struct gw_buf *b, const json_t *v)
+{
+	char key[32];
+	snprintf(key, sizeof(key), "%p", (const void *)v);
+	json_t *text = json_object_get(w->cache, key);
+	if (!text) {
+		struct gw_buf own;
+		gw_buf_init(&own);
+		write_json(w, &own, v);
+		text = json_stringn_nocheck(own.data, own.len);
+		json_object_set_new(w->cache, key, text);
+		gw_buf_fini(&own);
+	}
+	gw_buf_add(b, json_string_value(text), json_string_length(text));
+}
+
+static void write_json(struct json_writer *w, struct gw_buf *b, const json_t *v)
+{
+	char num[64];
+	size_t i, n = 0;
+	const char *key;
+	json_t *item;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		if (v->refcount > 1 && b == &w->b) {
+			write_shared(w, b, v);
+			return;
+		}
+		gw_buf_add(b, "{", 1);
+		json_object_foreach((json_t *)v, key, item) {
+			if (n++)
+				gw_buf_add(b, ",", 1);
+			write_string(b, key, strlen(key));
+			gw_buf_add(b, ":", 1);
+			write_json(w, b, item);
+		}
+		gw_buf_add(b, "}", 1);
+		return;
+	case JSON_ARRAY:
+		if (v->refcount > 1 && b == &w->b) {
+			write_shared(w, b, v);
+			return;
+		}
+		gw_buf_add(b, "[", 1);
+		json_array_foreach(v, i, item) {
+			if (i)
+				gw_buf_add(b, ",", 1);
+			write_json(w, b, item);
+		}
+		gw_buf_add(b, "]", 1);
+		return;
+	case JSON_STRING:
+		write_string(b, json_string_value(v), json_string_length(v));
+		return;
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		gw_buf_puts(b, num);
+		return;
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+		gw_buf_puts(b, num);
+		return;
+	case JSON_TRUE:
+		gw_buf_add(b, "true", 4);
+		return;
+	case JSON_FALSE:
+		gw_buf_add(b, "false", 5);
+		return;
+	case JSON_NULL:
+		gw_buf_add(b, "null", 4);
+		return;
+	}
+}
+
+static void json_vm(json_t *vm, void *data)
+{
+	struct json_writer *w = data;
+	w->b.len = 0;
+	gw_buf_add(&w->b, w->first ? "\n" : ",\n", w->first ? 1 : 2);
+	w->first = false;
+	write_json(w, &w->b, vm);
+	fwrite(w->b.data, 1, w->b.len, stdout);
+	json_decref(vm);
+}
+
+/* Freeing a big cluster object by object takes a tenth of the whole run
+ * (10,000 nodes, 100,000 VMIs: millions of small allocations) for memory
+ * the process returns at exit anyway. Small inputs (every test, under
+ * LeakSanitizer) are freed. */
+#define FREE_AT_EXIT_MAX_DOCS 50000
+
+static void release_cluster(struct gw_cluster *c)
+{
+	if (c && c->n_docs > FREE_AT_EXIT_MAX_DOCS)
+		return;
+	gw_cluster_free(c);
+}
+
+static int run(struct gw_cli_cluster_opts *o, const struct gw_check_options *co)
+{
+	struct gw_err *err = NULL;
+	struct gw_cpu_modeldb *db = NULL;
+	struct gw_cluster *c = NULL;
+	if (gw_cli_cluster_load(o, &db, &c, &err) < 0)
+		return gw_cli_fail(err);
+	struct gw_check_options opts = *co;
+	opts.whatif_set_cpu_model = o->whatif.set_cpu_model != NULL;
+	opts.previous_cpu_model = o->previous_cpu_model;
+	json_t *rest;
+	if (o->output == GW_OUTPUT_JSON) {
+		/* Streamed VM by VM: the report of 100,000 VMs is never one tree. */
+		struct json_writer w = {.cache = json_object(), .first = true};
+		gw_buf_init(&w.b);
+		printf("{\"rules\": \"%s\", \"vms\": [", o->rules->name);
+		rest = gw_sched_check_stream(c, db, o->rules, &opts, json_vm, &w);
+		printf("%s],\n", w.first ? "" : "\n");
+		gw_buf_fini(&w.b);
+		json_decref(w.cache);
+		const char *key;
+		json_t *v;
+		size_t n = 0, total = json_object_size(rest);
+		json_object_foreach(rest, key, v) {
+			if (!strcmp(key, "rules")) {
+				total--;
+				continue;
+			}
+			printf("\"%s\": ", key);
+			json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+			printf("%s\n", ++n < total ? "," : "");
+		}
+		printf("}\n");
+	} else {
+		const char *head[] = {"VM", "NODE", "MODEL", "MIGRATABLE", "TARGETS", "REASON"};
+		struct table_ctx ctx = {gw_table_new(6, head)};
+		rest = gw_sched_check_stream(c, db, o->rules, &opts, table_vm, &ctx);
+		gw_table_print(ctx.t, stdout);
+		gw_table_free(ctx.t);
+		print_cluster(rest);
+	}
+	fflush(stdout);
+	for (size_t i = 0; i < c->n_findings && o->output == GW_OUTPUT_JSON && i < 1; i++)
+		fprintf(stderr, "godwit: warning: %zu finding%s about the input (see \"findings\")\n", c->n_findings,
+			c->n_findings == 1 ? "" : "s");
+	json_decref(rest);
+	release_cluster(c);
+	gw_cpu_modeldb_free(db);
+	return GW_EXIT_OK;
+}
+
+static int parse_only(const struct gw_cli_cluster_opts *o)
+{
+	struct gw_err *err = NULL;
+	struct gw_cluster *c = NULL;
+	if (gw_cli_cluster_parse(o, &c, &err) < 0)
+		return gw_cli_fail(err);
+	json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "documents", (json_int_t)c->n_docs, "skipped",
+				(json_int_t)c->n_skipped, "nodes", (json_int_t)c->n_nodes, "vmis",
+				(json_int_t)c->n_vmis, "pods", (json_int_t)c->n_pods, "findings",
+				(json_int_t)c->n_findings);
+	if (o->output == GW_OUTPUT_JSON)
+		gw_json_print(stdout, out);
+	else
+		printf("%lld documents (%lld skipped): %zu nodes, %zu VMIs, %zu pods, %zu findings\n",
+		       (long long)c->n_docs, (long long)c->n_skipped, c->n_nodes, c->n_vmis, c->n_pods, c->n_findings);
+	json_decref(out);
+	release_cluster(c);
+	return GW_EXIT_OK;
+}
+
+int gw_cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		GW_CLI_CLUSTER_LONGOPTS,
+		{"parse-only", no_argument, NULL, OPT_PARSE_ONLY},
+		{"max-nodes", required_argument, NULL, OPT_MAX_NODES},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct gw_cli_cluster_opts o;
+	struct gw_check_options co;
+	bool only_parse = false;
+	gw_cli_cluster_opts_init(&o);
+	gw_check_options_init(&co);
+	int c, rc = -1;
+	optind = 1;
+	while (rc < 0 && (c = getopt_long(argc, argv, GW_CLI_CLUSTER_SHORTOPTS "h", opts, NULL)) != -1) {
+		int taken = gw_cli_cluster_option(&o, c, optarg);
+		if (taken < 0) {
+			rc = GW_EXIT_USAGE;
+			break;
+		}
+		if (taken)
+			continue;
+		switch (c) {
+		case OPT_PARSE_ONLY:
+			only_parse = true;
+			break;
+		case OPT_MAX_NODES: {
+			uint64_t n;
+			if (!gw_str_to_u64(optarg, &n) || n > 1000000000)
+				rc = gw_cli_usage(NULL, "--max-nodes \"%s\": expected a number of nodes", optarg);
+			co.max_nodes_listed = (size_t)n;
+			break;
+		}
+		case 'h':
+			fputs(usage, stdout);
+			fputs(gw_cli_cluster_usage, stdout);
+			fputs(usage_check, stdout);
+			rc = GW_EXIT_OK;
+			break;
+		default:
+			rc = gw_cli_usage(usage, "check: bad option");
+			break;
+		}
+	}
+	if (rc < 0 && optind < argc)
+		rc = gw_cli_usage(usage, "check: unexpected argument \"%s\"", argv[optind]);
+	if (rc < 0 && !o.inputs.n)
+		rc = gw_cli_usage(usage, "check: give the cluster with -f PATH");
+	if (rc < 0)
+		rc = only_parse ? parse_only(&o) : run(&o, &co);
+	gw_cli_cluster_opts_fini(&o);
+	return rc;
+}

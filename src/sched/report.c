@@ -1,0 +1,994 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The pre-flight report (docs/report.md): every VM judged against every
+ * node, and the cluster's view (VMs without target, drain strands).
+ *
+ * A cluster of 10,000 nodes and 100,000 VMIs must not cost 10^9 node
+ * checks. Two observations make it cheap:
+ *  - a node's verdict for a VM depends only on the VM's placement
+ *    signature (target selector, required affinity, tolerations) and on
+ *    the node's labels that some selector or affinity names, its taints
+ *    and its cordon: nodes equal in those form a class, and each
+ *    (signature, class) pair is judged once, by gw_sched_node_check on
+ *    one node of the class;
+ *  - capacity depends on the node's free CPU and memory and the VM's
+ *    requests: it is judged once per (class, CPU request, memory request).
+ * A VM then costs one step per class plus the names it lists (capped),
+ * not one per node. The CPU domains and the recommended model come from
+ * report_cluster.c. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "report_int.h"
+
+void gw_check_options_init(struct gw_check_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_nodes_listed = GW_CHECK_MAX_NODES_LISTED;
+}
+
+/* ---- interning: key string -> dense index ------------------------------------------ */
+
+static ssize_t intern(json_t *map, const char *key, size_t next)
+{
+	json_t *v = json_object_get(map, key);
+	if (v)
+		return (ssize_t)json_integer_value(v);
+	json_object_set_new(map, key, json_integer((json_int_t)next));
+	return -1;
+}
+
+static void key_sep(struct gw_buf *b, char c)
+{
+	gw_buf_add(b, &c, 1);
+}
+
+/* ---- placement signatures ---------------------------------------------------------- */
+
+static char *signature_key(const struct gw_map *sel, const struct gw_node_affinity *aff, const struct gw_vmi *vmi)
+{
+	struct gw_buf b;
+	gw_buf_init(&b);
+	for (size_t i = 0; i < sel->n; i++) {
+		gw_buf_puts(&b, sel->keys[i]);
+		key_sep(&b, '\x01');
+		gw_buf_puts(&b, sel->values[i]);
+		key_sep(&b, '\x02');
+	}
+	key_sep(&b, '\x03');
+	for (size_t t = 0; t < aff->n; t++) {
+		for (size_t r = 0; r < aff->terms[t].n; r++) {
+			const struct gw_node_requirement *q = &aff->terms[t].reqs[r];
+			gw_buf_printf(&b, "%s\x01%d", q->key, (int)q->op);
+			for (size_t v = 0; v < q->values.n; v++) {
+				key_sep(&b, '\x01');
+				gw_buf_puts(&b, q->values.v[v]);
+			}
+			key_sep(&b, '\x02');
+		}
+		key_sep(&b, '\x04');
+	}
+	key_sep(&b, '\x03');
+	const struct gw_vmi_spec *s = &vmi->spec;
+	for (size_t i = 0; i < s->n_tolerations; i++) {
+		const struct gw_toleration *t = &s->tolerations[i];
+		gw_buf_printf(&b, "%s\x01%s\x01%s\x01%s\x02", t->key ? t->key : "\x05", t->op ? t->op : "",
+			      t->value ? t->value : "", t->effect ? t->effect : "");
+	}
+	if (!b.data)
+		gw_buf_puts(&b, "");
+	return gw_buf_steal(&b);
+}
+
+/* The index of the signature of (selector, affinity, vmi's tolerations);
+ * takes the selector and affinity (freed when already known). */
+static size_t sig_intern(struct report *x, struct gw_map *sel, struct gw_node_affinity *aff, const struct gw_vmi *vmi)
+{
+	char *key = signature_key(sel, aff, vmi);
+	ssize_t known = intern(x->sig_index, key, x->n_sigs);
+	free(key);
+	if (known >= 0) {
+		gw_map_fini(sel);
+		gw_node_affinity_fini(aff);
+		return (size_t)known;
+	}
+	if (x->n_sigs == x->cap_sigs) {
+		x->cap_sigs = x->cap_sigs ? x->cap_sigs * 2 : 64;
+		x->sigs = gw_realloc(x->sigs, x->cap_sigs * sizeof(*x->sigs));
+	}
+	struct sig *s = &x->sigs[x->n_sigs];
+	memset(s, 0, sizeof(*s));
+	s->selector = *sel;
+	s->affinity = *aff;
+	s->rep = vmi;
+	for (size_t i = 0; i < sel->n; i++)
+		json_object_set_new(x->referenced, sel->keys[i], json_true());
+	for (size_t t = 0; t < aff->n; t++)
+		for (size_t r = 0; r < aff->terms[t].n; r++)
+			json_object_set_new(x->referenced, aff->terms[t].reqs[r].key, json_true());
+	memset(sel, 0, sizeof(*sel));
+	memset(aff, 0, sizeof(*aff));
+	return x->n_sigs++;
+}
+
+/* The pending (unfinished) migration of a VMI, if any: its
+ * addedNodeSelector restricts the targets (003, S17). */
+static const struct gw_vmim *pending_vmim(const struct report *x, const struct gw_vmi *vmi)
+{
+	if (!x->c->n_vmims)
+		return NULL;
+	char *key = gw_asprintf("%s/%s", vmi->meta.namespace ? vmi->meta.namespace : "", vmi->meta.name);
+	json_t *v = json_object_get(x->vmim_index, key);
+	free(key);
+	return v ? x->c->vmims[json_integer_value(v)] : NULL;
+}
+
+/* Target selector of a VMI in cluster c (the real one, or a copy with
+ * another cpuModel): a signature index, or -1 with *error set. */
+static ssize_t vmi_signature(struct report *x, const struct gw_cluster *c, const struct gw_vmi *vmi, char **error)
+{
+	struct gw_map sel = {0};
+	struct gw_node_affinity aff = {0};
+	struct gw_err *err = NULL;
+	if (gw_sched_target_selector(c, vmi, pending_vmim(x, vmi), &sel, &aff, &err) < 0) {
+		gw_map_fini(&sel);
+		if (error)
+			*error = gw_strdup(gw_err_msg(err));
+		gw_err_free(err);
+		return -1;
+	}
+	return (ssize_t)sig_intern(x, &sel, &aff, vmi);
+}
+
+/* c with the cluster cpuModel replaced (shallow; for "after restart"). */
+static void cluster_with_model(const struct gw_cluster *c, const char *model, struct gw_cluster *alt,
+			       struct gw_kubevirt *altk)
+{
+	*alt = *c;
+	if (c->kubevirt) {
+		*altk = *c->kubevirt;
+	} else {
+		memset(altk, 0, sizeof(*altk));
+		gw_migration_config_defaults(&altk->migrations);
+	}
+	altk->cpu_model = (char *)model;
+	alt->kubevirt = altk;
+}
+
+/* ---- node classes ------------------------------------------------------------------ */
+
+static void build_classes(struct report *x)
+{
+	const struct gw_cluster *c = x->c;
+	json_t *index = json_object();
+	x->node_class = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*x->node_class));
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const struct gw_node *n = c->nodes[i];
+		struct gw_buf b;
+		gw_buf_init(&b);
+		for (size_t l = 0; l < n->meta.labels.n; l++) {
+			if (!json_object_get(x->referenced, n->meta.labels.keys[l]))
+				continue;
+			gw_buf_puts(&b, n->meta.labels.keys[l]);
+			key_sep(&b, '\x01');
+			gw_buf_puts(&b, n->meta.labels.values[l]);
+			key_sep(&b, '\x02');
+		}
+		key_sep(&b, '\x03');
+		for (size_t t = 0; t < n->n_taints; t++)
+			gw_buf_printf(&b, "%s\x01%s\x01%s\x02", n->taints[t].key ? n->taints[t].key : "",
+				      n->taints[t].value ? n->taints[t].value : "",
+				      n->taints[t].effect ? n->taints[t].effect : "");
+		gw_buf_puts(&b, n->unschedulable ? "\x03u" : "\x03s");
+		ssize_t k = intern(index, b.data, x->n_classes);
+		gw_buf_fini(&b);
+		if (k < 0) {
+			k = (ssize_t)x->n_classes++;
+			x->classes = gw_realloc(x->classes, x->n_classes * sizeof(*x->classes));
+			memset(&x->classes[k], 0, sizeof(x->classes[k]));
+		}
+		struct node_class *cl = &x->classes[k];
+		cl->nodes = gw_realloc(cl->nodes, (cl->n + 1) * sizeof(*cl->nodes));
+		cl->nodes[cl->n++] = i;
+		x->node_class[i] = (size_t)k;
+	}
+	json_decref(index);
+}
+
+static size_t subject_id(struct report *x, const char *subject)
+{
+	if (!subject)
+		return 0;
+	ssize_t id = intern(x->subject_index, subject, x->subjects.n + 1);
+	if (id >= 0)
+		return (size_t)id;
+	gw_strv_push(&x->subjects, subject);
+	return x->subjects.n;
+}
+
+static const char *subject_name(const struct report *x, size_t id)
+{
+	return id ? x->subjects.v[id - 1] : NULL;
+}
+
+/* ---- verdicts ------------------------------------------------------------------------ */
+
+static const struct verdict *verdict(struct report *x, size_t sig, size_t cls)
+{
+	struct sig *s = &x->sigs[sig];
+	if (!s->verdicts)
+		s->verdicts = gw_calloc(x->n_classes ? x->n_classes : 1, sizeof(*s->verdicts));
+	if (s->verdicts[cls])
+		return s->verdicts[cls];
+	struct gw_reasons rs;
+	gw_reasons_init(&rs);
+	rs.codes_only = true;
+	const struct gw_node *node = x->c->nodes[x->classes[cls].nodes[0]];
+	gw_sched_node_check(x->c, s->rep, node, NULL, &s->selector, &s->affinity, NULL, &rs);
+	struct verdict *v = gw_calloc(1, sizeof(*v));
+	v->n = rs.n;
+	v->code = gw_calloc(rs.n ? rs.n : 1, sizeof(*v->code));
+	v->subject = gw_calloc(rs.n ? rs.n : 1, sizeof(*v->subject));
+	for (size_t i = 0; i < rs.n; i++) {
+		v->code[i] = rs.v[i].code;
+		/* The subject of a node-named reason is the node itself:
+		 * stored as NULL and named per node by the caller. */
+		v->subject[i] = rs.v[i].code == GW_R_CORDONED ? 0 : subject_id(x, rs.v[i].subject);
+	}
+	gw_reasons_fini(&rs);
+	s->verdicts[cls] = v;
+	return v;
+}
+
+/* ---- capacity ------------------------------------------------------------------------- */
+
+static bool phase_final(const char *phase)
+{
+	return phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
+}
+
+int64_t report_memory_request(const struct gw_vmi_spec *s)
+{
+	return s->memory_request_bytes ? s->memory_request_bytes : s->memory_guest_bytes;
+}
+
+ssize_t report_node_index(const struct report *x, const char *name)
+{
+	json_t *v = name ? json_object_get(x->node_index, name) : NULL;
+	return v ? (ssize_t)json_integer_value(v) : -1;
+}
+
+/* As gw_sched_usage, with the node index of a hash (gw_sched_usage walks
+ * the node array once per VMI). */
+static void usage(struct report *x)
+{
+	const struct gw_cluster *c = x->c;
+	x->used_cpu = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*x->used_cpu));
+	x->used_mem = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*x->used_mem));
+	for (size_t v = 0; v < c->n_vmis; v++) {
+		const struct gw_vmi *vmi = c->vmis[v];
+		if (!vmi->node_name || phase_final(vmi->phase))
+			continue;
+		ssize_t i = report_node_index(x, vmi->node_name);
+		if (i < 0)
+			continue;
+		x->used_cpu[i] += vmi->spec.cpu_request_millis;
+		x->used_mem[i] += report_memory_request(&vmi->spec);
+	}
+}
+
+static bool lacks_cpu(const struct gw_node *n, int64_t used, int64_t want)
+{
+	return n->cpu_millis >= 0 && want > 0 && want > n->cpu_millis - used;
+}
+
+static bool lacks_mem(const struct gw_node *n, int64_t used, int64_t want)
+{
+	return n->memory_bytes >= 0 && want > 0 && want > n->memory_bytes - used;
+}
+
+static const struct capacity *capacity(struct report *x, size_t cls, int64_t cpu, int64_t mem)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "%zu:%" PRId64 ":%" PRId64, cls, cpu, mem);
+	ssize_t k = intern(x->cap_index, key, x->n_caps);
+	if (k >= 0)
+		return x->caps[k];
+	struct capacity *cp = gw_calloc(1, sizeof(*cp));
+	const struct node_class *cl = &x->classes[cls];
+	for (size_t j = 0; j < cl->n; j++) {
+		size_t i = cl->nodes[j];
+		const struct gw_node *n = x->c->nodes[i];
+		bool bc = lacks_cpu(n, x->used_cpu[i], cpu), bm = lacks_mem(n, x->used_mem[i], mem);
+		if (!bc && !bm)
+			continue;
+		cp->bad = gw_realloc(cp->bad, (cp->n + 1) * sizeof(*cp->bad));
+		cp->bad[cp->n].node = i;
+		cp->bad[cp->n].cpu = bc;
+		cp->bad[cp->n].mem = bm;
+		cp->n++;
+	}
+	x->caps = gw_realloc(x->caps, (x->n_caps + 1) * sizeof(*x->caps));
+	x->caps[x->n_caps++] = cp;
+	return cp;
+}
+
+/* ---- one VM against every class ----------------------------------------------------- */
+
+/* The group of (code, subject) of the VM being judged: a direct slot per
+ * (subject, code), valid when its stamp is this VM's generation. */
+static struct group *group_of(struct report *x, struct eval *e, enum gw_reason_code code, size_t subject)
+{
+	size_t need = (x->subjects.n + 1) * GW_R_COUNT, slot = subject * GW_R_COUNT + (size_t)code;
+	if (need > e->cap_slot) {
+		e->slot = gw_realloc(e->slot, need * sizeof(*e->slot));
+		e->stamp = gw_realloc(e->stamp, need * sizeof(*e->stamp));
+		memset(e->stamp + e->cap_slot, 0, (need - e->cap_slot) * sizeof(*e->stamp));
+		e->cap_slot = need;
+	}
+	if (e->stamp[slot] == e->gen)
+		return &e->g[e->slot[slot]];
+	if (e->ng == e->capg) {
+		size_t old = e->capg;
+		e->capg = e->capg ? e->capg * 2 : 16;
+		e->g = gw_realloc(e->g, e->capg * sizeof(*e->g));
+		memset(&e->g[old], 0, (e->capg - old) * sizeof(*e->g));
+	}
+	e->stamp[slot] = e->gen;
+	e->slot[slot] = (uint32_t)e->ng;
+	struct group *g = &e->g[e->ng++];
+	size_t *keep = g->idx, keep_cap = g->cap_idx;
+	memset(g, 0, sizeof(*g));
+	g->idx = keep;
+	g->cap_idx = keep_cap;
+	g->code = code;
+	g->subject = subject;
+	return g;
+}
+
+static void group_add(struct group *g, size_t node, size_t cap)
+{
+	g->count++;
+	if (cap && g->n >= cap)
+		return;
+	if (g->n == g->cap_idx) {
+		g->cap_idx = g->cap_idx ? g->cap_idx * 2 : 8;
+		g->idx = gw_realloc(g->idx, g->cap_idx * sizeof(*g->idx));
+	}
+	g->idx[g->n++] = node;
+}
+
+static void elig_add(struct eval *e, size_t node, size_t cap)
+{
+	e->eligible++;
+	if (cap && e->n_elig >= cap)
+		return;
+	if (e->n_elig == e->cap_elig) {
+		e->cap_elig = e->cap_elig ? e->cap_elig * 2 : 16;
+		e->elig = gw_realloc(e->elig, e->cap_elig * sizeof(*e->elig));
+	}
+	e->elig[e->n_elig++] = node;
+}
+
+static bool reason_per_node(enum gw_reason_code code)
+{
+	return code == GW_R_CORDONED || code == GW_R_SOURCE_NODE || code == GW_R_CPU_CAPACITY ||
+	       code == GW_R_MEMORY_CAPACITY;
+}
+
+static void eval_reset(struct eval *e)
+{
+	e->eligible = 0;
+	e->n_elig = 0;
+	e->ng = 0;
+	if (++e->gen == 0) {   /* wrapped: forget every stamp */
+		memset(e->stamp, 0, e->cap_slot * sizeof(*e->stamp));
+		e->gen = 1;
+	}
+}
+
+/* Every class against one signature and request. */
+static void eval_classes(struct report *x, int64_t cpu, int64_t mem, size_t sig, ssize_t source, bool lists,
+			 size_t cap, struct eval *e)
+{
+	eval_reset(e);
+	bool need_cap = cpu > 0 || mem > 0;
+	if (lists && source >= 0)
+		group_add(group_of(x, e, GW_R_SOURCE_NODE, 0), (size_t)source, cap);
+	for (size_t k = 0; k < x->n_classes; k++) {
+		const struct node_class *cl = &x->classes[k];
+		const struct verdict *v = verdict(x, sig, k);
+		const struct capacity *cp = need_cap ? capacity(x, k, cpu, mem) : NULL;
+		bool source_here = source >= 0 && x->node_class[source] == k;
+		if (lists) {
+			/* The source node is listed under SourceNode only: it is no
+			 * candidate, whatever else holds for it. */
+			for (size_t r = 0; r < v->n; r++) {
+				struct group *g = group_of(x, e, v->code[r], v->subject[r]);
+				if (cap && g->n >= cap) {
+					g->count += cl->n - (source_here ? 1 : 0);
+					continue;
+				}
+				for (size_t j = 0; j < cl->n; j++)
+					if ((ssize_t)cl->nodes[j] != source)
+						group_add(g, cl->nodes[j], cap);
+			}
+			for (size_t j = 0; cp && j < cp->n; j++) {
+				if ((ssize_t)cp->bad[j].node == source)
+					continue;
+				if (cp->bad[j].cpu)
+					group_add(group_of(x, e, GW_R_CPU_CAPACITY, 0), cp->bad[j].node, cap);
+				if (cp->bad[j].mem)
+					group_add(group_of(x, e, GW_R_MEMORY_CAPACITY, 0), cp->bad[j].node, cap);
+			}
+		}
+		if (v->n)
+			continue;
+		/* Eligible: the class minus the source and the nodes without room;
+		 * names only until the cap, the rest counted. */
+		size_t bad = 0, excluded = 0;
+		for (size_t j = 0; cp && j < cp->n; j++)
+			if ((ssize_t)cp->bad[j].node != source)
+				bad++;
+		excluded = bad + (source_here ? 1 : 0);
+		if (!lists || (cap && e->n_elig >= cap)) {
+			e->eligible += cl->n - excluded;
+			continue;
+		}
+		size_t bj = 0;
+		for (size_t j = 0; j < cl->n; j++) {
+			size_t i = cl->nodes[j];
+			while (cp && bj < cp->n && cp->bad[bj].node < i)
+				bj++;
+			if ((ssize_t)i == source || (cp && bj < cp->n && cp->bad[bj].node == i))
+				continue;
+			if (cap && e->n_elig >= cap) {
+				/* the rest of the class: counted, not listed */
+				size_t rest = cl->n - j, rest_bad = 0;
+				for (size_t b2 = bj; cp && b2 < cp->n; b2++)
+					if ((ssize_t)cp->bad[b2].node != source)
+						rest_bad++;
+				bool src_rest = source_here && (size_t)source >= i;
+				e->eligible += rest - rest_bad - (src_rest ? 1 : 0);
+				break;
+			}
+			elig_add(e, i, cap);
+		}
+	}
+}
+
+static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "%zu:%" PRId64 ":%" PRId64, sig, cpu, mem);
+	ssize_t k = intern(x->memo_index, key, x->n_memos);
+	if (k >= 0)
+		return x->memos[k];
+	size_t cap = x->o.max_nodes_listed;
+	struct eval e;
+	memset(&e, 0, sizeof(e));
+	eval_reset(&e);
+	eval_classes(x, cpu, mem, sig, -1, true, cap ? cap + 1 : 0, &e);
+	struct memo *m = gw_calloc(1, sizeof(*m));
+	m->ng = e.ng;
+	m->g = gw_calloc(e.ng ? e.ng : 1, sizeof(*m->g));
+	for (size_t i = 0; i < e.ng; i++) {
+		m->g[i] = e.g[i];
+		m->g[i].idx = gw_calloc(e.g[i].n ? e.g[i].n : 1, sizeof(size_t));
+		if (e.g[i].n)
+			memcpy(m->g[i].idx, e.g[i].idx, e.g[i].n * sizeof(size_t));
+		m->g[i].cap_idx = e.g[i].n;
+	}
+	m->eligible = e.eligible;
+	m->n_elig = e.n_elig;
+	m->elig = gw_calloc(e.n_elig ? e.n_elig : 1, sizeof(size_t));
+	if (e.n_elig)
+		memcpy(m->elig, e.elig, e.n_elig * sizeof(size_t));
+	for (size_t i = 0; i < e.capg; i++)
+		free(e.g[i].idx);
+	free(e.g);
+	free(e.elig);
+	free(e.slot);
+	free(e.stamp);
+	x->memos = gw_realloc(x->memos, (x->n_memos + 1) * sizeof(*x->memos));
+	x->memos[x->n_memos++] = m;
+	return m;
+}
+
+/* idx without `drop`, at most cap entries (0: all), into g. */
+static void copy_without(struct group *g, const size_t *idx, size_t n, ssize_t drop, size_t cap)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((ssize_t)idx[i] == drop)
+			continue;
+		if (cap && g->n >= cap)
+			break;
+		if (g->n == g->cap_idx) {
+			g->cap_idx = g->cap_idx ? g->cap_idx * 2 : 8;
+			g->idx = gw_realloc(g->idx, g->cap_idx * sizeof(*g->idx));
+		}
+		g->idx[g->n++] = idx[i];
+	}
+}
+
+/* One VM: the memo of its (signature, request), less its source node,
+ * which is listed under SourceNode only. */
+void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t source, bool lists,
+		 struct eval *e)
+{
+	size_t cap = x->o.max_nodes_listed;
+	int64_t cpu = vmi->spec.cpu_request_millis, mem = report_memory_request(&vmi->spec);
+	const struct memo *m = memo_get(x, sig, cpu, mem);
+	eval_reset(e);
+	/* Which of the memo's groups hold the source, and is it eligible there. */
+	const struct verdict *sv = NULL;
+	bool src_cpu = false, src_mem = false;
+	if (source >= 0) {
+		size_t k = x->node_class[source];
+		sv = verdict(x, sig, k);
+		if (cpu > 0 || mem > 0) {
+			const struct capacity *cp = capacity(x, k, cpu, mem);
+			for (size_t j = 0; j < cp->n; j++)
+				if ((ssize_t)cp->bad[j].node == source) {
+					src_cpu = cp->bad[j].cpu;
+					src_mem = cp->bad[j].mem;
+				}
+		}
+	}
+	bool src_eligible = sv && sv->n == 0 && !src_cpu && !src_mem;
+	e->eligible = m->eligible - (src_eligible ? 1 : 0);
+	if (!lists)
+		return;
+	for (size_t i = 0; i < m->n_elig && (!cap || e->n_elig < cap); i++)
+		if ((ssize_t)m->elig[i] != source) {
+			if (e->n_elig == e->cap_elig) {
+				e->cap_elig = e->cap_elig ? e->cap_elig * 2 : 16;
+				e->elig = gw_realloc(e->elig, e->cap_elig * sizeof(*e->elig));
+			}
+			e->elig[e->n_elig++] = m->elig[i];
+		}
+	if (source >= 0)
+		group_add(group_of(x, e, GW_R_SOURCE_NODE, 0), (size_t)source, cap);
+	for (size_t i = 0; i < m->ng; i++) {
+		const struct group *mg = &m->g[i];
+		bool has_src = false;
+		if (mg->code == GW_R_CPU_CAPACITY)
+			has_src = src_cpu;
+		else if (mg->code == GW_R_MEMORY_CAPACITY)
+			has_src = src_mem;
+		else
+			for (size_t r = 0; sv && r < sv->n && !has_src; r++)
+				has_src = sv->code[r] == mg->code && sv->subject[r] == mg->subject;
+		if (has_src && mg->count == 1)
+			continue;   /* only the source: no group */
+		struct group *g = group_of(x, e, mg->code, mg->subject);
+		g->count = mg->count - (has_src ? 1 : 0);
+		copy_without(g, mg->idx, mg->n, has_src ? source : -1, cap);
+	}
+}
+
+/* ---- JSON of one VM ------------------------------------------------------------------ */
+
+json_t *report_node_name(struct report *x, size_t i)
+{
+	if (!x->node_json[i])
+		x->node_json[i] = json_string(x->c->nodes[i]->meta.name ? x->c->nodes[i]->meta.name : "");
+	return x->node_json[i];
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static json_t *node_list(struct report *x, size_t *idx, size_t n)
+{
+	if (n > 1)
+		qsort(idx, n, sizeof(*idx), cmp_size);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append(a, report_node_name(x, idx[i]));
+	return a;
+}
+
+static int cmp_group(const void *pa, const void *pb, void *data)
+{
+	const struct report *x = data;
+	const struct group *a = pa, *b = pb;
+	if (a->code != b->code)
+		return a->code < b->code ? -1 : 1;
+	if (!a->subject || !b->subject)
+		return !a->subject - !b->subject;
+	return strcmp(subject_name(x, a->subject), subject_name(x, b->subject));
+}
+
+static json_t *rejected_json(struct report *x, struct eval *e)
+{
+	if (e->ng > 1)
+		qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
+	json_t *a = json_array();
+	for (size_t i = 0; i < e->ng; i++) {
+		struct group *g = &e->g[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "reason", json_string(gw_reason_name(g->code)));
+		/* Node-named reasons: the node is the subject; with one node,
+		 * name it (as gw_sched_node_check does), else null. */
+		if (g->subject)
+			json_object_set_new(o, "subject", json_string(subject_name(x, g->subject)));
+		else if (reason_per_node(g->code) && g->count == 1 && g->n == 1)
+			json_object_set(o, "subject", report_node_name(x, g->idx[0]));
+		else
+			json_object_set_new(o, "subject", json_null());
+		json_object_set_new(o, "count", json_integer((json_int_t)g->count));
+		json_object_set_new(o, "nodes", node_list(x, g->idx, g->n));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *affinity_json(const struct gw_node_affinity *a)
+{
+	static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"};
+	json_t *terms = json_array();
+	for (size_t t = 0; t < a->n; t++) {
+		json_t *term = json_array();
+		for (size_t r = 0; r < a->terms[t].n; r++) {
+			const struct gw_node_requirement *q = &a->terms[t].reqs[r];
+			json_t *values = json_array();
+			for (size_t v = 0; v < q->values.n; v++)
+				json_array_append_new(values, json_string(q->values.v[v]));
+			json_array_append_new(term, json_pack("{s:s, s:s, s:o}", "key", q->key, "operator",
+							      (size_t)q->op < GW_ARRAY_SIZE(ops) ? ops[q->op] : "?",
+							      "values", values));
+		}
+		json_array_append_new(terms, term);
+	}
+	return terms;
+}
+
+static json_t *settings_json(const struct report *x, const struct gw_vmi *vmi)
+{
+	struct gw_migration_settings s;
+	gw_sched_settings(x->c, vmi, x->rules, &s);
+	bool disruption = s.config.allow_workload_disruption < 0 ? s.config.allow_post_copy
+								  : s.config.allow_workload_disruption != 0;
+	return json_pack("{s:o, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I}", "policy",
+			 s.policy ? json_string(s.policy) : json_null(), "allowPostCopy", s.config.allow_post_copy,
+			 "allowAutoConverge", s.config.allow_auto_converge, "allowWorkloadDisruption", disruption,
+			 "bandwidthPerMigration", (json_int_t)s.config.bandwidth_bytes, "completionTimeoutPerGiB",
+			 (json_int_t)s.config.completion_timeout_per_gib, "progressTimeout",
+			 (json_int_t)s.config.progress_timeout_s, "sizeBytes", (json_int_t)s.size_bytes,
+			 "completionDeadlineSeconds", (json_int_t)s.completion_deadline_s);
+}
+
+static const char *model_source_name(enum gw_model_source s)
+{
+	switch (s) {
+	case GW_MODEL_FROM_VM: return "vm";
+	case GW_MODEL_FROM_CLUSTER: return "cluster";
+	case GW_MODEL_DEFAULT: break;
+	}
+	return "default";
+}
+
+char *report_vm_name(const struct gw_vmi *vmi)
+{
+	return gw_asprintf("%s/%s", vmi->meta.namespace ? vmi->meta.namespace : "", vmi->meta.name);
+}
+
+static json_t *vm_json(struct report *x, size_t v, struct eval *e, bool *migratable)
+{
+	const struct gw_vmi *vmi = x->c->vmis[v];
+	const struct vm_rec *rec = &x->vms[v];
+	enum gw_model_source src;
+	const char *model = gw_sched_cpu_model(x->c, &vmi->spec, &src);
+	struct gw_reasons blockers;
+	gw_reasons_init(&blockers);
+	gw_sched_migratable(x->c, vmi, x->rules, &blockers);
+	*migratable = blockers.n == 0;
+	json_t *o = json_object();
+	json_object_set_new(o, "namespace", json_string(vmi->meta.namespace ? vmi->meta.namespace : ""));
+	json_object_set_new(o, "name", json_string(vmi->meta.name));
+	json_object_set_new(o, "node", vmi->node_name ? json_string(vmi->node_name) : json_null());
+	json_object_set_new(o, "phase", vmi->phase ? json_string(vmi->phase) : json_null());
+	json_object_set_new(o, "cpuModel", json_string(model));
+	json_object_set_new(o, "cpuModelSource", json_string(model_source_name(src)));
+	json_object_set_new(o, "migratable", json_boolean(*migratable));
+	json_t *bl = json_array();
+	for (size_t i = 0; i < blockers.n; i++)
+		json_array_append_new(bl, json_pack("{s:s, s:o, s:s}", "reason", gw_reason_name(blockers.v[i].code),
+						    "subject", blockers.v[i].subject ? json_string(blockers.v[i].subject)
+										     : json_null(),
+						    "message", blockers.v[i].message ? blockers.v[i].message : ""));
+	json_object_set_new(o, "blockers", bl);
+	gw_reasons_fini(&blockers);
+	json_object_set_new(o, "migrationMethod", json_string(gw_sched_migration_method(x->c, vmi)));
+	if (rec->sig >= 0) {
+		struct sig *s = &x->sigs[rec->sig];
+		if (!s->selector_json)
+			s->selector_json = gw_map_to_json(&s->selector);
+		if (!s->affinity_json)
+			s->affinity_json = affinity_json(&s->affinity);
+		json_object_set(o, "targetSelector", s->selector_json);
+		json_object_set(o, "targetAffinity", s->affinity_json);
+	} else {
+		json_object_set_new(o, "targetSelector", json_null());
+		json_object_set_new(o, "targetAffinity", json_null());
+		json_object_set_new(o, "selectorError", json_string(rec->selector_error ? rec->selector_error : ""));
+	}
+	json_object_set_new(o, "selectorSource",
+			    json_string(gw_selector_source_name(gw_sched_selector_source(x->c, vmi))));
+	json_t *et = json_object();
+	json_object_set_new(et, "count", json_integer((json_int_t)e->eligible));
+	json_object_set_new(et, "nodes", node_list(x, e->elig, e->n_elig));
+	json_object_set_new(o, "eligibleTargets", et);
+	json_object_set_new(o, "rejected", rejected_json(x, e));
+	json_object_set_new(o, "settings", settings_json(x, vmi));
+	return o;
+}
+
+/* ---- the whole report ----------------------------------------------------------------- */
+
+static void index_inputs(struct report *x)
+{
+	const struct gw_cluster *c = x->c;
+	x->node_index = json_object();
+	for (size_t i = 0; i < c->n_nodes; i++)
+		if (c->nodes[i]->meta.name)
+			json_object_set_new(x->node_index, c->nodes[i]->meta.name, json_integer((json_int_t)i));
+	x->vmim_index = json_object();
+	for (size_t i = 0; i < c->n_vmims; i++) {
+		const struct gw_vmim *m = c->vmims[i];
+		if (m->phase && (strcmp(m->phase, "Succeeded") == 0 || strcmp(m->phase, "Failed") == 0))
+			continue;
+		const char *target = m->vmi_name ? m->vmi_name : gw_map_get(&m->meta.labels, "kubevirt.io/vmi-name");
+		if (!target)
+			continue;
+		char *key = gw_asprintf("%s/%s", m->meta.namespace ? m->meta.namespace : "", target);
+		/* the first pending migration of a VMI, as KubeVirt allows one */
+		if (!json_object_get(x->vmim_index, key))
+			json_object_set_new(x->vmim_index, key, json_integer((json_int_t)i));
+		free(key);
+	}
+	x->node_json = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*x->node_json));
+}
+
+static bool no_own_model(const struct gw_vmi *vmi)
+{
+	return !(vmi->spec.cpu_model && vmi->spec.cpu_model[0]);
+}
+
+/* Pass 1: every VM's placement signature (and those it would have under
+ * the recommended model and under the cpuModel before --set-cpu-model),
+ * so that the node classes know every label a selector names. */
+static void signatures(struct report *x)
+{
+	const struct gw_cluster *c = x->c;
+	struct gw_cluster rec_c, prev_c;
+	struct gw_kubevirt rec_k, prev_k;
+	if (x->recommended)
+		cluster_with_model(c, x->recommended, &rec_c, &rec_k);
+	if (x->o.whatif_set_cpu_model)
+		cluster_with_model(c, x->o.previous_cpu_model, &prev_c, &prev_k);
+	x->vms = gw_calloc(c->n_vmis ? c->n_vmis : 1, sizeof(*x->vms));
+	for (size_t v = 0; v < c->n_vmis; v++) {
+		const struct gw_vmi *vmi = c->vmis[v];
+		struct vm_rec *r = &x->vms[v];
+		r->sig = vmi_signature(x, c, vmi, &r->selector_error);
+		r->source = report_node_index(x, vmi->node_name);
+		r->alt_rec = r->alt_prev = -1;
+		if (!no_own_model(vmi))
+			continue;
+		if (x->recommended && strcmp(gw_sched_cpu_model(c, &vmi->spec, NULL), "host-model") == 0)
+			r->alt_rec = vmi_signature(x, &rec_c, vmi, NULL);
+		if (x->o.whatif_set_cpu_model)
+			r->alt_prev = vmi_signature(x, &prev_c, vmi, NULL);
+	}
+}
+
+static void report_free(struct report *x)
+{
+	for (size_t s = 0; s < x->n_sigs; s++) {
+		struct sig *sg = &x->sigs[s];
+		gw_map_fini(&sg->selector);
+		gw_node_affinity_fini(&sg->affinity);
+		json_decref(sg->selector_json);
+		json_decref(sg->affinity_json);
+		for (size_t k = 0; sg->verdicts && k < x->n_classes; k++) {
+			struct verdict *v = sg->verdicts[k];
+			if (!v)
+				continue;
+			free(v->subject);
+			free(v->code);
+			free(v);
+		}
+		free(sg->verdicts);
+	}
+	free(x->sigs);
+	for (size_t k = 0; k < x->n_classes; k++)
+		free(x->classes[k].nodes);
+	free(x->classes);
+	free(x->node_class);
+	for (size_t i = 0; i < x->n_caps; i++) {
+		free(x->caps[i]->bad);
+		free(x->caps[i]);
+	}
+	free(x->caps);
+	for (size_t v = 0; x->vms && v < x->c->n_vmis; v++)
+		free(x->vms[v].selector_error);
+	free(x->vms);
+	for (size_t i = 0; x->node_json && i < x->c->n_nodes; i++)
+		json_decref(x->node_json[i]);
+	free(x->node_json);
+	free(x->used_cpu);
+	free(x->used_mem);
+	json_decref(x->sig_index);
+	json_decref(x->referenced);
+	json_decref(x->cap_index);
+	json_decref(x->subject_index);
+	json_decref(x->memo_index);
+	for (size_t i = 0; i < x->n_memos; i++) {
+		for (size_t g = 0; g < x->memos[i]->ng; g++)
+			free(x->memos[i]->g[g].idx);
+		free(x->memos[i]->g);
+		free(x->memos[i]->elig);
+		free(x->memos[i]);
+	}
+	free(x->memos);
+	gw_strv_fini(&x->subjects);
+	json_decref(x->node_index);
+	json_decref(x->vmim_index);
+	free(x->recommended);
+}
+
+static size_t eligible_under(struct report *x, const struct gw_vmi *vmi, ssize_t sig, ssize_t source,
+			     struct eval *scratch)
+{
+	if (sig < 0)
+		return 0;
+	report_eval(x, vmi, (size_t)sig, source, false, scratch);
+	return scratch->eligible;
+}
+
+static void eval_fini(struct eval *e)
+{
+	for (size_t i = 0; i < e->capg; i++)
+		free(e->g[i].idx);
+	free(e->g);
+	free(e->elig);
+	free(e->slot);
+	free(e->stamp);
+}
+
+json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
+			      const struct gw_rule_set *rules, const struct gw_check_options *o,
+			      void (*emit)(json_t *vm, void *ctx), void *ctx)
+{
+	struct report x;
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.db = db;
+	x.rules = rules ? rules : gw_rules_get(GW_RULES_GODWIT);
+	if (o)
+		x.o = *o;
+	else
+		gw_check_options_init(&x.o);
+	x.sig_index = json_object();
+	x.referenced = json_object();
+	x.cap_index = json_object();
+	x.subject_index = json_object();
+	x.memo_index = json_object();
+	gw_strv_init(&x.subjects);
+	index_inputs(&x);
+	usage(&x);
+
+	json_t *cluster = json_object();
+	json_object_set_new(cluster, "nodes", json_integer((json_int_t)c->n_nodes));
+	json_object_set_new(cluster, "vms", json_integer((json_int_t)c->n_vmis));
+	/* Domains and the recommended model first: the VMs' signatures under
+	 * that model must be known before the node classes are built. */
+	json_t *recommended = NULL;
+	json_object_set_new(cluster, "domains", report_domains(&x, &recommended));
+
+	signatures(&x);
+	build_classes(&x);
+	json_object_set_new(cluster, "nodeClasses", json_integer((json_int_t)x.n_classes));
+	json_object_set_new(cluster, "placementSignatures", json_integer((json_int_t)x.n_sigs));
+
+	json_t *without = json_array(), *frees = json_array();
+	json_t *restart = json_array(), *freed = json_array(), *stranded_by = json_array();
+	json_t **strands = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*strands));
+	struct eval e, scratch;
+	memset(&e, 0, sizeof(e));
+	memset(&scratch, 0, sizeof(scratch));
+	for (size_t v = 0; v < c->n_vmis; v++) {
+		const struct gw_vmi *vmi = c->vmis[v];
+		struct vm_rec *r = &x.vms[v];
+		if (r->sig >= 0)
+			report_eval(&x, vmi, (size_t)r->sig, r->source, true, &e);
+		else {
+			e.eligible = e.n_elig = e.ng = 0;
+		}
+		bool migratable;
+		json_t *vm = vm_json(&x, v, &e, &migratable);
+		char *name = report_vm_name(vmi);
+		if (migratable && e.eligible == 0)
+			json_array_append_new(without, json_string(name));
+		if ((!migratable || e.eligible == 0) && r->source >= 0) {
+			if (!strands[r->source])
+				strands[r->source] = json_array();
+			json_array_append_new(strands[r->source], json_string(name));
+		}
+		if (e.eligible == 0 && r->alt_rec >= 0 && eligible_under(&x, vmi, r->alt_rec, r->source, &scratch) > 0)
+			json_array_append_new(frees, json_string(name));
+		if (x.o.whatif_set_cpu_model && no_own_model(vmi)) {
+			const char *before = x.o.previous_cpu_model ? x.o.previous_cpu_model : "host-model";
+			if (strcmp(before, gw_sched_cpu_model(c, &vmi->spec, NULL)) != 0)
+				json_array_append_new(restart, json_string(name));
+			size_t was = eligible_under(&x, vmi, r->alt_prev, r->source, &scratch);
+			if (was == 0 && e.eligible > 0)
+				json_array_append_new(freed, json_string(name));
+			else if (was > 0 && e.eligible == 0)
+				json_array_append_new(stranded_by, json_string(name));
+		}
+		free(name);
+		emit(vm, ctx);
+	}
+	eval_fini(&e);
+	eval_fini(&scratch);
+
+	json_object_set_new(cluster, "vmsWithoutTarget", without);
+	json_t *ds = json_object();
+	for (size_t i = 0; i < c->n_nodes; i++)
+		if (strands[i])
+			json_object_set_new(ds, c->nodes[i]->meta.name, strands[i]);
+	free(strands);
+	json_object_set_new(cluster, "drainStrands", ds);
+	if (recommended) {
+		json_object_set_new(recommended, "frees", frees);
+		json_object_set_new(cluster, "recommendedCpuModel", recommended);
+	} else {
+		json_decref(frees);
+		json_object_set_new(cluster, "recommendedCpuModel", json_null());
+	}
+	if (x.o.whatif_set_cpu_model) {
+		json_t *w = json_object();
+		json_object_set_new(w, "cpuModelBefore",
+				    x.o.previous_cpu_model ? json_string(x.o.previous_cpu_model) : json_null());
+		json_object_set_new(w, "cpuModelAfter", c->kubevirt && c->kubevirt->cpu_model
+								? json_string(c->kubevirt->cpu_model) : json_null());
+		json_object_set_new(w, "restartChangesModel", restart);
+		json_object_set_new(w, "freed", freed);
+		json_object_set_new(w, "stranded", stranded_by);
+		json_object_set_new(cluster, "setCpuModel", w);
+	} else {
+		json_decref(restart);
+		json_decref(freed);
+		json_decref(stranded_by);
+	}
+
+	json_t *findings = json_array();
+	for (size_t i = 0; i < c->n_findings; i++)
+		json_array_append_new(findings, json_pack("{s:s, s:s}", "where", c->findings[i].where, "message",
+							  c->findings[i].message));
+	json_t *out = json_object();
+	json_object_set_new(out, "rules", json_string(x.rules->name));
+	json_object_set_new(out, "cluster", cluster);
+	json_object_set_new(out, "findings", findings);
+	report_free(&x);
+	return out;
+}
+
+static void collect(json_t *vm, void *ctx)
+{
+	json_array_append_new(ctx, vm);
+}
+
+json_t *gw_sched_check(const struct gw_cluster *c, const struct gw_cpu_modeldb *db, const struct gw_rule_set *rules,
+		       const struct gw_check_options *o)
+{
+	json_t *vms = json_array();
+	json_t *out = gw_sched_check_stream(c, db, rules, o, collect, vms);
+	json_object_set_new(out, "vms", vms);
+	return out;
+}

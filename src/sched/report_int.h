@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared by report.c (VMs against node classes) and report_cluster.c
+ * (CPU domains, recommended model). Not installed. */
+#ifndef GODWIT_REPORT_INT_H
+#define GODWIT_REPORT_INT_H
+
+#include "sched_int.h"
+
+/* A placement signature: what decides which nodes may take a VM. */
+struct sig {
+	struct gw_map selector;
+	struct gw_node_affinity affinity;
+	const struct gw_vmi *rep;          /* a VMI with it (its tolerations) */
+	json_t *selector_json, *affinity_json;
+	struct verdict **verdicts;         /* per node class, computed on first use */
+};
+
+/* Why the nodes of a class cannot take VMs of a signature (empty: they can). */
+struct verdict {
+	size_t n;
+	enum gw_reason_code *code;
+	size_t *subject;                   /* interned subject id; 0 = none (node-named reasons) */
+};
+
+/* Nodes equal in every label some selector names, taints and cordon. */
+struct node_class {
+	size_t *nodes;                     /* node indices, ascending */
+	size_t n;
+};
+
+/* Nodes of a class without room for a (CPU, memory) request. */
+struct capacity {
+	struct {
+		size_t node;
+		bool cpu, mem;
+	} *bad;                            /* ascending node index */
+	size_t n;
+};
+
+struct vm_rec {
+	ssize_t sig;                       /* -1: no target selector (selector_error) */
+	char *selector_error;
+	ssize_t source;                    /* node index, -1 when missing */
+	ssize_t alt_rec;                   /* signature under the recommended model, or -1 */
+	ssize_t alt_prev;                  /* under the cpuModel before --set-cpu-model, or -1 */
+};
+
+/* Rejected nodes of one VM for one (reason, subject). */
+struct group {
+	enum gw_reason_code code;
+	size_t subject;                    /* interned id, 0 = none */
+	size_t count;                      /* all of them */
+	size_t *idx, n, cap_idx;           /* the first ones (capped) */
+};
+
+struct eval {
+	size_t eligible;                   /* all of them */
+	size_t *elig, n_elig, cap_elig;    /* the first ones (capped) */
+	struct group *g;
+	size_t ng, capg;
+	/* (subject id, code) -> group index + 1 when stamp matches this VM */
+	uint32_t *slot, *stamp, gen;
+	size_t cap_slot;
+};
+
+/* A signature's verdict over every class for one (CPU, memory) request,
+ * with no source node: lists hold one name more than the cap, so that
+ * removing a VM's own source node still leaves a full list. */
+struct memo {
+	struct group *g;
+	size_t ng;
+	size_t eligible;
+	size_t *elig, n_elig;
+};
+
+struct report {
+	const struct gw_cluster *c;
+	const struct gw_cpu_modeldb *db;
+	const struct gw_rule_set *rules;
+	struct gw_check_options o;
+	json_t *node_index;                /* name -> node index */
+	json_t *vmim_index;                /* ns/vmi -> pending VMIM index */
+	json_t **node_json;                /* shared name strings */
+	int64_t *used_cpu, *used_mem;      /* per node */
+	struct sig *sigs;
+	size_t n_sigs, cap_sigs;
+	json_t *sig_index;                 /* signature key -> index */
+	json_t *referenced;                /* label keys some signature names */
+	struct node_class *classes;
+	size_t n_classes;
+	size_t *node_class;                /* node index -> class */
+	struct capacity **caps;
+	size_t n_caps;
+	json_t *cap_index;                 /* "class:cpu:mem" -> index */
+	json_t *subject_index;             /* subject -> id (1-based) */
+	struct gw_strv subjects;           /* id - 1 -> subject */
+	struct vm_rec *vms;
+	struct memo **memos;
+	size_t n_memos;
+	json_t *memo_index;                /* "sig:cpu:mem" -> index */
+	char *recommended;                 /* recommended cluster model, or NULL */
+};
+
+int64_t report_memory_request(const struct gw_vmi_spec *s);
+ssize_t report_node_index(const struct report *x, const char *name);
+json_t *report_node_name(struct report *x, size_t i);
+char *report_vm_name(const struct gw_vmi *vmi);
+void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t source, bool lists,
+		 struct eval *e);
+/* cluster.domains; sets x->recommended and *recommended (the
+ * recommendedCpuModel object without "frees"; NULL when there is none). */
+json_t *report_domains(struct report *x, json_t **recommended);
+
+#endif

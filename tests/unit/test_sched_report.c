@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The pre-flight report (docs/report.md) and the what-ifs: grouping of
+ * rejected nodes by reason and subject (a node under every reason), the
+ * caps with complete counts, capacity, node classes, drain strands, and
+ * gw_whatif_apply's three changes. */
+#include <string.h>
+
+#include "godwit/sched.h"
+#include "helpers.h"
+
+#define NODE(name, extra_labels, extra_spec)                                                             \
+	"---\napiVersion: v1\nkind: Node\nmetadata:\n  name: " name "\n  labels:\n"                         \
+	"    kubevirt.io/schedulable: 'true'\n    kubernetes.io/arch: amd64\n"                             \
+	"    kubernetes.io/hostname: " name "\n"                                                             \
+	"    machine-type.node.kubevirt.io/q35: 'true'\n    cpu-vendor.node.kubevirt.io/Intel: 'true'\n"     \
+	"    cpu-model.node.kubevirt.io/Haswell: 'true'\n" extra_labels "spec:\n  unschedulable: false\n"     \
+	extra_spec "status:\n  allocatable:\n    cpu: '8'\n    memory: 16Gi\n"
+
+#define VMI(name, node, memory)                                                                          \
+	"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: " name            \
+	"\n  namespace: default\nspec:\n  domain:\n    cpu:\n      model: Haswell\n    resources:\n"        \
+	"      requests:\n        memory: " memory "\n    devices: {}\nstatus:\n  phase: Running\n"        \
+	"  nodeName: " node "\n"
+
+static struct gw_cluster *load(const char *yaml)
+{
+	struct gw_cluster *c = gw_cluster_new();
+	json_t *docs = NULL;
+	struct gw_err *err = NULL;
+	int r = gw_doc_load_string("test.yaml", yaml, strlen(yaml), &docs, &err);
+	if (r < 0)
+		fail_msg("%s", gw_err_msg(err));
+	size_t i;
+	json_t *d;
+	json_array_foreach(docs, i, d) {
+		if (gw_cluster_add_doc(c, d, "test.yaml", i, &err) < 0)
+			fail_msg("%s", gw_err_msg(err));
+	}
+	json_decref(docs);
+	gw_cluster_link(c);
+	return c;
+}
+
+static json_t *vm_of(json_t *report, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(report, "vms"), i, v)
+		if (!strcmp(json_string_value(json_object_get(v, "name")), name))
+			return v;
+	fail_msg("no VM %s in the report", name);
+	return NULL;
+}
+
+static json_t *group_of(json_t *vm, const char *reason, const char *subject)
+{
+	size_t i;
+	json_t *g;
+	json_array_foreach(json_object_get(vm, "rejected"), i, g) {
+		const char *s = json_string_value(json_object_get(g, "subject"));
+		if (!strcmp(json_string_value(json_object_get(g, "reason")), reason) &&
+		    (!subject || (s && !strcmp(s, subject))))
+			return g;
+	}
+	return NULL;
+}
+
+static bool list_has(const json_t *list, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach((json_t *)list, i, v)
+		if (!strcmp(json_string_value(v), name))
+			return true;
+	return false;
+}
+
+/* A node tainted and too small is listed under both reasons; the source
+ * only under SourceNode. */
+static void test_every_reason(void **state)
+{
+	(void)state;
+	struct gw_cluster *c = load(NODE("a", "", "") NODE("b", "", "  taints:\n  - key: gpu\n    effect: NoSchedule\n")
+				    NODE("c", "", "") VMI("vm1", "a", "12Gi") VMI("big", "c", "10Gi"));
+	json_t *r = gw_sched_check(c, NULL, NULL, NULL);
+	json_t *vm = vm_of(r, "vm1");
+	/* b: tainted; b and c: 16Gi - 10Gi (big on c) or 16Gi and the taint */
+	json_t *taint = group_of(vm, "TaintNotTolerated", "gpu");
+	assert_non_null(taint);
+	assert_true(list_has(json_object_get(taint, "nodes"), "b"));
+	json_t *mem = group_of(vm, "InsufficientMemory", NULL);
+	assert_non_null(mem);
+	assert_true(list_has(json_object_get(mem, "nodes"), "c"));
+	assert_false(list_has(json_object_get(mem, "nodes"), "b"));
+	json_t *src = group_of(vm, "SourceNode", NULL);
+	assert_non_null(src);
+	assert_true(list_has(json_object_get(src, "nodes"), "a"));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(vm, "eligibleTargets"), "count")), 0);
+	/* vm1 is migratable with no target: stranded on a */
+	assert_true(list_has(json_object_get(json_object_get(r, "cluster"), "vmsWithoutTarget"), "default/vm1"));
+	assert_true(list_has(json_object_get(json_object_get(json_object_get(r, "cluster"), "drainStrands"), "a"),
+			     "default/vm1"));
+	/* big (10Gi) fits on a (16Gi, 12Gi used? no: 4Gi free) -> no; b tainted -> none */
+	json_decref(r);
+	gw_cluster_free(c);
+}
+
+/* 30 nodes lacking a label: 5 names listed, the count complete; the
+ * nodes differ in their hostname label, which no selector names, so
+ * they form one class. */
+static void test_caps_and_classes(void **state)
+{
+	(void)state;
+	struct gw_buf y;
+	gw_buf_init(&y);
+	gw_buf_puts(&y, NODE("src", "", ""));
+	for (int i = 0; i < 30; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "n%02d", i);
+		gw_buf_printf(&y,
+			      "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n  labels:\n"
+			      "    kubevirt.io/schedulable: 'true'\n    kubernetes.io/arch: amd64\n"
+			      "    kubernetes.io/hostname: %s\n    machine-type.node.kubevirt.io/q35: 'true'\n"
+			      "    cpu-vendor.node.kubevirt.io/Intel: 'true'\n",
+			      name, name);
+	}
+	gw_buf_puts(&y, VMI("vm1", "src", "1Gi"));
+	struct gw_cluster *c = load(y.data);
+	gw_buf_fini(&y);
+	struct gw_check_options o;
+	gw_check_options_init(&o);
+	o.max_nodes_listed = 5;
+	json_t *r = gw_sched_check(c, NULL, NULL, &o);
+	json_t *g = group_of(vm_of(r, "vm1"), "NodeSelectorMismatch", "cpu-model.node.kubevirt.io/Haswell");
+	assert_non_null(g);
+	assert_int_equal(json_integer_value(json_object_get(g, "count")), 30);
+	assert_int_equal(json_array_size(json_object_get(g, "nodes")), 5);
+	assert_true(list_has(json_object_get(g, "nodes"), "n00"));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "cluster"), "nodeClasses")), 2);
+	json_decref(r);
+	/* no cap: all of them */
+	o.max_nodes_listed = 0;
+	r = gw_sched_check(c, NULL, NULL, &o);
+	g = group_of(vm_of(r, "vm1"), "NodeSelectorMismatch", "cpu-model.node.kubevirt.io/Haswell");
+	assert_int_equal(json_array_size(json_object_get(g, "nodes")), 30);
+	json_decref(r);
+	gw_cluster_free(c);
+}
+
+/* Eligible nodes counted past the cap, with the nodes without room left out. */
+static void test_eligible_count(void **state)
+{
+	(void)state;
+	struct gw_cluster *c = load(NODE("a", "", "") NODE("b", "", "") NODE("c", "", "") NODE("d", "", "")
+				    VMI("vm1", "a", "4Gi") VMI("fill", "d", "14Gi"));
+	struct gw_check_options o;
+	gw_check_options_init(&o);
+	o.max_nodes_listed = 1;
+	json_t *r = gw_sched_check(c, NULL, NULL, &o);
+	json_t *et = json_object_get(vm_of(r, "vm1"), "eligibleTargets");
+	assert_int_equal(json_integer_value(json_object_get(et, "count")), 2);   /* b, c; d is full */
+	assert_int_equal(json_array_size(json_object_get(et, "nodes")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(et, "nodes"), 0)), "b");
+	json_decref(r);
+	gw_cluster_free(c);
+}
+
+static void test_whatif_remove_and_model(void **state)
+{
+	(void)state;
+	struct gw_cpu_modeldb *db = NULL;
+	struct gw_err *err = NULL;
+	assert_int_equal(gw_cpu_modeldb_builtin(&db, &err), 0);
+	struct gw_cluster *c = load(NODE("a", "", "") NODE("b", "", "") VMI("vm1", "a", "1Gi"));
+	struct gw_whatif w;
+	gw_whatif_init(&w);
+	gw_strv_push(&w.remove_nodes, "bb");
+	assert_int_equal(gw_whatif_apply(c, db, &w, &err), -EINVAL);
+	assert_non_null(strstr(gw_err_msg(err), "did you mean"));
+	gw_err_free(err);
+	err = NULL;
+	gw_whatif_fini(&w);
+
+	gw_whatif_init(&w);
+	gw_strv_push(&w.remove_nodes, "a");
+	w.set_cpu_model = gw_strdup("Haswell");
+	assert_int_equal(gw_whatif_apply(c, db, &w, &err), 0);
+	gw_whatif_fini(&w);
+	assert_int_equal(c->n_nodes, 1);
+	assert_null(gw_cluster_node(c, "a"));
+	assert_non_null(gw_cluster_node(c, "b"));
+	/* the VMI on the removed node is a finding; the CR was created */
+	assert_true(c->n_findings >= 1);
+	assert_non_null(strstr(c->findings[0].message, "\"a\""));
+	assert_non_null(c->kubevirt);
+	assert_string_equal(c->kubevirt->cpu_model, "Haswell");
+
+	gw_whatif_init(&w);
+	w.set_cpu_model = gw_strdup("Haswel");
+	assert_true(gw_whatif_apply(c, db, &w, &err) < 0);
+	assert_non_null(strstr(gw_err_msg(err), "Haswell"));
+	gw_err_free(err);
+	gw_whatif_fini(&w);
+	gw_cluster_free(c);
+	gw_cpu_modeldb_free(db);
+}
+
+static void test_whatif_add_profile(void **state)
+{
+	(void)state;
+	struct gw_cpu_modeldb *db = NULL;
+	struct gw_err *err = NULL;
+	assert_int_equal(gw_cpu_modeldb_builtin(&db, &err), 0);
+	struct gw_cluster *c =
+		load(NODE("a", "    topology.kubernetes.io/zone: z1\n", "") VMI("vm1", "a", "1Gi"));
+	struct gw_whatif w;
+	gw_whatif_init(&w);
+	char *path = test_source_path("data/hosts/ideal-skylake-server.json");
+	gw_strv_push(&w.add_nodes, path);
+	free(path);
+	int r = gw_whatif_apply(c, db, &w, &err);
+	if (r < 0)
+		fail_msg("%s", gw_err_msg(err));
+	gw_whatif_fini(&w);
+	assert_int_equal(c->n_nodes, 2);
+	const struct gw_node *n = c->nodes[1];
+	assert_string_equal(gw_map_get(&n->meta.labels, "kubevirt.io/schedulable"), "true");
+	assert_string_equal(gw_map_get(&n->meta.labels, "topology.kubernetes.io/zone"), "z1");   /* from a */
+	assert_int_equal(n->memory_bytes, c->nodes[0]->memory_bytes);
+	assert_int_equal(n->cpu_millis, c->nodes[0]->cpu_millis);
+	bool host_model = false;
+	for (size_t i = 0; i < n->meta.labels.n; i++)
+		host_model = host_model || gw_str_has_prefix(n->meta.labels.keys[i], "host-model-cpu.node.kubevirt.io/");
+	assert_true(host_model);
+	/* the added node can take vm1 (Haswell is usable on Skylake) */
+	json_t *rep = gw_sched_check(c, db, NULL, NULL);
+	json_t *et = json_object_get(vm_of(rep, "vm1"), "eligibleTargets");
+	assert_int_equal(json_integer_value(json_object_get(et, "count")), 1);
+	json_decref(rep);
+	gw_cluster_free(c);
+	gw_cpu_modeldb_free(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_reason),
+		cmocka_unit_test(test_caps_and_classes),
+		cmocka_unit_test(test_eligible_count),
+		cmocka_unit_test(test_whatif_remove_and_model),
+		cmocka_unit_test(test_whatif_add_profile),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
