@@ -6,7 +6,7 @@ pkgs=(
 	meson ninja-build pkg-config gcc python3
 	libjansson-dev libyaml-dev libxml2-dev libcmocka-dev
 	qemu-system-x86 qemu-utils cpuid libvirt-clients
-	libsqlite3-dev libcurl4-openssl-dev etcd-server etcd-client
+	libsqlite3-dev libcurl4-openssl-dev etcd-server etcd-client libmicrohttpd-dev
 	# guest/: the workload guest needs only gcc (-m32 -ffreestanding needs
 	# no multilib); the Linux guest's initramfs is busybox in a cpio.
 	busybox-static cpio

@@ -7,8 +7,10 @@
 
 #include <getopt.h>
 
+#include "godwit/client.h"
 #include "godwit/cpu.h"
 #include "godwit/sched.h"
+#include "godwit/server.h"
 #include "godwit/util.h"
 
 /* Exit codes (docs/cli.md). */
@@ -57,6 +59,39 @@ int gw_cli_load_doc(const char *path, const char *kind, json_t **out, struct gw_
 
 /* The model database: --model-db FILE, else $GODWIT_CPU_MODEL_DB, else built in. */
 int gw_cli_load_modeldb(const char *path, struct gw_cpu_modeldb **db, struct gw_err **err);
+
+/* ---- client commands (src/cli/client_common.c) ---- */
+/* Options every client command takes: --server, --token, --config. */
+struct gw_cli_conn {
+	const char *server, *token, *config;
+};
+#define GW_CLI_CONN_OPTIONS                                                                         \
+	{"server", required_argument, NULL, 0x100}, {"token", required_argument, NULL, 0x101},       \
+	{"config", required_argument, NULL, 0x102}
+/* Takes one of the options above (returns true) or not (false). */
+bool gw_cli_conn_option(struct gw_cli_conn *conn, int opt, const char *arg);
+int gw_cli_connect(const struct gw_cli_conn *conn, struct gw_client **client, struct gw_err **err);
+/* A resource by kind, plural or short name; an error naming the known ones. */
+int gw_cli_resource(const char *name, const struct gw_server_resource **res, struct gw_err **err);
+/* GET/POST/... expecting 2xx: 0 with *reply, or the server's error. */
+int gw_cli_call(struct gw_client *c, const char *method, const char *path, const char *content_type,
+		const json_t *body, json_t **reply, struct gw_err **err);
+/* Namespace for a namespaced command: -n, else "default". */
+const char *gw_cli_namespace(const char *ns);
+
+/* YAML of a JSON value (block style; ambiguous strings quoted). */
+int gw_cli_print_yaml(FILE *out, const json_t *value);
+
+int gw_cmd_server(int argc, char **argv);
+int gw_cmd_apply(int argc, char **argv);
+int gw_cmd_get(int argc, char **argv);
+int gw_cmd_describe(int argc, char **argv);
+int gw_cmd_delete(int argc, char **argv);
+int gw_cmd_migrate(int argc, char **argv);
+int gw_cmd_migrate_cancel(int argc, char **argv);
+int gw_cmd_drain(int argc, char **argv);
+int gw_cmd_uncordon(int argc, char **argv);
+int gw_cmd_watch(int argc, char **argv);
 
 /* ---- cluster input shared by check, explain and plan ----------------------------
  * `-f PATH` (repeatable), `--rules godwit|kubevirt`, the what-ifs

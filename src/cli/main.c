@@ -11,6 +11,14 @@ static const char usage[] =
 	"  cpu host|models|labels|compare|baseline   the CPU-model engine\n"
 	"  explain VM -f PATH...                     why a VM can or cannot go to each node, and the fixes\n"
 	"  plan drain NODE... -f PATH...             where the VMs of drained nodes would go\n"
+	"  server --data-dir DIR [--listen A:P]      the REST API over the store\n"
+	"  apply -f FILE|DIR                         create or update resources on a server\n"
+	"  get KIND [NAME] / describe KIND NAME      read resources from a server\n"
+	"  delete KIND NAME                          delete a resource\n"
+	"  migrate VMI [--selector k=v]              start a live migration\n"
+	"  migrate-cancel VMI                        cancel the unfinished migration of a VMI\n"
+	"  drain NODE / uncordon NODE                cordon and evacuate a node / undo it\n"
+	"  watch KIND                                stream changes\n"
 	"  version                                   print the version\n"
 	"\n"
 	"`godwit <command> --help` describes a command; docs/cli.md has them all.\n";
@@ -23,6 +31,16 @@ static const struct {
 	{"cpu", gw_cmd_cpu},
 	{"explain", gw_cmd_explain},
 	{"plan", gw_cmd_plan},
+	{"server", gw_cmd_server},
+	{"apply", gw_cmd_apply},
+	{"get", gw_cmd_get},
+	{"describe", gw_cmd_describe},
+	{"delete", gw_cmd_delete},
+	{"migrate", gw_cmd_migrate},
+	{"migrate-cancel", gw_cmd_migrate_cancel},
+	{"drain", gw_cmd_drain},
+	{"uncordon", gw_cmd_uncordon},
+	{"watch", gw_cmd_watch},
 };
 
 int main(int argc, char **argv)

@@ -10,6 +10,9 @@
 #include "godwit/util.h"
 
 #define DOC_MAX_DEPTH 128
+/* Values that aliases may copy in one load: aliases are expanded, so
+ * without a bound a few lines ("billion laughs") make gigabytes. */
+#define DOC_MAX_ALIAS_VALUES 1000000
 
 struct anchors {
 	struct gw_strv names;
@@ -21,7 +24,28 @@ struct doc_parser {
 	const char *name;
 	struct anchors anchors;
 	struct gw_err **err;
+	size_t alias_values;   /* values copied by aliases so far */
 };
+
+/* Values in v, counting stops past limit. */
+static size_t count_values(const json_t *v, size_t limit, size_t acc)
+{
+	if (++acc > limit)
+		return acc;
+	size_t i;
+	const char *key;
+	json_t *x;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, x)
+			if ((acc = count_values(x, limit, acc)) > limit)
+				return acc;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			if ((acc = count_values(x, limit, acc)) > limit)
+				return acc;
+	}
+	return acc;
+}
 
 static void anchors_fini(struct anchors *a)
 {
@@ -217,6 +241,10 @@ static int parse_node(struct doc_parser *p, yaml_event_t *ev, unsigned depth, js
 		if (!v)
 			return gw_err_set(p->err, -EINVAL, "%s: line %zu: unknown alias *%s", p->name,
 					  ev->start_mark.line + 1, (const char *)ev->data.alias.anchor);
+		p->alias_values = count_values(v, DOC_MAX_ALIAS_VALUES, p->alias_values);
+		if (p->alias_values > DOC_MAX_ALIAS_VALUES)
+			return gw_err_set(p->err, -E2BIG, "%s: line %zu: aliases expand to more than %d values",
+					  p->name, ev->start_mark.line + 1, DOC_MAX_ALIAS_VALUES);
 		*out = json_deep_copy(v);
 		return 0;
 	}

@@ -85,6 +85,27 @@ static void deep_nesting_is_refused(void **state)
 	gw_buf_fini(&b);
 }
 
+/* "Billion laughs": each line quadruples the previous one by aliases. */
+static void alias_expansion_is_bounded(void **state)
+{
+	struct gw_buf b;
+	gw_buf_init(&b);
+	gw_buf_puts(&b, "a0: &a0 [x, x, x, x]\n");
+	for (int i = 1; i < 20; i++)
+		gw_buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1, i - 1, i - 1);
+	json_t *docs = NULL;
+	struct gw_err *err = NULL;
+	assert_int_equal(gw_doc_load_string("bomb.yaml", b.data, b.len, &docs, &err), -E2BIG);
+	assert_non_null(strstr(gw_err_msg(err), "aliases expand"));
+	gw_err_free(err);
+	gw_buf_fini(&b);
+	/* a few ordinary aliases still work */
+	const char *ok_yaml = "base: &b {cpu: 2}\none: *b\ntwo: *b\n";
+	err = NULL;
+	assert_int_equal(gw_doc_load_string("ok.yaml", ok_yaml, strlen(ok_yaml), &docs, &err), 0);
+	json_decref(docs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -93,6 +114,7 @@ int main(void)
 		cmocka_unit_test(json_concatenated_documents),
 		cmocka_unit_test(errors_name_file_and_line),
 		cmocka_unit_test(deep_nesting_is_refused),
+		cmocka_unit_test(alias_expansion_is_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,686 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Integration tests of `godwit server` over real HTTP (TAP).
+
+Starts the real binary as a process on 127.0.0.1 with a free port and a
+temporary data directory (and, for the etcd part, a real etcd), drives it
+with http.client, and kills every process it started at exit, even on
+failure. Usage: test_server_api.py GODWIT_BINARY [sqlite|etcd|cli]"""
+import atexit
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+GODWIT = sys.argv[1]
+MODE = sys.argv[2] if len(sys.argv) > 2 else "sqlite"
+procs = []
+dirs = []
+results = []
+exit_codes = []  # of every server stopped with SIGTERM
+
+
+def cleanup():
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(cleanup)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    def __init__(self, data_dir, extra=()):
+        self.data_dir = data_dir
+        self.proc = subprocess.Popen(
+            # The API part checks the API's own semantics (finalizers kept
+            # until removed, objects as written): the controllers, which
+            # act on them, stay off there.
+            [GODWIT, "server", "--data-dir", data_dir, "--listen", "127.0.0.1:0",
+             *(["--no-controllers"] if MODE == "sqlite" else []), *extra],
+            stdout=subprocess.PIPE, stderr=open(data_dir + ".log", "a"),
+            text=True)
+        procs.append(self.proc)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening "):
+            raise RuntimeError("server did not start: %r (exit %s)" % (line, self.proc.poll()))
+        self.port = int(line.strip().rsplit(":", 1)[1])
+        with open(os.path.join(data_dir, "token")) as f:
+            self.token = f.read().strip()
+
+    def request(self, method, path, body=None, token=True, ctype=None, raw=None, timeout=10):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        headers = {}
+        if token is True:
+            headers["Authorization"] = "Bearer " + self.token
+        elif token:
+            headers["Authorization"] = "Bearer " + token
+        data = raw
+        if body is not None:
+            data = json.dumps(body)
+        if data is not None:
+            headers["Content-Type"] = ctype or "application/json"
+        try:
+            c.request(method, path, body=data, headers=headers)
+            r = c.getresponse()
+            text = r.read()
+        finally:
+            c.close()
+        try:
+            doc = json.loads(text) if text else None
+        except ValueError:
+            doc = None
+        return r.status, doc
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        exit_codes.append(rc)
+        return rc
+
+
+class Watch:
+    """A raw watch stream: reads newline-delimited events."""
+
+    def __init__(self, server, path):
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        self.conn.request("GET", path, headers={"Authorization": "Bearer " + server.token})
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+
+    def next(self):
+        while True:
+            line = self.resp.readline()
+            if not line:
+                return None
+            if line.strip():
+                return json.loads(line)
+
+    def close(self):
+        self.conn.close()
+
+
+def ok(cond, name, detail=""):
+    results.append((bool(cond), name, detail))
+    n = len(results)
+    print("%s %d - %s" % ("ok" if cond else "not ok", n, name))
+    if not cond and detail:
+        for line in str(detail).splitlines()[:20]:
+            print("#   " + line)
+    sys.stdout.flush()
+
+
+def meta(name, ns=None, **extra):
+    m = {"name": name}
+    if ns:
+        m["namespace"] = ns
+    m.update(extra)
+    return m
+
+
+def vmi(name, iface="masquerade", volumes=(), phase="Running", node="n1"):
+    doc = {
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": meta(name, "default", labels={"app": name}),
+        "spec": {
+            "domain": {
+                "cpu": {"model": "Haswell-noTSX"},
+                "devices": {"interfaces": [{"name": "default", iface: {}}],
+                            "disks": [{"name": v, "disk": {"bus": "virtio"}} for v, _ in volumes]},
+                "resources": {"requests": {"memory": "1Gi"}},
+            },
+            "networks": [{"name": "default", "pod": {}}],
+            "volumes": [{"name": v, "persistentVolumeClaim": {"claimName": claim}} for v, claim in volumes],
+        },
+    }
+    if phase:
+        doc["status"] = {"phase": phase, "nodeName": node}
+    return doc
+
+
+NS = "/apis/kubevirt.io/v1/namespaces/default"
+
+
+def objects_of_every_kind():
+    return [
+        ("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": meta("n1", labels={"zone": "a"})}),
+        ("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": meta("default")}),
+        ("/api/v1/namespaces/default/persistentvolumeclaims",
+         {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta("rwo", "default"),
+          "spec": {"accessModes": ["ReadWriteOnce"]}}),
+        ("/api/v1/namespaces/default/pods",
+         {"apiVersion": "v1", "kind": "Pod", "metadata": meta("virt-launcher-x", "default"),
+          "spec": {"nodeName": "n1"}}),
+        (NS + "/virtualmachines",
+         {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": meta("vm0", "default"),
+          "spec": {"running": True, "template": {"spec": vmi("x")["spec"]}}}),
+        (NS + "/virtualmachineinstances", vmi("vm1")),
+        (NS + "/kubevirts",
+         {"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt", "metadata": meta("kubevirt", "default"),
+          "spec": {"configuration": {"migrations": {"parallelMigrationsPerCluster": 3}}}}),
+        ("/apis/migrations.kubevirt.io/v1alpha1/migrationpolicies",
+         {"apiVersion": "migrations.kubevirt.io/v1alpha1", "kind": "MigrationPolicy", "metadata": meta("p1"),
+          "spec": {"allowPostCopy": True, "selectors": {"virtualMachineInstanceSelector": {"app": "vm1"}}}}),
+    ]
+
+
+def test_sqlite(tmp):
+    data = os.path.join(tmp, "data")
+    s = Server(data)
+    st = os.stat(os.path.join(data, "token"))
+    ok(st.st_mode & 0o777 == 0o600 and len(s.token) == 64, "token file: 64 hex digits, mode 0600",
+       oct(st.st_mode))
+
+    # -- authentication
+    code, doc = s.request("GET", "/api/v1/nodes", token=None)
+    ok(code == 401 and doc["error"]["code"] == 401, "no token: 401", doc)
+    code, _ = s.request("GET", "/api/v1/nodes", token="0" * 64)
+    ok(code == 401, "wrong token: 401")
+    code, _ = s.request("GET", "/api/v1/nodes", token=s.token[:-1])
+    ok(code == 401, "truncated token: 401")
+    code, _ = s.request("POST", "/api/v1/nodes", body={"kind": "Node", "metadata": {"name": "x"}}, token="bad")
+    ok(code == 401, "write with a bad token: 401")
+    code, doc = s.request("GET", "/api/v1/nodes/x")
+    ok(code == 404, "the refused write left nothing", doc)
+
+    # -- create and read every kind
+    for path, obj in objects_of_every_kind():
+        code, doc = s.request("POST", path, body=obj)
+        good = code == 201 and doc["metadata"].get("resourceVersion") and doc["metadata"].get("uid")
+        ok(good, "create %s: 201 with resourceVersion and uid" % obj["kind"], (code, doc))
+        code, got = s.request("GET", path + "/" + obj["metadata"]["name"])
+        ok(code == 200 and got["metadata"]["name"] == obj["metadata"]["name"], "get %s" % obj["kind"], got)
+        code, lst = s.request("GET", path)
+        ok(code == 200 and any(i["metadata"]["name"] == obj["metadata"]["name"] for i in lst["items"])
+           and lst["kind"] == obj["kind"] + "List", "list %s" % obj["kind"], lst)
+    code, doc = s.request("POST", "/api/v1/nodes", body=objects_of_every_kind()[0][1])
+    ok(code == 409 and doc["error"]["reason"] == "AlreadyExists", "create twice: 409 AlreadyExists", doc)
+
+    # YAML body
+    code, doc = s.request("POST", "/api/v1/nodes", raw="apiVersion: v1\nkind: Node\nmetadata:\n  name: n2\n"
+                          "  labels:\n    zone: b\n", ctype="application/yaml")
+    ok(code == 201 and doc["metadata"]["labels"] == {"zone": "b"}, "YAML body accepted", doc)
+
+    # label selectors
+    code, doc = s.request("GET", "/api/v1/nodes?labelSelector=zone%3Db")
+    ok(code == 200 and [i["metadata"]["name"] for i in doc["items"]] == ["n2"], "list with labelSelector", doc)
+    code, doc = s.request("GET", "/api/v1/nodes?labelSelector=zone%20in%20(a,b)")
+    ok(code == 200 and len(doc["items"]) == 2, "labelSelector in (a,b)", doc)
+    code, doc = s.request("GET", "/api/v1/nodes?labelSelector=%3D%3D%3D")
+    ok(code == 400, "bad labelSelector: 400", doc)
+    code, doc = s.request("GET", "/apis/kubevirt.io/v1/virtualmachineinstances")
+    ok(code == 200 and len(doc["items"]) == 1, "list across namespaces", doc)
+
+    # -- two writers: optimistic concurrency
+    code, n1 = s.request("GET", "/api/v1/nodes/n1")
+    a = json.loads(json.dumps(n1))
+    b = json.loads(json.dumps(n1))
+    a["metadata"]["labels"]["writer"] = "a"
+    b["metadata"]["labels"]["writer"] = "b"
+    code_a, doc_a = s.request("PUT", "/api/v1/nodes/n1", body=a)
+    code_b, doc_b = s.request("PUT", "/api/v1/nodes/n1", body=b)
+    ok(code_a == 200 and code_b == 409 and doc_b["error"]["reason"] == "Conflict",
+       "second writer with a stale resourceVersion: 409", (code_a, code_b, doc_b))
+    code, n1 = s.request("GET", "/api/v1/nodes/n1")
+    ok(n1["metadata"]["labels"]["writer"] == "a", "the first write stands", n1)
+
+    # -- many writers at once: compare-and-swap increments over HTTP lose nothing
+    import threading
+    s.request("POST", "/api/v1/namespaces", body={"kind": "Namespace",
+              "metadata": {"name": "counter", "annotations": {"n": "0"}}})
+    conflicts = [0]
+    errors = []
+
+    def incrementer(times):
+        done = 0
+        while done < times:
+            code, cur = s.request("GET", "/api/v1/namespaces/counter")
+            cur["metadata"]["annotations"]["n"] = str(int(cur["metadata"]["annotations"]["n"]) + 1)
+            code, doc = s.request("PUT", "/api/v1/namespaces/counter", body=cur)
+            if code == 200:
+                done += 1
+            elif code == 409:
+                conflicts[0] += 1
+            else:
+                errors.append((code, doc))
+                return
+
+    threads = [threading.Thread(target=incrementer, args=(25,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    code, doc = s.request("GET", "/api/v1/namespaces/counter")
+    ok(not errors and doc["metadata"]["annotations"]["n"] == "100",
+       "4 concurrent writers, 100 CAS increments: none lost (%d conflicts retried)" % conflicts[0],
+       (errors, doc))
+    s.request("DELETE", "/api/v1/namespaces/counter")
+
+    # -- merge patch (RFC 7386): set, delete with null
+    code, doc = s.request("PATCH", "/api/v1/nodes/n1", body={"metadata": {"labels": {"writer": None, "p": "1"}}},
+                          ctype="application/merge-patch+json")
+    ok(code == 200 and doc["metadata"]["labels"] == {"zone": "a", "p": "1"}, "merge patch sets and removes", doc)
+    code, doc = s.request("PATCH", "/api/v1/nodes/n1", body={"metadata": {"resourceVersion": "1"}, "spec": {}},
+                          ctype="application/merge-patch+json")
+    ok(code == 409, "merge patch with a stale resourceVersion: 409", doc)
+    code, doc = s.request("PATCH", "/api/v1/nodes/n1", raw='[{"op":"add"}]', ctype="application/json-patch+json")
+    ok(code == 415, "JSON patch (not merge): 415", doc)
+
+    # -- status subresource
+    path = NS + "/virtualmachineinstances/vm1"
+    code, v = s.request("GET", path)
+    v["status"]["phase"] = "Failed"
+    v["metadata"]["labels"]["touched"] = "yes"
+    code, doc = s.request("PUT", path, body=v)
+    ok(code == 200 and doc["status"]["phase"] == "Running" and doc["metadata"]["labels"]["touched"] == "yes",
+       "PUT on the resource ignores status", doc)
+    code, doc = s.request("PATCH", path + "/status", body={"status": {"migrationState": {"completed": False}},
+                          "metadata": {"labels": {"ignored": "x"}}}, ctype="application/merge-patch+json")
+    ok(code == 200 and doc["status"]["migrationState"] == {"completed": False}
+       and "ignored" not in doc["metadata"]["labels"], "PATCH on /status changes status only", doc)
+
+    # -- validation: 422 with the field path
+    bad = vmi("bad")
+    bad["spec"]["domain"]["resources"]["requests"]["memory"] = "12Zi"
+    code, doc = s.request("POST", NS + "/virtualmachineinstances", body=bad)
+    ok(code == 422 and doc["error"]["field"] == "spec.domain.resources.requests.memory"
+       and "12Zi" in doc["error"]["message"], "invalid quantity: 422 with the field path", doc)
+    code, doc = s.request("POST", "/api/v1/nodes", body={"kind": "Node", "metadata": {"labels": {"a": "b"}}})
+    ok(code == 422 and doc["error"]["field"] == "metadata.name", "missing name: 422 metadata.name", doc)
+    code, doc = s.request("POST", "/api/v1/nodes", body={"kind": "VirtualMachine", "metadata": {"name": "z"}})
+    ok(code == 400, "kind mismatching the endpoint: 400", doc)
+    code, doc = s.request("POST", NS + "/virtualmachineinstances",
+                          body=dict(vmi("other"), metadata=meta("other", "elsewhere")))
+    ok(code == 400 and doc["error"]["field"] == "metadata.namespace", "namespace mismatch: 400", doc)
+
+    # -- hostile input: malformed, oversized, wrong type; the server keeps serving
+    code, doc = s.request("POST", "/api/v1/nodes", raw='{"kind": "Node", "metadata": {', ctype="application/json")
+    ok(code == 400 and doc["error"]["reason"] == "BadRequest", "malformed JSON: 400", doc)
+    code, doc = s.request("POST", "/api/v1/nodes", raw="a: [unclosed\n", ctype="application/yaml")
+    ok(code == 400, "malformed YAML: 400", doc)
+    code, doc = s.request("POST", "/api/v1/nodes", raw="[1, 2]", ctype="application/json")
+    ok(code == 400, "a JSON array body: 400", doc)
+    code, doc = s.request("POST", "/api/v1/nodes", raw="x" * 10, ctype="text/plain")
+    ok(code == 415, "unsupported content type: 415", doc)
+    big = '{"kind":"Node","metadata":{"name":"big","annotations":{"a":"' + "x" * (5 << 20) + '"}}}'
+    try:
+        code, doc = s.request("POST", "/api/v1/nodes", raw=big, ctype="application/json")
+    except (BrokenPipeError, ConnectionResetError):
+        code = 413  # the server answered 413 and closed before reading it all
+    ok(code == 413, "5 MiB body: 413", code)
+    bomb = "a: &a0 [x, x, x, x]\n" + "".join(
+        "a%d: &a%d [*a%d, *a%d, *a%d, *a%d]\n" % (i, i, i - 1, i - 1, i - 1, i - 1) for i in range(1, 20))
+    code, doc = s.request("POST", "/api/v1/nodes", raw="kind: Node\nmetadata: {name: bomb}\n" + bomb,
+                          ctype="application/yaml", timeout=20)
+    ok(code == 413, "YAML alias bomb (4^20 expansion): 413 at once", doc)
+    code, doc = s.request("POST", "/api/v1/nodes", raw="[" * 100000, ctype="application/json")
+    ok(code == 400, "100,000 nested arrays: 400", doc)
+    code, doc = s.request("GET", "/api/v1/nodes/big")
+    ok(code == 404, "the oversized object was not stored", doc)
+    code, doc = s.request("GET", "/api/v1/nodes/n1")
+    ok(code == 200, "server still serves after hostile input", doc)
+    code, doc = s.request("GET", "/api/v1/nodes/n1/extra/segments")
+    ok(code == 404, "unknown path: 404", doc)
+    code, doc = s.request("GET", "/api/v1/namespaces/default/virtualmachines")
+    ok(code == 404, "kind under the wrong group: 404", doc)
+
+    # -- watch: from a resourceVersion, resume, selector
+    code, lst = s.request("GET", "/api/v1/nodes")
+    rv = lst["metadata"]["resourceVersion"]
+    w = Watch(s, "/api/v1/nodes?watch=true&resourceVersion=" + rv)
+    ok(w.status == 200, "watch opens: 200")
+    s.request("POST", "/api/v1/nodes", body={"kind": "Node", "metadata": {"name": "n3", "labels": {"zone": "c"}}})
+    s.request("PATCH", "/api/v1/nodes/n3", body={"metadata": {"labels": {"x": "y"}}},
+              ctype="application/merge-patch+json")
+    s.request("DELETE", "/api/v1/nodes/n3")
+    evs = [w.next() for _ in range(3)]
+    w.close()
+    ok([e["type"] for e in evs] == ["ADDED", "MODIFIED", "DELETED"]
+       and all(e["object"]["metadata"]["name"] == "n3" for e in evs), "watch: ADDED, MODIFIED, DELETED", evs)
+    added_rv = evs[0]["object"]["metadata"]["resourceVersion"]
+    w = Watch(s, "/api/v1/nodes?watch=true&resourceVersion=" + added_rv)
+    evs2 = [w.next() for _ in range(2)]
+    w.close()
+    ok([e["type"] for e in evs2] == ["MODIFIED", "DELETED"], "watch resumed from a resourceVersion: the rest, once",
+       evs2)
+    w = Watch(s, "/api/v1/nodes?watch=true")
+    first = [w.next() for _ in range(2)]
+    w.close()
+    ok(all(e["type"] == "ADDED" for e in first)
+       and sorted(e["object"]["metadata"]["name"] for e in first) == ["n1", "n2"],
+       "watch without a version: current objects as ADDED", first)
+    w = Watch(s, "/api/v1/nodes?watch=true&labelSelector=zone%3Dd&resourceVersion=" + added_rv)
+    s.request("POST", "/api/v1/nodes", body={"kind": "Node", "metadata": {"name": "n5", "labels": {"zone": "e"}}})
+    s.request("POST", "/api/v1/nodes", body={"kind": "Node", "metadata": {"name": "n4", "labels": {"zone": "d"}}})
+    ev = w.next()
+    w.close()
+    ok(ev["type"] == "ADDED" and ev["object"]["metadata"]["name"] == "n4", "watch with labelSelector", ev)
+
+    # -- VMIM admission (3.4): every reason
+    s.request("POST", NS + "/virtualmachineinstances", body=vmi("vm-bad", iface="bridge", volumes=[("d", "rwo")]))
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "m-bad"},
+                                "spec": {"vmiName": "vm-bad"}})
+    reasons = [r["reason"] for r in (doc or {}).get("error", {}).get("reasons", [])]
+    ok(code == 422 and "InterfaceNotLiveMigratable" in reasons and "DisksNotLiveMigratable" in reasons,
+       "VMIM of a VMI with a bridge and an RWO volume: 422 with both reasons", doc)
+    s.request("POST", NS + "/virtualmachineinstances", body=vmi("vm-off", phase="Scheduling", node=None))
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "m-off"},
+                                "spec": {"vmiName": "vm-off"}})
+    ok(code == 422 and "VMINotRunning" in json.dumps(doc) or (code == 422 and "not running" in json.dumps(doc)),
+       "VMIM of a VMI that does not run: 422", doc)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "m-none"},
+                                "spec": {"vmiName": "ghost"}})
+    ok(code == 422 and "does not exist" in doc["error"]["message"], "VMIM of a missing VMI: 422", doc)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "m-prio"},
+                                "spec": {"vmiName": "vm1", "priority": "system-critical"}})
+    ok(code == 422 and doc["error"]["field"] == "spec.priority", "VMIM with a priority: 422", doc)
+    code, m1 = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                         body={"kind": "VirtualMachineInstanceMigration", "metadata": {"generateName": "mig-"},
+                               "spec": {"vmiName": "vm1", "addedNodeSelector": {"zone": "a"}}})
+    ok(code == 201 and m1["metadata"]["name"].startswith("mig-")
+       and m1["metadata"]["labels"]["kubevirt.io/vmi-name"] == "vm1"
+       and "kubevirt.io/migrationJobFinalize" in m1["metadata"]["finalizers"],
+       "VMIM admitted: generateName, vmi-name label, finalizer", m1)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "m-second"},
+                                "spec": {"vmiName": "vm1"}})
+    ok(code == 409 and "in-flight" in doc["error"]["message"], "second VMIM while one is in flight: 409", doc)
+    mpath = NS + "/virtualmachineinstancemigrations/" + m1["metadata"]["name"]
+    changed = json.loads(json.dumps(m1))
+    changed["spec"]["addedNodeSelector"] = {"zone": "b"}
+    code, doc = s.request("PUT", mpath, body=changed)
+    ok(code == 422 and doc["error"]["field"] == "spec", "VMIM spec is immutable: 422", doc)
+
+    # -- two migrations of one VMI at once: exactly one is admitted
+    s.request("POST", NS + "/virtualmachineinstances", body=vmi("vm-race"))
+    import threading
+    codes = []
+
+    def migrate(i):
+        codes.append(s.request("POST", NS + "/virtualmachineinstancemigrations",
+                               body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "race-%d" % i},
+                                     "spec": {"vmiName": "vm-race"}})[0])
+
+    threads = [threading.Thread(target=migrate, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    ok(sorted(codes) == [201] + [409] * 5, "6 concurrent migrations of one VMI: one 201, five 409", codes)
+
+    # -- delete with finalizers (abort = delete)
+    code, doc = s.request("DELETE", mpath)
+    ok(code == 202 and doc["metadata"].get("deletionTimestamp"), "DELETE with a finalizer marks: 202", doc)
+    code, doc = s.request("GET", mpath)
+    ok(code == 200 and doc["metadata"].get("deletionTimestamp"), "the marked object is still there", doc)
+    code, doc = s.request("PATCH", mpath + "/status", body={"status": {"phase": "Failed"}},
+                          ctype="application/merge-patch+json")
+    ok(code == 200 and doc["status"]["phase"] == "Failed", "the controller records Failed", doc)
+    code, doc = s.request("PATCH", mpath, body={"metadata": {"finalizers": None}},
+                          ctype="application/merge-patch+json")
+    ok(code == 200, "last finalizer removed", doc)
+    code, doc = s.request("GET", mpath)
+    ok(code == 404, "the object went with its last finalizer", doc)
+    code, doc = s.request("DELETE", "/api/v1/nodes/n5")
+    ok(code == 200, "DELETE without finalizers: 200", doc)
+    code, doc = s.request("DELETE", "/api/v1/nodes/n5")
+    ok(code == 404, "DELETE again: 404", doc)
+
+    # -- restart keeps data
+    code, before = s.request("GET", "/api/v1/nodes")
+    rc = s.stop()
+    ok(rc == 0, "SIGTERM: clean exit 0", rc)
+    s = Server(data)
+    code, after = s.request("GET", "/api/v1/nodes")
+    ok(code == 200 and [i["metadata"]["name"] for i in after["items"]]
+       == [i["metadata"]["name"] for i in before["items"]], "restart keeps the data and the token", after)
+    # a watcher that lost its server resumes from its last resourceVersion
+    s.request("POST", "/api/v1/nodes", body={"kind": "Node", "metadata": {"name": "after-restart"}})
+    w = Watch(s, "/api/v1/nodes?watch=true&resourceVersion=" + before["metadata"]["resourceVersion"])
+    ev = w.next()
+    w.close()
+    ok(ev["type"] == "ADDED" and ev["object"]["metadata"]["name"] == "after-restart",
+       "watch resumed across a server restart from the last resourceVersion", ev)
+    s.stop()
+
+    # -- 410 Gone: a watch older than the history
+    data2 = os.path.join(tmp, "data2")
+    s = Server(data2, ["--history-events", "5"])
+    for i in range(30):
+        s.request("POST", "/api/v1/namespaces", body={"kind": "Namespace", "metadata": {"name": "ns%d" % i}})
+    time.sleep(0.2)
+    code, doc = s.request("GET", "/api/v1/namespaces?watch=true&resourceVersion=1")
+    ok(code == 410 and "re-list" in doc["error"]["message"], "watch from a compacted resourceVersion: 410", doc)
+    code, doc = s.request("GET", "/api/v1/namespaces/ns29")
+    ok(code == 200, "server fine after 410", doc)
+    s.stop()
+
+
+def test_etcd(tmp):
+    etcd = os.environ.get("GODWIT_ETCD") or shutil.which("etcd") or "/usr/bin/etcd"
+    if not os.access(etcd, os.X_OK):
+        print("1..0 # SKIP etcd not installed (Debian: etcd-server)")
+        sys.exit(0)
+    cport, pport = free_port(), free_port()
+    d = os.path.join(tmp, "etcd")
+    p = subprocess.Popen([etcd, "--name", "s", "--data-dir", d,
+                          "--listen-client-urls", "http://127.0.0.1:%d" % cport,
+                          "--advertise-client-urls", "http://127.0.0.1:%d" % cport,
+                          "--listen-peer-urls", "http://127.0.0.1:%d" % pport,
+                          "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % pport,
+                          "--initial-cluster", "s=http://127.0.0.1:%d" % pport],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(p)
+    url = "http://127.0.0.1:%d" % cport
+    for _ in range(100):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", cport, timeout=1)
+            c.request("GET", "/health")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    data = os.path.join(tmp, "data")
+    s = Server(data, ["--store", "etcd", "--etcd", url, "--etcd-prefix", "/t%d" % os.getpid()])
+    code, _ = s.request("GET", "/api/v1/nodes", token="nope")
+    ok(code == 401, "etcd: bad token 401")
+    for path, obj in objects_of_every_kind():
+        code, doc = s.request("POST", path, body=obj)
+        ok(code == 201, "etcd: create %s" % obj["kind"], doc)
+    code, n1 = s.request("GET", "/api/v1/nodes/n1")
+    stale = json.loads(json.dumps(n1))
+    n1["metadata"]["labels"]["w"] = "1"
+    code_a, _ = s.request("PUT", "/api/v1/nodes/n1", body=n1)
+    stale["metadata"]["labels"]["w"] = "2"
+    code_b, doc = s.request("PUT", "/api/v1/nodes/n1", body=stale)
+    ok(code_a == 200 and code_b == 409, "etcd: stale writer 409", doc)
+    rv = s.request("GET", "/api/v1/nodes")[1]["metadata"]["resourceVersion"]
+    w = Watch(s, "/api/v1/nodes?watch=true&resourceVersion=" + rv)
+    s.request("POST", "/api/v1/nodes", body={"kind": "Node", "metadata": {"name": "e2"}})
+    s.request("DELETE", "/api/v1/nodes/e2")
+    evs = [w.next() for _ in range(2)]
+    w.close()
+    ok([e["type"] for e in evs] == ["ADDED", "DELETED"], "etcd: watch", evs)
+    w = Watch(s, "/api/v1/nodes?watch=true&resourceVersion=" + evs[0]["object"]["metadata"]["resourceVersion"])
+    ev = w.next()
+    w.close()
+    ok(ev["type"] == "DELETED", "etcd: watch resumed from a resourceVersion", ev)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "m"},
+                                "spec": {"vmiName": "vm1"}})
+    ok(code == 201, "etcd: VMIM admitted", doc)
+    code, doc = s.request("DELETE", NS + "/virtualmachineinstancemigrations/m")
+    ok(code == 202, "etcd: delete with finalizer marks", doc)
+    s.stop()
+    s = Server(data, ["--store", "etcd", "--etcd", url, "--etcd-prefix", "/t%d" % os.getpid()])
+    code, doc = s.request("GET", "/api/v1/nodes/n1")
+    ok(code == 200 and doc["metadata"]["labels"]["w"] == "1", "etcd: restart keeps data", doc)
+    s.stop()
+
+
+def test_tls(tmp):
+    import ssl
+    openssl = shutil.which("openssl")
+    if not openssl:
+        print("1..0 # SKIP openssl not installed (needed to make a test certificate)")
+        sys.exit(0)
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    data = os.path.join(tmp, "data")
+    s = Server(data, ["--tls-cert", cert, "--tls-key", key])
+    ctx = ssl.create_default_context(cafile=cert)
+
+    def req(token, path="/api/v1/nodes"):
+        c = http.client.HTTPSConnection("127.0.0.1", s.port, timeout=10, context=ctx)
+        c.request("GET", path, headers={"Authorization": "Bearer " + token})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, json.loads(body)
+
+    code, doc = req(s.token)
+    ok(code == 200 and doc["kind"] == "NodeList", "HTTPS with the certificate verified: 200", doc)
+    code, doc = req("bad")
+    ok(code == 401, "HTTPS with a bad token: 401", doc)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+        c.request("GET", "/api/v1/nodes", headers={"Authorization": "Bearer " + s.token})
+        status = c.getresponse().status
+    except (http.client.HTTPException, OSError):
+        status = None
+    ok(status != 200, "plain HTTP to the TLS port gets no data", status)
+    env = dict(os.environ, GODWIT_SERVER="https://127.0.0.1:%d" % s.port, GODWIT_TOKEN=s.token,
+               GODWIT_CA=cert, HOME=tmp)
+    p = subprocess.run([GODWIT, "get", "nodes"], env=env, capture_output=True, text=True, timeout=30)
+    ok(p.returncode == 0 and "NAME" in p.stdout, "cli over HTTPS (CA from GODWIT_CA)", p.stdout + p.stderr)
+    s.stop()
+
+
+def test_cli(tmp):
+    data = os.path.join(tmp, "data")
+    s = Server(data)
+    env = dict(os.environ, GODWIT_SERVER="http://127.0.0.1:%d" % s.port, GODWIT_TOKEN=s.token, HOME=tmp)
+
+    def run(*args, env_=env):
+        p = subprocess.run([GODWIT, *args], env=env_, capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout, p.stderr
+
+    man = os.path.join(tmp, "m")
+    os.mkdir(man)
+    with open(os.path.join(man, "a.yaml"), "w") as f:
+        f.write("apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels: {zone: a}\n---\n"
+                + json.dumps(vmi("vm1")) + "\n")
+    rc, out, err = run("apply", "-f", man)
+    ok(rc == 0 and "nodes/n1 created" in out and "virtualmachineinstances/vm1 created" in out,
+       "cli: apply -f DIR creates", out + err)
+    rc, out, err = run("apply", "-f", man)
+    ok(rc == 0 and "configured" in out, "cli: apply again updates", out + err)
+    rc, out, err = run("get", "vmi")
+    ok(rc == 0 and "vm1" in out and "Running" in out, "cli: get vmi (table)", out + err)
+    rc, out, err = run("get", "nodes", "n1", "-o", "json")
+    ok(rc == 0 and json.loads(out)["metadata"]["labels"] == {"zone": "a"}, "cli: get node -o json", out + err)
+    s.request("PATCH", "/api/v1/nodes/n1", body={"metadata": {"labels": {"flag": "true", "num": "012",
+              "f": "1e3", "empty": ""}}}, ctype="application/merge-patch+json")
+    rc, out, err = run("get", "nodes", "n1", "-o", "yaml")
+    with open(os.path.join(tmp, "n1.yaml"), "w") as f:
+        f.write(out)
+    rc2, out2, err2 = run("apply", "-f", os.path.join(tmp, "n1.yaml"))
+    code, n1 = s.request("GET", "/api/v1/nodes/n1")
+    ok(rc == 0 and "name: n1" in out and rc2 == 0 and n1["metadata"]["labels"] ==
+       {"zone": "a", "flag": "true", "num": "012", "f": "1e3", "empty": ""},
+       "cli: get -o yaml reads back through apply (ambiguous strings stay strings)", out + err + err2)
+    rc, out, err = run("get", "nodes", "-l", "zone=b")
+    ok(rc == 0 and "n1" not in out, "cli: get -l", out + err)
+    rc, out, err = run("migrate", "vm1", "--selector", "zone=a")
+    ok(rc == 0 and "created" in out, "cli: migrate", out + err)
+    rc, out, err = run("migrate", "vm1")
+    ok(rc != 0 and "in-flight" in err, "cli: a second migrate is refused with the reason", out + err)
+    rc, out, err = run("migrate-cancel", "vm1")
+    ok(rc == 0 and "cancel requested" in out, "cli: migrate-cancel", out + err)
+    rc, out, err = run("drain", "n1")
+    code, n1 = s.request("GET", "/api/v1/nodes/n1")
+    ok(rc == 0 and n1["spec"]["unschedulable"] is True
+       and n1["metadata"]["annotations"]["godwit.io/drain"] == "requested", "cli: drain cordons and requests", n1)
+    rc, out, err = run("uncordon", "n1")
+    code, n1 = s.request("GET", "/api/v1/nodes/n1")
+    ok(rc == 0 and "unschedulable" not in n1.get("spec", {})
+       and "godwit.io/drain" not in n1["metadata"].get("annotations", {}), "cli: uncordon", n1)
+    rc, out, err = run("delete", "vmi", "vm1")
+    ok(rc == 0 and "deleted" in out, "cli: delete", out + err)
+    rc, out, err = run("get", "vmi", "vm1")
+    ok(rc != 0 and "404" in err, "cli: get of a deleted object fails with 404", out + err)
+    rc, out, err = run("get", "nodes", env_=dict(env, GODWIT_TOKEN="wrong"))
+    ok(rc != 0 and "401" in err, "cli: a wrong token is reported", out + err)
+    cfg = os.path.join(tmp, ".config", "godwit")
+    os.makedirs(cfg)
+    with open(os.path.join(cfg, "config"), "w") as f:
+        f.write("# test\nserver = http://127.0.0.1:%d\ntoken=%s\n" % (s.port, s.token))
+    env2 = {k: v for k, v in env.items() if not k.startswith("GODWIT_")}
+    rc, out, err = run("get", "nodes", env_=env2)
+    ok(rc == 0 and "n1" in out, "cli: server and token from the config file", out + err)
+    p = subprocess.Popen([GODWIT, "watch", "nodes", "-o", "json"], env=env, stdout=subprocess.PIPE, text=True)
+    procs.append(p)
+    import select
+    ready, _, _ = select.select([p.stdout], [], [], 10)
+    line = p.stdout.readline() if ready else "{}"
+    p.kill()
+    p.wait()
+    ok(json.loads(line).get("type") == "ADDED", "cli: watch streams events", line)
+    s.stop()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="godwit-server-test-")
+    dirs.append(tmp)
+    try:
+        {"sqlite": test_sqlite, "etcd": test_etcd, "cli": test_cli, "tls": test_tls}[MODE](tmp)
+    except Exception as e:  # a crash is a failure, not a silent pass
+        import traceback
+        ok(False, "test run raised %s" % type(e).__name__, traceback.format_exc())
+    logs = [os.path.join(tmp, f) for f in os.listdir(tmp) if f.endswith(".log")]
+    ok(exit_codes and all(rc == 0 for rc in exit_codes), "every server stopped by SIGTERM exited 0", exit_codes)
+    # Under AddressSanitizer/UBSan (CI), the servers' reports land in their logs.
+    bad = [lf for lf in logs if any(m in open(lf, errors="replace").read()
+                                    for m in ("Sanitizer", "runtime error:"))]
+    ok(not bad, "no sanitizer report in the server logs", bad)
+    print("1..%d" % len(results))
+    if any(not r[0] for r in results):
+        for lf in logs:
+            print("# --- %s (tail)" % os.path.basename(lf))
+            for line in open(lf).read().splitlines()[-15:]:
+                print("# " + line)
+    return 0 if all(r[0] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
