@@ -625,26 +625,6 @@ static void fix_remove_source_labels(struct explain_ctx *x, const struct gw_reas
 
 /* ---- the report ------------------------------------------------------------------ */
 
-static json_t *affinity_json(const struct gw_node_affinity *a)
-{
-	static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"};
-	json_t *terms = json_array();
-	for (size_t t = 0; t < a->n; t++) {
-		json_t *term = json_array();
-		for (size_t r = 0; r < a->terms[t].n; r++) {
-			const struct gw_node_requirement *req = &a->terms[t].reqs[r];
-			json_t *values = json_array();
-			for (size_t v = 0; v < req->values.n; v++)
-				json_array_append_new(values, json_string(req->values.v[v]));
-			json_array_append_new(term, json_pack("{s:s, s:s, s:o}", "key", req->key, "operator",
-							      (size_t)req->op < GW_ARRAY_SIZE(ops) ? ops[req->op] : "?",
-							      "values", values));
-		}
-		json_array_append_new(terms, term);
-	}
-	return terms;
-}
-
 int gw_sched_explain(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_explain_opts *opts,
 		     json_t **out, struct gw_err **err)
 {
@@ -685,7 +665,7 @@ int gw_sched_explain(const struct gw_cluster *c, const struct gw_vmi *vmi, const
 			       "migratable", blockers.n == 0, "blockers", gw_reasons_to_json(&blockers),
 			       "migrationMethod", gw_sched_migration_method(c, vmi), "targetSelector",
 			       gw_map_to_json(&selector), "targetSelectorSources", sources, "targetAffinity",
-			       affinity_json(&affinity), "selectorSource", gw_selector_source_name(src),
+			       gw_node_affinity_to_json(&affinity), "selectorSource", gw_selector_source_name(src),
 			       "hasRememberedSelectors", vmi->has_launcher_selector);
 	if (vmi->has_launcher_selector)
 		json_object_set_new(vm, "launcherSelector", gw_map_to_json(&vmi->launcher_selector));

@@ -626,26 +626,6 @@ static json_t *rejected_json(struct report *x, struct eval *e)
 	return a;
 }
 
-static json_t *affinity_json(const struct gw_node_affinity *a)
-{
-	static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"};
-	json_t *terms = json_array();
-	for (size_t t = 0; t < a->n; t++) {
-		json_t *term = json_array();
-		for (size_t r = 0; r < a->terms[t].n; r++) {
-			const struct gw_node_requirement *q = &a->terms[t].reqs[r];
-			json_t *values = json_array();
-			for (size_t v = 0; v < q->values.n; v++)
-				json_array_append_new(values, json_string(q->values.v[v]));
-			json_array_append_new(term, json_pack("{s:s, s:s, s:o}", "key", q->key, "operator",
-							      (size_t)q->op < GW_ARRAY_SIZE(ops) ? ops[q->op] : "?",
-							      "values", values));
-		}
-		json_array_append_new(terms, term);
-	}
-	return terms;
-}
-
 static json_t *settings_json(const struct report *x, const struct gw_vmi *vmi)
 {
 	struct gw_migration_settings s;
@@ -708,7 +688,7 @@ static json_t *vm_json(struct report *x, size_t v, struct eval *e, bool *migrata
 		if (!s->selector_json)
 			s->selector_json = gw_map_to_json(&s->selector);
 		if (!s->affinity_json)
-			s->affinity_json = affinity_json(&s->affinity);
+			s->affinity_json = gw_node_affinity_to_json(&s->affinity);
 		json_object_set(o, "targetSelector", s->selector_json);
 		json_object_set(o, "targetAffinity", s->affinity_json);
 	} else {

@@ -276,3 +276,23 @@ fail:
 		gw_node_affinity_fini(affinity);
 	return r;
 }
+
+json_t *gw_node_affinity_to_json(const struct gw_node_affinity *a)
+{
+	static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"};
+	json_t *terms = json_array();
+	for (size_t t = 0; t < a->n; t++) {
+		json_t *term = json_array();
+		for (size_t r = 0; r < a->terms[t].n; r++) {
+			const struct gw_node_requirement *req = &a->terms[t].reqs[r];
+			json_t *values = json_array();
+			for (size_t v = 0; v < req->values.n; v++)
+				json_array_append_new(values, json_string(req->values.v[v]));
+			json_array_append_new(term, json_pack("{s:s, s:s, s:o}", "key", req->key, "operator",
+							      (size_t)req->op < GW_ARRAY_SIZE(ops) ? ops[req->op] : "?",
+							      "values", values));
+		}
+		json_array_append_new(terms, term);
+	}
+	return terms;
+}
