@@ -87,6 +87,7 @@ struct gw_node_affinity {      /* required terms, ORed; n == 0: no constraint */
 	struct gw_node_term *terms;
 	size_t n;
 };
+void gw_node_affinity_fini(struct gw_node_affinity *a);
 
 struct gw_taint {
 	char *key, *value, *effect;   /* effect: NoSchedule, PreferNoSchedule, NoExecute */

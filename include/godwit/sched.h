@@ -105,7 +105,6 @@ void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *v
  * host-model-cpu label (S18). */
 int gw_sched_target_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
 			     struct gw_map *selector, struct gw_node_affinity *affinity, struct gw_err **err);
-void gw_node_affinity_fini(struct gw_node_affinity *a);
 /* Required terms as Kubernetes writes them: [[{key, operator, values}]]. */
 json_t *gw_node_affinity_to_json(const struct gw_node_affinity *a);
 /* Where the CPU part of the target selector comes from (report's

@@ -54,7 +54,8 @@ static void findings_clear(struct gw_cluster *c)
 	free(c->findings);
 	c->findings = NULL;
 	c->n_findings = 0;
-	c->index->findings_cap = 0;
+	if (c->index)
+		c->index->findings_cap = 0;
 }
 
 void gw_cluster_free(struct gw_cluster *c)
@@ -87,10 +88,13 @@ void gw_cluster_free(struct gw_cluster *c)
 	free(c->pods);
 	free(c->pvcs);
 	findings_clear(c);
-	for (int k = 0; k < GW_KIND_COUNT; k++)
-		strhash_fini(&c->index->by_kind[k]);
-	strhash_fini(&c->index->vmi_uid);
-	free(c->index);
+	/* Clusters built by hand (tests) or copied for a what-if have no index. */
+	if (c->index) {
+		for (int k = 0; k < GW_KIND_COUNT; k++)
+			strhash_fini(&c->index->by_kind[k]);
+		strhash_fini(&c->index->vmi_uid);
+		free(c->index);
+	}
 	free(c);
 }
 

@@ -41,7 +41,6 @@ int vmi_spec_decode(const json_t *spec, const char *path, struct gw_vmi_spec *s,
 void vmi_spec_fini(struct gw_vmi_spec *s);
 int node_affinity_decode(const json_t *affinity, const char *path, struct gw_node_affinity *a,
 			 struct gw_err **err);
-void node_affinity_fini(struct gw_node_affinity *a);
 
 /* ---- string hash: key -> (value, where) -------------------------------- */
 struct strhash_entry {

@@ -8,7 +8,7 @@
 
 #define P(buf, path, key) path_key(buf, sizeof(buf), path, key)
 
-void node_affinity_fini(struct gw_node_affinity *a)
+void gw_node_affinity_fini(struct gw_node_affinity *a)
 {
 	for (size_t t = 0; t < a->n; t++) {
 		for (size_t r = 0; r < a->terms[t].n; r++) {
@@ -510,7 +510,7 @@ void vmi_spec_fini(struct gw_vmi_spec *s)
 	free(s->architecture);
 	free(s->machine_type);
 	gw_map_fini(&s->node_selector);
-	node_affinity_fini(&s->affinity);
+	gw_node_affinity_fini(&s->affinity);
 	for (size_t i = 0; i < s->n_tolerations; i++) {
 		free(s->tolerations[i].key);
 		free(s->tolerations[i].op);

@@ -96,16 +96,3 @@ void sched_affinity_reject(struct gw_node_affinity *a, const char *key)
 		term_add_does_not_exist(&a->terms[t], key);
 }
 
-void gw_node_affinity_fini(struct gw_node_affinity *a)
-{
-	for (size_t t = 0; t < a->n; t++) {
-		for (size_t r = 0; r < a->terms[t].n; r++) {
-			free(a->terms[t].reqs[r].key);
-			gw_strv_fini(&a->terms[t].reqs[r].values);
-		}
-		free(a->terms[t].reqs);
-	}
-	free(a->terms);
-	a->terms = NULL;
-	a->n = 0;
-}
