@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -122,5 +123,8 @@ void gw_json_print(FILE *out, const json_t *value);
 
 /* ---- time ------------------------------------------------------------- */
 uint64_t gw_now_ns(void);
+/* The absolute time `ms` milliseconds from now on `clock`, for
+ * pthread_cond_timedwait (whose condition variable uses that clock). */
+void gw_deadline_ms(clockid_t clock, int ms, struct timespec *out);
 
 #endif

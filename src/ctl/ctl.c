@@ -155,13 +155,7 @@ static void *loop_main(void *p)
 			wait_ms = (int)again_ms;
 		if (l->dirty == seen && !ctl->stopping && wait_ms > 0) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += wait_ms / 1000;
-			ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			gw_deadline_ms(CLOCK_REALTIME, wait_ms, &ts);
 			pthread_cond_timedwait(&ctl->cond, &ctl->lock, &ts);
 		}
 		if (ctl->stopping)

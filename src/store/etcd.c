@@ -851,15 +851,7 @@ static int etcd_watch_next(struct gw_store_watch *base, int timeout_ms, struct g
 {
 	struct etcd_watch *w = (struct etcd_watch *)base;
 	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	if (timeout_ms > 0) {
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
+	gw_deadline_ms(CLOCK_MONOTONIC, timeout_ms, &deadline);
 	int r = 0;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {

@@ -195,3 +195,16 @@ uint64_t gw_now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+void gw_deadline_ms(clockid_t clock, int ms, struct timespec *out)
+{
+	clock_gettime(clock, out);
+	if (ms <= 0)
+		return;
+	out->tv_sec += ms / 1000;
+	out->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
+}
