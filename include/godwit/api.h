@@ -161,6 +161,9 @@ struct gw_volume {
 	enum gw_volume_kind kind;
 	char *claim;          /* PVC / DataVolume name */
 	bool hostdisk_shared;
+	/* emptyDisk.capacity as written (a positive integer as its digits),
+	 * whatever the volume's kind; NULL when unset */
+	char *empty_disk_capacity;
 };
 enum gw_disk_type { GW_DISK_DISK, GW_DISK_CDROM, GW_DISK_LUN, GW_DISK_FILESYSTEM };
 struct gw_disk {
@@ -195,6 +198,7 @@ struct gw_vmi_spec {
 	bool sev, sev_snp, tdx;          /* launchSecurity */
 	bool hyperv_reenlightenment, hyperv_passthrough;
 	bool dedicated_cpu;
+	bool realtime;                   /* spec.domain.cpu.realtime set (neither null nor false) */
 	char *eviction_strategy;         /* NULL when unset */
 };
 
@@ -212,6 +216,7 @@ struct gw_vmi {
 	struct gw_vmi_spec spec;
 	char *phase;                     /* status.phase; NULL when absent */
 	char *node_name;                 /* status.nodeName */
+	char *machine_type_status;       /* status.machine.type (canonical, after boot); NULL unset */
 	/* claim -> access modes as Kubernetes spells them, comma-joined
 	 * ("ReadWriteMany", "ReadWriteOnce,ReadOnlyMany"): from
 	 * status.volumeStatus[].persistentVolumeClaimInfo, else (gw_cluster_link)

@@ -93,9 +93,7 @@ void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *v
 	if (!is_host_mode(model))
 		set_true(selector, SCHED_PREFIX_CPU_MODEL, model);
 	/* step 8: status.machine.type (canonical, after boot) else the spec */
-	static const char *const status_machine[] = {"status", "machine", "type", NULL};
-	const json_t *jm = vmi->doc ? sched_json_path(vmi->doc, status_machine) : NULL;
-	const char *machine = json_is_string(jm) && json_string_value(jm)[0] ? json_string_value(jm)
+	const char *machine = vmi->machine_type_status ? vmi->machine_type_status
 		: spec->machine_type && spec->machine_type[0] ? spec->machine_type
 		: default_machine_type(arch);
 	set_true(selector, "machine-type.node.kubevirt.io/", machine);
@@ -113,9 +111,7 @@ void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *v
 	if (needs_tsc && vmi->tsc_frequency && vmi->tsc_frequency[0])
 		set_true(selector, "scheduling.node.kubevirt.io/tsc-frequency-", vmi->tsc_frequency);
 	/* step 11 */
-	static const char *const realtime[] = {"spec", "domain", "cpu", "realtime", NULL};
-	const json_t *rt = vmi->doc ? sched_json_path(vmi->doc, realtime) : NULL;
-	if (rt && !json_is_null(rt) && !json_is_false(rt))
+	if (spec->realtime)
 		gw_map_set(selector, "kubevirt.io/realtime", "true");
 	if (spec->sev || spec->sev_snp)
 		gw_map_set(selector, "kubevirt.io/sev", "true");
