@@ -330,6 +330,12 @@ struct gw_cluster {
 	size_t n_findings;
 	size_t n_docs;                   /* objects decoded (List items counted one by one) */
 	size_t n_skipped;                /* documents and List items of kinds Godwit does not use */
+	/* Set before loading: decoded objects keep no JSON document (`doc`
+	 * NULL) except the KubeVirt CR and MigrationPolicies. For a big
+	 * cluster read only to be judged (`godwit check`): the placement
+	 * rules read the typed fields, and the documents would be most of the
+	 * memory. */
+	bool drop_docs;
 	struct gw_cluster_index *index;  /* private: name -> object */
 };
 

@@ -126,6 +126,9 @@ struct gw_cli_cluster_opts {
 	struct gw_whatif whatif;
 	const char *model_db;              /* --model-db (borrowed from argv) */
 	enum gw_output output;
+	/* The command reads no object's JSON document (check): they are not
+	 * kept (gw_cluster.drop_docs). */
+	bool drop_docs;
 	/* After gw_cli_cluster_load: the cluster cpuModel before --set-cpu-model
 	 * (NULL when none), for gw_check_options.previous_cpu_model. */
 	char *previous_cpu_model;

@@ -76,6 +76,7 @@ int gw_cli_cluster_parse(const struct gw_cli_cluster_opts *o, struct gw_cluster 
 	if (!o->inputs.n)
 		return gw_err_set(err, -EINVAL, "-f: no input given");
 	struct gw_cluster *c = gw_cluster_new();
+	c->drop_docs = o->drop_docs;
 	for (size_t i = 0; i < o->inputs.n; i++) {
 		int r = gw_cluster_load(c, o->inputs.v[i], err);
 		if (r < 0) {
