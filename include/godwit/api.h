@@ -35,6 +35,7 @@ struct gw_map {
 	char **keys;   /* sorted, unique */
 	char **values;
 	size_t n;
+	size_t cap;    /* slots allocated; gw_map_set grows them geometrically */
 };
 void gw_map_init(struct gw_map *m);
 void gw_map_fini(struct gw_map *m);
