@@ -127,6 +127,7 @@ int gw_doc_load_string(const char *name, const char *text, size_t len, json_t **
  * gw_json_stream_file returns 0, a negative errno (I/O, a callback), or 1
  * when the file must go to gw_doc_load_file instead, which would answer
  * differently: not JSON (YAML), any syntax error, a duplicate key, NUL,
+ * UTF-8 that jansson refuses (overlong, surrogates, past U+10FFFF),
  * a surrogate escape, deep nesting, a number out of range, too big. */
 struct gw_json_stream_ops {
 	int (*item)(void *ctx, size_t doc, size_t index, json_t *item);

@@ -6,8 +6,8 @@
  *
  * The whole-document reader (gw_doc_load_file, jansson) stays the
  * reference: whenever it could answer differently (any syntax error, a
- * duplicate key, a lone surrogate, NUL, too deep, a number out of range,
- * a file past its size limit), this reader stops and says so, and the
+ * duplicate key, a lone surrogate, NUL, UTF-8 that jansson finds
+ * invalid, too deep, a number out of range, a file past its size limit), this reader stops and says so, and the
  * caller reads the file the old way for the same result and message. */
 #include <ctype.h>
 #include <fcntl.h>
@@ -245,6 +245,60 @@ static bool has_surrogate_escape(const char *p, size_t n)
 	return false;
 }
 
+/* yajl checks only the shape of UTF-8 sequences; jansson also refuses
+ * overlong forms, UTF-16 surrogates and code points past U+10FFFF. A
+ * sequence cut by the end of p is left to the next look (the chunk keeps
+ * 8 bytes of the one before); continuation bytes at its start belong to
+ * a sequence already seen. */
+static bool utf8_strict(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (p[i] & 0xC0) == 0x80)
+		i++;
+	while (i < n) {
+		/* ASCII, eight bytes at a time */
+		if (i + 8 <= n) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (!(w & 0x8080808080808080ULL)) {
+				i += 8;
+				continue;
+			}
+		}
+		unsigned char c = p[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len;
+		uint32_t v;
+		if (c >= 0xC2 && c <= 0xDF) {
+			len = 2;
+			v = c & 0x1F;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			len = 3;
+			v = c & 0x0F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			len = 4;
+			v = c & 0x07;
+		} else {
+			return false;   /* a stray continuation byte, 0xC0, 0xC1, 0xF5.. */
+		}
+		if (i + len > n)
+			return true;
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xC0) != 0x80)
+				return false;
+			v = (v << 6) | (p[i + k] & 0x3F);
+		}
+		if ((len == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) ||
+		    (len == 4 && (v < 0x10000 || v > 0x10FFFF)))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 static bool starts_like_json(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -293,7 +347,8 @@ int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, 
 		}
 		total += (size_t)n;
 		if (total > STREAM_MAX_BYTES || memchr(buf + carry, '\0', (size_t)n) ||
-		    has_surrogate_escape(buf, carry + (size_t)n) || (first && !starts_like_json(buf, (size_t)n))) {
+		    has_surrogate_escape(buf, carry + (size_t)n) ||
+		    !utf8_strict((const unsigned char *)buf, carry + (size_t)n) || (first && !starts_like_json(buf, (size_t)n))) {
 			r = 1;
 			break;
 		}
