@@ -200,8 +200,10 @@ static struct local_vm *find_run(struct agent *a, const char *uid)
 
 static void stop_vm(struct agent *a, struct local_vm *lv, const char *why)
 {
-	agent_log(a, "vm %s/%s: stopping QEMU%s%s: %s", lv->ns, lv->name, lv->vm ? " pid " : "",
-		  lv->vm ? "" : " (already gone)", why);
+	if (lv->vm)
+		agent_log(a, "vm %s/%s: stopping QEMU pid %d: %s", lv->ns, lv->name, (int)gw_vm_pid(lv->vm), why);
+	else
+		agent_log(a, "vm %s/%s: cleaning up (QEMU already gone): %s", lv->ns, lv->name, why);
 	if (lv->vm) {
 		struct gw_err *err = NULL;
 		if (gw_vm_stop(lv->vm, &err) < 0)
