@@ -24,7 +24,7 @@ import time
 GODWIT = sys.argv[1]
 ROOT = sys.argv[2]
 GUEST = os.environ.get("GODWIT_GUEST_WORKLOAD", "")
-DEADLINE = time.monotonic() + 110   # the whole test; meson's timeout is above it
+DEADLINE = time.monotonic() + 115   # the whole test; meson's timeout is above it
 procs = []
 tmp = None
 results = []
@@ -254,15 +254,110 @@ def main():
     # ---- a second node joins; migrate the VM there
     b = Agent(server, "node-b", "clx-ap-platinum-9242.json")
     ok(wait_for(lambda: server.get("/api/v1/nodes/node-b"), 20), "node-b registers", b.text())
+
+    def vmi():
+        return server.get(VMIS + "/vm-work") or {}
     env = dict(os.environ, GODWIT_SERVER=server.url, GODWIT_TOKEN=server.token)
-    m = subprocess.run([GODWIT, "migrate", "vm-work"], env=env, capture_output=True, text=True, timeout=20)
-    ok(m.returncode == 0, "godwit migrate vm-work", m.stdout + m.stderr)
+
+    def migrate(*extra):
+        m = subprocess.run([GODWIT, *extra, "vm-work"], env=env, capture_output=True, text=True, timeout=20)
+        words = m.stdout.split()
+        if extra[0] == "migrate" and words and words[0].startswith("virtualmachineinstancemigrations/"):
+            current[0] = words[0].split("/", 1)[1]
+        return m.returncode == 0, m.stdout + m.stderr
+
+    current = [None]   # the VMIM `godwit migrate` created last
+
+    def vmim():
+        if not current[0]:
+            return {}
+        return server.get("/apis/kubevirt.io/v1/namespaces/default/virtualmachineinstancemigrations/" +
+                          current[0]) or {}
 
     def vmim_phase():
-        items = (server.get("/apis/kubevirt.io/v1/namespaces/default/virtualmachineinstancemigrations") or {}).get(
-            "items", [])
-        return items[0].get("status", {}).get("phase") if items else None
+        return vmim().get("status", {}).get("phase")
 
+    def state():
+        return vmi().get("status", {}).get("migrationState") or {}
+
+    def incoming_dirs():
+        return [d for d in b.vm_dirs() if d.endswith("_in")]
+
+    # Slow migrations first: 2 MiB/s for 128 MiB of guest RAM that keeps
+    # changing never converges, so each can be interrupted on purpose.
+    KV = "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts"
+    status, _ = server.request("POST", KV, {"metadata": {"name": "kubevirt", "namespace": "kubevirt"},
+                                           "spec": {"configuration": {"migrations": {"bandwidthPerMigration": "2Mi"}}}})
+    ok(status == 201, "KubeVirt CR with bandwidthPerMigration 2Mi")
+
+    # 1. The target QEMU dies: the migration fails, the VM stays on node-a.
+    res = migrate("migrate")
+    ok(res[0], "godwit migrate vm-work (slow)", res[1])
+    started = wait_for(lambda: state().get("godwitProgress", {}).get("transferredBytes", 0) > 0 and incoming_dirs(), 30)
+    ms = state()
+    ok(started and ms.get("startTimestamp") and ms.get("targetNodeAddress") == "127.0.0.1" and
+       ms.get("migrationConfiguration", {}).get("bandwidthPerMigrationMiBs") == 2,
+       "progress in the VMI while it runs", json.dumps(ms, indent=1) + a.text()[-800:] + b.text()[-800:])
+    target_pid = pid_of(incoming_dirs()[0]) if incoming_dirs() else None
+    if target_pid:
+        os.kill(target_pid, signal.SIGKILL)
+    wait_for(lambda: vmim_phase() in ("Succeeded", "Failed"), 20)
+    ms = state()
+    cond = (vmim().get("status", {}).get("conditions") or [{}])[-1]
+    ok(vmim_phase() == "Failed" and ms.get("failed") is True and ms.get("completed") is True and
+       ms.get("failureReason") and cond.get("reason") == "SourceFailed",
+       "a killed target fails the migration, saying why: %s" % ms.get("failureReason"), json.dumps(ms, indent=1))
+    n = len(status_lines(serial(src_dir)))
+    ok(vmi().get("status", {}).get("nodeName") == "node-a" and alive(src_pid) and
+       wait_for(lambda: len(status_lines(serial(src_dir))) >= n + 2, 10) and "CORRUPT" not in serial(src_dir),
+       "the VM keeps running on node-a", serial(src_dir)[-500:])
+    ok(wait_for(lambda: not incoming_dirs(), 10), "node-b removed the dead target's directory", b.vm_dirs())
+
+    # 2. The source agent restarts mid-migration and adopts it; then an abort.
+    res = migrate("migrate")
+    ok(res[0], "godwit migrate vm-work (slow, again)", res[1])
+    started = wait_for(lambda: state().get("godwitProgress", {}).get("transferredBytes", 0) > 0, 30)
+    ok(started and a.stop() == 0, "node-a stops during the migration (exit 0)", a.text()[-800:])
+    ok(alive(src_pid), "the source VM outlives its agent")
+    a.start()
+    adopted = wait_for(lambda: "adopted, still going" in a.text(), 20)
+    ok(adopted, "the restarted agent adopts the migration QEMU still runs", a.text()[-1200:])
+    polls = state().get("godwitProgress", {}).get("polls", 0)
+    ok(wait_for(lambda: state().get("godwitProgress", {}).get("polls", 0) > polls, 10) and
+       not state().get("completed"), "and goes on reporting its progress")
+    res = migrate("migrate-cancel")
+    ok(res[0], "godwit migrate-cancel vm-work", res[1])
+    # Cancel = delete: the VMIM is gone once its controller has recorded
+    # the end, so its last state is caught on the way.
+    last = [{}]
+
+    def ended():
+        doc = vmim()
+        if doc:
+            last[0] = doc
+        return not doc or doc.get("status", {}).get("phase") in ("Succeeded", "Failed")
+
+    wait_for(ended, 30, step=0.05)
+    ms = state()
+    seen = last[0].get("status", {})
+    reasons = [c.get("reason") for c in seen.get("conditions") or []]
+    ok(ms.get("abortStatus") == "Succeeded" and ms.get("failed") is True and
+       ms.get("failureReason") == "Live migration has been aborted" and
+       (not vmim() or (seen.get("phase") == "Failed" and "Aborted" in reasons)),
+       "the abort ends it: abortStatus Succeeded, the VMIM Failed (Aborted)",
+       json.dumps(ms, indent=1) + "\n" + json.dumps(seen))
+    n = len(status_lines(serial(src_dir)))
+    ok(vmi().get("status", {}).get("nodeName") == "node-a" and alive(src_pid) and
+       wait_for(lambda: len(status_lines(serial(src_dir))) >= n + 2, 10) and "CORRUPT" not in serial(src_dir),
+       "the VM keeps running on node-a after the abort", serial(src_dir)[-500:])
+    ok(wait_for(lambda: not incoming_dirs(), 10), "node-b stopped its target QEMU", b.vm_dirs())
+
+    # 3. Unlimited bandwidth: the migration completes.
+    status, _ = server.request("PUT", KV + "/kubevirt", {"metadata": {"name": "kubevirt", "namespace": "kubevirt"},
+                                                      "spec": {"configuration": {}}})
+    ok(status == 200, "KubeVirt CR without a bandwidth limit")
+    res = migrate("migrate")
+    ok(res[0], "godwit migrate vm-work", res[1])
     phase = wait_for(lambda: vmim_phase() in ("Succeeded", "Failed"), 45)
     v = vmi()
     ms = v.get("status", {}).get("migrationState", {})
@@ -276,7 +371,8 @@ def main():
        ms.get("endTimestamp") and ms.get("mode") == "PreCopy" and prog.get("transferredBytes", 0) > 64 << 20 and
        prog.get("qemuStatus") == "completed" and "downtimeMs" in prog,
        "migrationState: times, mode, bytes transferred", json.dumps(ms, indent=1))
-    ok(ms.get("targetNodeDomainDetected") is True and ms.get("targetNodeDomainReadyTimestamp"),
+    ok(wait_for(lambda: state().get("targetNodeDomainReadyTimestamp"), 10) and
+       state().get("targetNodeDomainDetected") is True,
        "the target agent reports its domain ready", json.dumps(ms, indent=1))
     ok(wait_for(lambda: not alive(src_pid), 15), "the source QEMU exited (pid %s)" % src_pid)
     ok(wait_for(lambda: not a.vm_dirs(), 10), "node-a removed the VM's state directory", a.vm_dirs())
