@@ -405,8 +405,11 @@ static void pass(struct agent *a)
 			k++;
 			continue;
 		}
-		if (lv->role == LV_INCOMING && lv->vm)
-			gw_vm_kill(lv->vm), lv->vm = NULL;
+		if (lv->role == LV_INCOMING && lv->vm) {
+			/* A half-received VM has nothing to save: no quit. */
+			gw_vm_kill(lv->vm);
+			lv->vm = NULL;
+		}
 		stop_vm(a, lv, "its VMI is gone");
 	}
 	gw_cluster_free(c);
