@@ -225,6 +225,9 @@ def main():
     beat = wait_for(lambda: (server.get("/api/v1/nodes/node-a") or {}).get("metadata", {}).get(
         "annotations", {}).get("kubevirt.io/heartbeat", first_beat) != first_beat, 8)
     ok(first_beat and beat, "heartbeat annotation written, then renewed", first_beat)
+    status, _ = server.request("DELETE", "/api/v1/nodes/node-a")
+    ok(status == 200 and wait_for(lambda: server.get("/api/v1/nodes/node-a"), 10) and
+       "registering again" in a.text(), "a deleted Node is registered again at the next heartbeat", a.text()[-500:])
 
     # ---- a VM on node-a
     status, doc = server.request("POST", "/apis/kubevirt.io/v1/namespaces/default/virtualmachines", vm_manifest())
