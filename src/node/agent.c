@@ -201,6 +201,7 @@ struct phase_edit {
 	const char *phase;          /* Running or Failed */
 	const char *reason, *message;
 	json_t *cpu;                /* status.godwit.cpu to record (borrowed), or NULL */
+	bool written;               /* out: the edit changed something */
 };
 
 static int edit_phase(json_t *vmi, void *arg)
@@ -213,8 +214,16 @@ static int edit_phase(json_t *vmi, void *arg)
 	/* Another VMI of the same name, or no longer ours: nothing to say. */
 	if (!uid || strcmp(uid, e->uid) != 0 || !node || strcmp(node, e->node) != 0)
 		return -ESTALE;
-	if (phase_final(phase) || (phase && strcmp(phase, e->phase) == 0))
+	if (phase_final(phase))
 		return 0;
+	if (phase && strcmp(phase, e->phase) == 0) {
+		/* Already said; only a CPU definition may be missing. */
+		if (!e->cpu || json_object_get(json_object_get(status, "godwit"), "cpu"))
+			return 0;
+		json_object_set(json_child(status, "godwit"), "cpu", e->cpu);
+		e->written = true;
+		return 1;
+	}
 	json_object_set_new(status, "phase", json_string(e->phase));
 	append_transition(status, e->phase);
 	if (strcmp(e->phase, "Running") == 0)
@@ -223,6 +232,7 @@ static int edit_phase(json_t *vmi, void *arg)
 		set_condition(status, "Ready", "False", e->reason, e->message);
 	if (e->cpu)
 		json_object_set(json_child(status, "godwit"), "cpu", e->cpu);
+	e->written = true;
 	return 1;
 }
 
@@ -232,7 +242,7 @@ static void write_phase(struct agent *a, const char *ns, const char *name, struc
 	int r = vmi_update(a->client, ns, name, false, edit_phase, e, &err);
 	if (r < 0 && r != -ESTALE && r != -ENOENT)
 		agent_log(a, "vm %s/%s: phase %s not written: %s", ns, name, e->phase, gw_err_msg(err));
-	else if (r == 0)
+	else if (r == 0 && e->written)
 		agent_log(a, "vm %s/%s: phase %s%s%s", ns, name, e->phase, e->message ? ": " : "",
 			  e->message ? e->message : "");
 	gw_err_free(err);
@@ -274,13 +284,13 @@ static void start_vm(struct agent *a, const json_t *doc, const struct gw_cluster
 	int r = runtime_start(a, doc, c, LV_RUN, NULL, &lv, &cpu, &err);
 	if (r < 0) {
 		agent_log(a, "vm %s/%s: not started: %s", ns, name, gw_err_msg(err));
-		struct phase_edit e = {uid, a->name, "Failed", "VMStartFailed", gw_err_msg(err), NULL};
+		struct phase_edit e = {uid, a->name, "Failed", "VMStartFailed", gw_err_msg(err), NULL, false};
 		write_phase(a, ns, name, &e);
 		gw_err_free(err);
 		return;
 	}
 	agent_add_vm(a, lv);
-	struct phase_edit e = {uid, a->name, "Running", NULL, NULL, cpu};
+	struct phase_edit e = {uid, a->name, "Running", NULL, NULL, cpu, false};
 	write_phase(a, ns, name, &e);
 	json_decref(cpu);
 }
@@ -314,19 +324,20 @@ static void lifecycle(struct agent *a, const json_t *doc, const struct gw_cluste
 			start_vm(a, doc, c, uid, ns, name);
 		} else if (strcmp(phase, "Running") == 0) {
 			struct phase_edit e = {uid, a->name, "Failed", "QEMUExited",
-					       "the QEMU process exited (no VM of this VMI runs on its node)", NULL};
+					       "the QEMU process exited (no VM of this VMI runs on its node)", NULL, false};
 			write_phase(a, ns, name, &e);
 		}
 		return;
 	}
 	if (!lv->vm || !gw_vm_alive(lv->vm)) {
-		struct phase_edit e = {uid, a->name, "Failed", "QEMUExited", "the QEMU process exited", NULL};
+		struct phase_edit e = {uid, a->name, "Failed", "QEMUExited", "the QEMU process exited", NULL, false};
 		write_phase(a, ns, name, &e);
 		return;
 	}
-	if (!phase || strcmp(phase, "Running") != 0) {
+	if (!phase || strcmp(phase, "Running") != 0 ||
+	    (lv->cpu && !json_object_get(json_object_get(status, "godwit"), "cpu"))) {
 		/* Started by an agent that stopped before it said so. */
-		struct phase_edit e = {uid, a->name, "Running", NULL, NULL, NULL};
+		struct phase_edit e = {uid, a->name, "Running", NULL, NULL, lv->cpu, false};
 		write_phase(a, ns, name, &e);
 	}
 	/* Source side of a migration (step 3 of the hand-off). */

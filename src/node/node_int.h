@@ -42,6 +42,7 @@ struct local_vm {
 	char *migration_uid;       /* LV_INCOMING: the migration it receives */
 	struct gw_vm *vm;          /* NULL while a migration thread owns it, or when gone */
 	uint64_t memory_bytes;
+	json_t *cpu;               /* the CPU definition it runs with (status.godwit.cpu), or NULL */
 	struct source_mig *mig;    /* a source migration in flight, or NULL */
 };
 
