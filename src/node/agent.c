@@ -138,10 +138,13 @@ static void *watch_thread(void *arg)
 		wake_release(w);
 		return NULL;
 	}
+	bool failing = false;   /* say it once, not every second while the server is away */
 	while (!wake_stopping(w)) {
 		err = NULL;
-		if (gw_client_watch(c, VMI_COLLECTION "?watch=true", on_event, w, &err) < 0)
-			watch_log(w, "retrying", err);
+		int r = gw_client_watch(c, VMI_COLLECTION "?watch=true", on_event, w, &err);
+		if (r < 0 && !failing)
+			watch_log(w, "retrying every second", err);
+		failing = r < 0;
 		gw_err_free(err);
 		if (!wake_stopping(w))
 			sleep(1);
@@ -388,10 +391,16 @@ static void pass(struct agent *a)
 	_cleanup_json_ json_t *list = NULL, *kubevirts = NULL;
 	if (node_call(a->client, "GET", VMI_COLLECTION, NULL, NULL, &list, &err) < 0 ||
 	    node_call(a->client, "GET", "/apis/kubevirt.io/v1/kubevirts", NULL, NULL, &kubevirts, &err) < 0) {
-		agent_log(a, "list: %s", gw_err_msg(err));
+		/* Once per outage: the resync retries every 2 s. */
+		if (!a->list_failing)
+			agent_log(a, "list: %s (retrying)", gw_err_msg(err));
+		a->list_failing = true;
 		gw_err_free(err);
 		return;
 	}
+	if (a->list_failing)
+		agent_log(a, "list: the server answers again");
+	a->list_failing = false;
 	struct gw_cluster *c = gw_cluster_new();
 	json_t *kv = json_array_get(json_object_get(kubevirts, "items"), 0);
 	if (kv && gw_cluster_add_doc(c, kv, "the KubeVirt CR", 0, &err) < 0) {
@@ -589,7 +598,7 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 	unsigned heartbeat_ms = (o->heartbeat_interval_s ? o->heartbeat_interval_s : DEFAULT_HEARTBEAT_S) * 1000;
 	unsigned resync_ms = o->resync_ms ? o->resync_ms : DEFAULT_RESYNC_MS;
 	uint64_t next_heartbeat = node_now_ms() + heartbeat_ms, next_pass = 0;
-	bool dirty = true;
+	bool dirty = true, heartbeat_failing = false;
 	while (!agent_stopping(&a)) {
 		uint64_t now = node_now_ms();
 		if (now >= next_heartbeat) {
@@ -601,8 +610,11 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 				e = NULL;
 				hr = node_register(&a, &e);
 			}
-			if (hr < 0)
-				agent_log(&a, "heartbeat: %s", gw_err_msg(e));
+			if (hr < 0 && !heartbeat_failing)
+				agent_log(&a, "heartbeat: %s (retrying every interval)", gw_err_msg(e));
+			else if (hr == 0 && heartbeat_failing)
+				agent_log(&a, "heartbeat: sent again");
+			heartbeat_failing = hr < 0;
 			gw_err_free(e);
 			next_heartbeat = now + heartbeat_ms;
 		}

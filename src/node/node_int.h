@@ -66,8 +66,7 @@ struct agent {
 	struct local_vm **vms;
 	size_t n_vms;
 	struct gw_strv done_migrations; /* uids this agent finished, either role */
-	uint64_t next_heartbeat_ns;
-	bool registered;
+	bool list_failing;         /* the last list failed (logged once) */
 };
 
 void agent_log(struct agent *a, const char *fmt, ...) GW_PRINTF(2, 3);
