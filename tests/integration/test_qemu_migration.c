@@ -516,6 +516,30 @@ static char *qemu_migration_status(struct vm_fixture *f, struct gw_vm *vm)
 	return out;
 }
 
+/* run() waits on QEMU's MIGRATION events between polls: with a 10 s poll
+ * interval an idle migration is still seen completed within a few seconds
+ * (without the events the first query would come after 10 s). */
+static void migration_end_seen_at_once(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	start_pair(f, &p, 0, false);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.poll_interval_ms = 10000;
+	new_migration(f, &p, &c);
+	uint64_t t0 = gw_now_ns();
+	gw_qemu_migration_run(p.m);
+	double s_taken = (double)(gw_now_ns() - t0) / 1e9;
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("10 s poll, events", &s);
+	print_message("# seen completed after %.2f s\n", s_taken);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_COMPLETED);
+	assert_true(s_taken < 6.0);
+	assert_running(f, p.target, "running");
+	free_pair(&p);
+}
+
 /* The target QEMU belongs to another agent (NULL here); this test holds
  * it as a separate handle, as that agent would. COMPLETED comes with the
  * source's "completed"; the target runs by itself. */
@@ -750,6 +774,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(deadline_pauses_then_aborts, vm_fixture_setup,
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(stuck_migration_aborts, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(migration_end_seen_at_once, vm_fixture_setup,
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(remote_target_migrates, vm_fixture_setup,
 						vm_fixture_teardown),
