@@ -37,7 +37,8 @@ import urllib.request
 from datetime import datetime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PHASES = ["Pending", "Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running"]
+PHASES = ["Pending", "Scheduling", "Scheduled", "PreparingTarget", "targetQemuExec", "TargetReady",
+          "Running"]
 NS = "default"
 VM = "bench-latency"
 
@@ -136,6 +137,39 @@ class Cluster:
                 p.wait()
 
 
+def boot_unix_ms():
+    """The wall-clock time of boot, to 10 ms (/proc/uptime; /proc/stat's
+    btime is whole seconds)."""
+    with open("/proc/uptime") as f:
+        up = float(f.read().split()[0])
+    return time.time() * 1000.0 - up * 1000.0
+
+
+def process_start_unix_ms(pid):
+    """When process pid was started (exec'd), wall clock, to 10 ms."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22, starttime
+    return boot_unix_ms() + ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def newest_qemu_start(state_dir, after_ms):
+    """The start of the newest QEMU running under state_dir (the target node's
+    incoming QEMU of the last migration), if it started after after_ms."""
+    best = None
+    for dirpath, _, files in os.walk(state_dir):
+        if "qemu.pid" not in files:
+            continue
+        try:
+            with open(os.path.join(dirpath, "qemu.pid")) as f:
+                start = process_start_unix_ms(int(f.read().strip()))
+        except (OSError, ValueError):
+            continue
+        if start >= after_ms - 20 and (best is None or start > best):
+            best = start
+    return best
+
+
 def kill_vms(tmp):
     """The agents start QEMUs detached (they outlive an agent): kill every
     QEMU whose pidfile is in one of our state directories."""
@@ -227,9 +261,15 @@ def one_migration(cluster, run, limit_s):
         if e.get("phase") in PHASES and e["phase"] not in offsets:
             offsets[e["phase"]] = round(rfc3339_ms(e["phaseTransitionTimestamp"]) - t0, 1)
     ms = vmi["status"].get("migrationState") or {}
+    target = vmi["status"].get("nodeName")
+    qemu_start = newest_qemu_start(os.path.join(cluster.tmp, target or "none"), t0)
+    if qemu_start is not None:
+        # between PreparingTarget and TargetReady: the target agent's own work
+        # before the exec, then QEMU's start, `migrate-incoming`, the write
+        offsets["targetQemuExec"] = round(qemu_start - t0, 1)
     line = {
         "bench": "migrate_latency", "run": run, "vmim": name, "source": source,
-        "target": vmi["status"].get("nodeName"),
+        "target": target,
         "start_latency_ms": round(rfc3339_ms(start_ts) - t0, 1),
         "cli_ms": round(cli_ms, 1),
         "phase_offsets_ms": offsets,
