@@ -102,7 +102,7 @@ for l in map(json.loads, open(sys.argv[1])):
     elif b == "migrate_latency_summary":
         print(f"godwit migrate -> QEMU migrate: median {l['start_latency_ms_median']:.0f} ms, max"
               f" {l['start_latency_ms_max']:.0f} ms over {l['runs']} runs, goal 1 s"
-              f" {'met' if l['goal_met'] else 'MISSED'}; phases {l['phase_offsets_ms_median']}")
+              f" {'met' if l['goal_met'] else 'MISSED'}; steps {l['steps_ms_median']}")
     elif b == "libvirt_cpu_baseline":
         a, g = l["answer"], l.get("godwit", {})
         print(f"libvirt {l['libvirt']} cpu-baseline of {l['hosts']:>3} hosts: {l['virsh_ms_median']:.1f} ms"
