@@ -722,6 +722,73 @@ static void adopt_finished_migration(void **state)
 	free_pair(&p);
 }
 
+/* The previous executor had paused the guest to converge (mode Paused):
+ * the adopted migration knows T was doubled, and when it is aborted the
+ * guest is resumed on the source although it was paused when adopted. */
+static void adopt_paused_migration_resumes_on_abort(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	uint64_t start_ms = start_then_restart_agent(f, &p);
+	json_t *reply = NULL;
+	if (gw_qmp_execute(gw_vm_qmp(p.source), "stop", NULL, &reply, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	json_decref(reply);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.allow_workload_disruption = true;
+	if (gw_qemu_migration_adopt(p.source, p.target, &c, start_ms, GW_QEMU_MIGRATION_MODE_PAUSED,
+				    &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	assert_int_equal(s.mode, GW_QEMU_MIGRATION_MODE_PAUSED);
+	assert_int_equal(s.acceptable_completion_s, 2 * 150);
+	gw_qemu_migration_step(p.m, gw_now_ns());
+	gw_qemu_migration_get_status(p.m, &s);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_RUNNING);
+	assert_running(f, p.source, "paused");
+	gw_qemu_migration_request_abort(p.m);
+	run_bounded(&p, 40);
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("adopted while paused, aborted", &s);
+	assert_non_null(strstr(s.failure_reason, "aborted on request"));
+	assert_failed_safely(f, &p, &s);
+	free_pair(&p);
+}
+
+/* QEMU's migration was cancelled while no executor watched: adopting it
+ * fails at the first step with QEMU's status; the VM runs on the source. */
+static void adopt_cancelled_migration(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	uint64_t start_ms = start_then_restart_agent(f, &p);
+	json_t *reply = NULL;
+	if (gw_qmp_execute(gw_vm_qmp(p.source), "migrate_cancel", NULL, &reply, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	json_decref(reply);
+	uint64_t deadline = gw_now_ns() + 30000000000ull;
+	for (;;) {
+		_cleanup_free_ char *st = qemu_migration_status(f, p.source);
+		if (!strcmp(st, "cancelled"))
+			break;
+		if (gw_now_ns() > deadline)
+			fail_msg("QEMU's migration still %s after 30 s", st);
+		usleep(50 * 1000);
+	}
+	struct gw_qemu_migration_config c = small_vm_config();
+	if (gw_qemu_migration_adopt(p.source, p.target, &c, start_ms, GW_QEMU_MIGRATION_MODE_PRECOPY,
+				    &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	gw_qemu_migration_step(p.m, gw_now_ns());
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("adopted after a cancel", &s);
+	assert_non_null(strstr(s.failure_reason, "migration cancelled"));
+	assert_failed_safely(f, &p, &s);
+	free_pair(&p);
+}
+
 /* Bad input to adopt: a start in the future or missing, an unknown mode. */
 static void adopt_is_checked(void **state)
 {
@@ -787,6 +854,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(adopt_deadline_counts_from_start, vm_fixture_setup,
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(adopt_finished_migration, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(adopt_paused_migration_resumes_on_abort, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(adopt_cancelled_migration, vm_fixture_setup,
 						vm_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
