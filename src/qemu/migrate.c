@@ -13,8 +13,9 @@
  *
  * The target may be remote (NULL: another agent's QEMU): COMPLETING then
  * ends with the source's "completed", and failures leave it alone. An
- * adopted migration (the agent restarted) starts at RUNNING with the
- * recorded start and mode; its first step reads QEMU's state. */
+ * adopted migration (the agent restarted) sends nothing to start: its
+ * first step reads QEMU's state and goes from NEW to RUNNING (or on to
+ * its end) with the recorded start and mode. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
