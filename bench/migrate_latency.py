@@ -325,6 +325,9 @@ def main():
                                      "mention --token-file)"}))
         return 0
 
+    # meson's timeout and kill send SIGTERM: unwind through `finally` so
+    # that the server, the agents and their detached QEMUs are ended.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     base = os.environ.get("TMPDIR") or None
     tmp = tempfile.mkdtemp(prefix="gw-latency-", dir=base)
     cluster = Cluster(args, tmp)
