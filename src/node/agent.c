@@ -348,9 +348,15 @@ static void lifecycle(struct agent *a, const json_t *doc, const struct gw_cluste
 	const char *muid = json_string_value(json_object_get(ms, "migrationUid"));
 	const char *source = json_string_value(json_object_get(ms, "sourceNode"));
 	if (!muid || !source || strcmp(source, a->name) != 0 || json_is_true(json_object_get(ms, "completed")) ||
-	    !json_string_value(json_object_get(ms, "targetNodeAddress")) || gw_strv_contains(&a->done_migrations, muid))
+	    gw_strv_contains(&a->done_migrations, muid))
 		return;
 	bool adopt = json_string_value(json_object_get(ms, "startTimestamp")) != NULL;
+	if (!adopt && json_is_true(json_object_get(ms, "abortRequested"))) {
+		source_abort_unstarted(a, ns, name, muid);
+		return;
+	}
+	if (!json_string_value(json_object_get(ms, "targetNodeAddress")))
+		return;
 	struct gw_err *err = NULL;
 	if (source_start(a, lv, doc, adopt, &err) < 0) {
 		agent_log(a, "migration %s of %s/%s: %s", muid, ns, name, gw_err_msg(err));

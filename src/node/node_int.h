@@ -115,6 +115,9 @@ void agent_drop_vm(struct agent *a, struct local_vm *lv);  /* removes from the l
 /* Source: starts a thread for the VMI's migration (adopt = it was already
  * running in QEMU before the agent restarted). */
 int source_start(struct agent *a, struct local_vm *lv, const json_t *vmi_doc, bool adopt, struct gw_err **err);
+/* The controller asked for an abort before the source started: closes
+ * the migrationState as aborted. */
+void source_abort_unstarted(struct agent *a, const char *ns, const char *name, const char *migration_uid);
 /* If lv's migration thread ended: joins it, and returns true with the VM
  * back in lv->vm (failure) or gone (success: lv should be dropped). */
 bool source_reap(struct agent *a, struct local_vm *lv, bool *succeeded);
