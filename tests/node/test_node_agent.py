@@ -467,6 +467,19 @@ def main():
     more = wait_for(lambda: len(status_lines(serial(pc_dst))) >= 2, 20)
     ok(more and "CORRUPT" not in serial(pc_dst) and all(x.get("corrupt") == "0" for x in status_lines(serial(pc_dst))),
        "the guest carries on on node-b after post-copy with no bad page", serial(pc_dst)[-500:])
+
+    # A QEMU that dies by itself: the VMI fails saying so, and runStrategy
+    # Always brings a new VMI that an agent starts again.
+    old_uid = pc().get("metadata", {}).get("uid")
+    pc_pid = pid_of(pc_dst) if pc_dst else None
+    if pc_pid:
+        os.kill(pc_pid, signal.SIGKILL)
+    ok(wait_for(lambda: "vm default/vm-pc: phase Failed: the QEMU process exited" in b.text(), 10),
+       "a QEMU killed from outside makes its VMI Failed (QEMUExited)", b.text()[-800:])
+    again = wait_for(lambda: pc().get("metadata", {}).get("uid") not in (None, old_uid) and
+                     pc().get("status", {}).get("phase") == "Running", 30)
+    ok(again, "the VM's new VMI runs again (on %s)" % pc().get("status", {}).get("nodeName"),
+       json.dumps(pc().get("status"))[:800])
     server.request("DELETE", "/apis/kubevirt.io/v1/namespaces/default/virtualmachines/vm-pc")
     server.request("DELETE", VMIS + "/vm-pc")
     ok(wait_for(lambda: not b.vm_dirs() and not a.vm_dirs(), 20), "its QEMU is stopped after the delete",
