@@ -132,6 +132,11 @@ struct sqlite_store {
 	 * the kinds listed so far; NULL when disabled. Objects in it are shared
 	 * with list results and never modified: a write replaces them. */
 	json_t *cache;
+	/* Beside it, kind -> {key: JSON string holding the object's compact
+	 * text}, made by the first text list that needs it and dropped by
+	 * the next write of the key: the API server's lists concatenate
+	 * these instead of encoding every object each time. */
+	json_t *cache_text;
 };
 
 struct sqlite_watch {
@@ -475,6 +480,107 @@ static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
 	return 0;
 }
 
+/* One item of a text list: its own copy of the key (the cache's may go
+ * once the lock is dropped), the cached object and its text when known. */
+struct text_item {
+	char *key;
+	json_t *object;
+	json_t *text;   /* JSON string; NULL until encoded */
+	bool fresh;     /* encoded by this list: offered back to the cache */
+};
+
+static int compare_text_items(const void *a, const void *b)
+{
+	return strcmp(((const struct text_item *)a)->key, ((const struct text_item *)b)->key);
+}
+
+/* The cached kind's matching items as one JSON array text. Texts missing
+ * from the cache are encoded outside the lock and put back if the object
+ * is still the cached one. -ENOTSUP: no cache (the caller encodes). */
+static int sqlite_list_text(struct gw_store *base, const char *kind, const char *ns,
+			    const struct gw_store_selector *sel, struct gw_buf *out, size_t *count,
+			    int64_t *list_rv, struct gw_err **err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (!s->cache)
+		return -ENOTSUP;
+	pthread_mutex_lock(&s->lock);
+	json_t *kind_map = json_object_get(s->cache, kind);
+	pthread_mutex_unlock(&s->lock);
+	if (!kind_map) {
+		/* The first list of a kind fills the cache. */
+		json_t *items = NULL;
+		int64_t rv;
+		int r = sqlite_list(base, kind, ns, NULL, &items, &rv, err);
+		json_decref(items);
+		if (r < 0)
+			return r;
+	}
+	pthread_mutex_lock(&s->lock);
+	kind_map = json_object_get(s->cache, kind);
+	if (!kind_map) {
+		/* A commit came between the snapshot and the filling. */
+		pthread_mutex_unlock(&s->lock);
+		return -ENOTSUP;
+	}
+	json_t *texts = json_object_get(s->cache_text, kind);
+	size_t n = json_object_size(kind_map), kept = 0;
+	struct text_item *v = gw_calloc(n ? n : 1, sizeof(*v));
+	_cleanup_free_ char *prefix = ns ? gw_asprintf("%s\x01", ns) : NULL;
+	size_t prefix_len = prefix ? strlen(prefix) : 0;
+	const char *key;
+	json_t *o;
+	json_object_foreach(kind_map, key, o) {
+		if (prefix && strncmp(key, prefix, prefix_len))
+			continue;
+		if (sel && !gw_store_selector_matches(
+				   sel, json_object_get(json_object_get(o, "metadata"), "labels")))
+			continue;
+		v[kept++] = (struct text_item){gw_strdup(key), json_incref(o),
+					       json_incref(json_object_get(texts, key)), false};
+	}
+	*list_rv = s->rv;
+	pthread_mutex_unlock(&s->lock);
+
+	qsort(v, kept, sizeof(*v), compare_text_items);
+	size_t fresh = 0;
+	gw_buf_add(out, "[", 1);
+	for (size_t i = 0; i < kept; i++) {
+		if (!v[i].text) {
+			char *t = json_dumps(v[i].object, JSON_COMPACT);
+			v[i].text = json_string_nocheck(t ? t : "{}");
+			free(t);
+			v[i].fresh = true;
+			fresh++;
+		}
+		if (i)
+			gw_buf_add(out, ",", 1);
+		gw_buf_add(out, json_string_value(v[i].text), json_string_length(v[i].text));
+	}
+	gw_buf_add(out, "]", 1);
+	*count = kept;
+	if (fresh) {
+		pthread_mutex_lock(&s->lock);
+		kind_map = json_object_get(s->cache, kind);
+		texts = json_object_get(s->cache_text, kind);
+		if (kind_map && !texts) {
+			texts = json_object();
+			json_object_set_new(s->cache_text, kind, texts);
+		}
+		for (size_t i = 0; i < kept && kind_map; i++)
+			if (v[i].fresh && json_object_get(kind_map, v[i].key) == v[i].object)
+				json_object_set(texts, v[i].key, v[i].text);
+		pthread_mutex_unlock(&s->lock);
+	}
+	for (size_t i = 0; i < kept; i++) {
+		free(v[i].key);
+		json_decref(v[i].object);
+		json_decref(v[i].text);
+	}
+	free(v);
+	return 0;
+}
+
 /* ---- the leader's side of a write (wdb, no lock held) ------------------- */
 
 static int step_done(sqlite3_stmt *st)
@@ -678,6 +784,7 @@ static void cache_apply(struct sqlite_store *s, struct write_op *batch)
 		if (!kind_map)
 			continue;
 		_cleanup_free_ char *key = cache_key(op->ns, op->name);
+		json_object_del(json_object_get(s->cache_text, op->kind), key);
 		if (op->type == OP_DELETE) {
 			json_object_del(kind_map, key);
 		} else {
@@ -958,6 +1065,7 @@ static void sqlite_close(struct gw_store *base)
 	db_close(&s->rdb);
 	db_close(&s->wdb);
 	json_decref(s->cache);
+	json_decref(s->cache_text);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
 	pthread_cond_destroy(&s->written);
@@ -1051,6 +1159,7 @@ int gw_store_sqlite_open(const char *path, const struct gw_store_options *opts,
 	s->lock_fd = -1;
 	s->history = opts && opts->history_events > 0 ? opts->history_events : DEFAULT_HISTORY;
 	s->cache = opts && opts->no_list_cache ? NULL : json_object();
+	s->cache_text = s->cache ? json_object() : NULL;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -1082,6 +1191,7 @@ static const struct gw_store_ops sqlite_ops = {
 	.close = sqlite_close,
 	.get = sqlite_get,
 	.list = sqlite_list,
+	.list_text = sqlite_list_text,
 	.create = sqlite_create,
 	.update = sqlite_update,
 	.remove = sqlite_remove,
