@@ -126,6 +126,12 @@ struct gw_store_event {
 	enum gw_store_event_type type;
 	int64_t rv;      /* of this change; DELETED: of the deletion */
 	json_t *object;  /* owned; DELETED: the last state, with the deletion's rv */
+	/* MODIFIED whose metadata.labels changed: the previous state (owned,
+	 * with this event's rv), so that a label-selector watch can tell an
+	 * object that leaves its selector from one that stays; NULL when the
+	 * labels did not change (and for events recorded before the store
+	 * kept it). */
+	json_t *prev_object;
 };
 void gw_store_event_fini(struct gw_store_event *event);
 

@@ -206,8 +206,21 @@ static void watch_fill(struct watch_stream *w)
 			return;
 		}
 		w->idle_polls = 0;
-		if (selected(w, ev.object))
-			queue_event(w, gw_store_event_type_name(ev.type), ev.object);
+		/* Kubernetes: with a selector, an object whose labels change
+		 * enters the watch (ADDED) or leaves it (DELETED, carrying its
+		 * previous state with the event's resourceVersion). */
+		const char *type = gw_store_event_type_name(ev.type);
+		const json_t *obj = ev.object;
+		bool now = selected(w, ev.object);
+		bool before = ev.prev_object ? selected(w, ev.prev_object) : now;
+		if (now && !before) {
+			type = "ADDED";
+		} else if (!now && before) {
+			type = "DELETED";
+			obj = ev.prev_object;
+		}
+		if (now || before)
+			queue_event(w, type, obj);
 		gw_store_event_fini(&ev);
 	}
 	if (w->pending.len == 0)

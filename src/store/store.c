@@ -438,6 +438,8 @@ void gw_store_event_fini(struct gw_store_event *event)
 		return;
 	json_decref(event->object);
 	event->object = NULL;
+	json_decref(event->prev_object);
+	event->prev_object = NULL;
 }
 
 int gw_store_watch(struct gw_store *store, const char *kind, const char *ns, int64_t from_rv,
@@ -456,6 +458,7 @@ int gw_store_watch_next(struct gw_store_watch *watch, int timeout_ms, struct gw_
 			struct gw_err **err)
 {
 	event->object = NULL;
+	event->prev_object = NULL;
 	return watch->ops->watch_next(watch, timeout_ms, event, err);
 }
 

@@ -187,6 +187,39 @@ def objects_of_every_kind():
     ]
 
 
+def check_selector_watch(s):
+    """A label-selector watch sees an object leave (DELETED, its last
+    matching state) and enter (ADDED) when its labels change, as in
+    Kubernetes; changes outside the selector are not sent."""
+    code, doc = s.request("POST", "/api/v1/nodes",
+                          body={"kind": "Node", "metadata": {"name": "sel", "labels": {"pool": "a"}}})
+    w = Watch(s, "/api/v1/nodes?watch=true&labelSelector=pool%3Da&resourceVersion="
+              + doc["metadata"]["resourceVersion"])
+
+    def patch(labels, spec=None):
+        body = {"metadata": {"labels": labels}}
+        if spec is not None:
+            body["spec"] = spec
+        code, doc = s.request("PATCH", "/api/v1/nodes/sel", body=body, ctype="application/merge-patch+json")
+        return doc["metadata"]["resourceVersion"]
+
+    patch({"x": "1"})                       # stays in: MODIFIED
+    left = patch({"pool": "b"})             # leaves: DELETED
+    patch({"x": "2"})                       # outside: nothing
+    patch({}, {"unschedulable": True})      # outside, labels unchanged: nothing
+    patch({"pool": "a"})                    # enters: ADDED
+    s.request("DELETE", "/api/v1/nodes/sel")  # deleted while in: DELETED
+    evs = [w.next() for _ in range(4)]
+    w.close()
+    types = [e["type"] for e in evs]
+    ok(types == ["MODIFIED", "DELETED", "ADDED", "DELETED"],
+       "selector watch: MODIFIED inside, DELETED on leaving, nothing outside, ADDED on entering", evs)
+    gone = evs[1]["object"] if len(evs) > 1 and evs[1] else {}
+    ok(gone.get("metadata", {}).get("labels", {}).get("pool") == "a"
+       and gone["metadata"]["resourceVersion"] == left,
+       "the DELETED of an object leaving the selector: its previous state, the change's resourceVersion", gone)
+
+
 def test_sqlite(tmp):
     data = os.path.join(tmp, "data")
     s = Server(data)
@@ -378,6 +411,7 @@ def test_sqlite(tmp):
     ev = w.next()
     w.close()
     ok(ev["type"] == "ADDED" and ev["object"]["metadata"]["name"] == "n4", "watch with labelSelector", ev)
+    check_selector_watch(s)
 
     # -- VMIM admission (3.4): every reason
     s.request("POST", NS + "/virtualmachineinstances", body=vmi("vm-bad", iface="bridge", volumes=[("d", "rwo")]))
@@ -533,6 +567,7 @@ def test_etcd(tmp):
     ev = w.next()
     w.close()
     ok(ev["type"] == "DELETED", "etcd: watch resumed from a resourceVersion", ev)
+    check_selector_watch(s)
     code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
                           body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "m"},
                                 "spec": {"vmiName": "vm1"}})

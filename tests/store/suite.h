@@ -596,6 +596,43 @@ static void test_list_text(void **state)
 	gw_buf_fini(&b);
 }
 
+/* An update that changes the labels carries the previous state (for
+ * label-selector watches); one that keeps them carries none. */
+static void test_watch_prev_labels(void **state)
+{
+	struct gw_store *s = *state;
+	_cleanup_err_ struct gw_err *err = NULL;
+	_cleanup_json_ json_t *a = create_ok(s, "pods", "ns", "a", "{\"app\":\"x\"}");
+	struct gw_store_watch *w = NULL;
+	assert_int_equal(gw_store_watch(s, "pods", NULL, rv_of(a), &w, &err), 0);
+	json_t *labels = json_object_get(json_object_get(a, "metadata"), "labels");
+	json_object_set_new(a, "spec", json_pack("{s:i}", "cpu", 2));
+	_cleanup_json_ json_t *a2 = NULL;
+	assert_int_equal(gw_store_update(s, "pods", a, &a2, &err), 0);
+	json_object_set_new(labels, "app", json_string("y"));
+	json_object_del(json_object_get(a, "metadata"), "resourceVersion");
+	_cleanup_json_ json_t *a3 = NULL;
+	assert_int_equal(gw_store_update(s, "pods", a, &a3, &err), 0);
+
+	struct gw_store_event ev = next_event(w);
+	assert_int_equal(ev.type, GW_STORE_MODIFIED);
+	assert_null(ev.prev_object);
+	gw_store_event_fini(&ev);
+	ev = next_event(w);
+	assert_int_equal(ev.type, GW_STORE_MODIFIED);
+	assert_non_null(ev.prev_object);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_object_get(ev.prev_object, "metadata"), "labels"), "app")),
+			    "x");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ev.prev_object, "spec"), "cpu")), 2);
+	assert_int_equal(rv_of(ev.prev_object), rv_of(a3));
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_object_get(ev.object, "metadata"), "labels"), "app")),
+			    "y");
+	gw_store_event_fini(&ev);
+	gw_store_watch_free(w);
+}
+
 struct lister_writer {
 	struct gw_store *s;
 	int n, failures;
@@ -651,6 +688,6 @@ static void test_list_snapshot_during_writes(void **state)
 		SUITE_TEST(test_watch_concurrent), SUITE_TEST(test_watch_expired),                 \
 		SUITE_TEST(test_rv_store_wide), SUITE_TEST(test_concurrent_cas),            \
 		SUITE_TEST(test_list_follows_writes), SUITE_TEST(test_list_snapshot_during_writes), \
-		SUITE_TEST(test_list_text)
+		SUITE_TEST(test_list_text), SUITE_TEST(test_watch_prev_labels)
 
 #endif
