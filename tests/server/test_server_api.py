@@ -804,12 +804,263 @@ def test_report(tmp):
         s.stop()
 
 
+class VmimMonitor:
+    """Every VMIM event of an HTTP watch, replayed: the most migrations in
+    flight (Scheduling..Running) at once in the cluster and per source
+    node, and each VMIM's phases in order. Resumes from the last event's
+    resourceVersion when the stream breaks (a server restart)."""
+    FLIGHT = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
+
+    def __init__(self, server):
+        self.server = server
+        self.rv = "0"
+        self.phase, self.source = {}, {}
+        self.max_cluster = 0
+        self.max_node = {}
+        self.phases = {}
+        self.resumes = 0
+        self.errors = []
+        import threading
+        self.lock = threading.Lock()
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop:
+            try:
+                w = Watch(self.server, NS + "/virtualmachineinstancemigrations?watch=true&resourceVersion=" + self.rv)
+                if w.status != 200:
+                    self.errors.append("watch status %d" % w.status)
+                    return
+                while not self.stop:
+                    ev = w.next()
+                    if ev is None:
+                        break
+                    self.event(ev)
+                w.close()
+            except (OSError, http.client.HTTPException, ValueError):
+                pass
+            if not self.stop:
+                self.resumes += 1
+                time.sleep(0.2)
+
+    def event(self, ev):
+        o = ev["object"]
+        name = o["metadata"]["name"]
+        with self.lock:
+            self.rv = o["metadata"]["resourceVersion"]
+            if ev["type"] == "DELETED":
+                self.phase.pop(name, None)
+            else:
+                phase = o.get("status", {}).get("phase", "")
+                self.phase[name] = phase
+                self.source[name] = o.get("status", {}).get("sourceNode")
+                seen = self.phases.setdefault(name, [])
+                if not seen or seen[-1] != phase:
+                    seen.append(phase)
+            flying = [n for n, p in self.phase.items() if p in self.FLIGHT]
+            self.max_cluster = max(self.max_cluster, len(flying))
+            for n in flying:
+                node = self.source.get(n)
+                count = sum(1 for m in flying if self.source.get(m) == node)
+                self.max_node[node] = max(self.max_node.get(node, 0), count)
+
+    def close(self):
+        self.stop = True
+
+
+def node_doc(name):
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {
+                "kubevirt.io/schedulable": "true", "kubernetes.io/arch": "amd64",
+                "machine-type.node.kubevirt.io/q35": "true",
+                "cpu-model.node.kubevirt.io/Haswell-noTSX": "true",
+                "cpu-model-migration.node.kubevirt.io/Haswell-noTSX": "true"}},
+            "spec": {}, "status": {"allocatable": {"cpu": "64", "memory": "256Gi"}}}
+
+
+def wait_for(cond, timeout=30, step=0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+def test_control(tmp):
+    """The controllers inside the real server process, seen over HTTP only:
+    6 migrations under limits 5 / 2 observed through a watch, a server
+    restart in the middle of them (phases kept, the watch resumes, the
+    work goes on), and a pending timeout shortened by its annotation. The
+    test plays the node agents' side of the hand-off through the API (the
+    real agent's end-to-end tests live with it)."""
+    data = os.path.join(tmp, "data")
+    s = Server(data)
+    s.request("POST", "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts",
+              body={"kind": "KubeVirt", "metadata": {"name": "kubevirt"},
+                    "spec": {"configuration": {"migrations": {"parallelMigrationsPerCluster": 5,
+                                                              "parallelOutboundMigrationsPerNode": 2}}}})
+    for i in range(1, 7):
+        code, doc = s.request("POST", "/api/v1/nodes", body=node_doc("node-%d" % i))
+        if code != 201:
+            ok(False, "create node-%d" % i, doc)
+    # node-1 holds 3 VMs (its outbound limit 2 holds one back), node-2..4 one each: at most 2+1+1+1 = 5
+    # in flight, the cluster limit, so the sixth waits for one to finish.
+    placement = {"vm-a1": "node-1", "vm-a2": "node-1", "vm-a3": "node-1", "vm-b": "node-2", "vm-c": "node-3",
+                 "vm-d": "node-4"}
+    for name, node in placement.items():
+        code, doc = s.request("POST", NS + "/virtualmachineinstances", body=vmi(name, node=node))
+        if code != 201:
+            ok(False, "create %s" % name, doc)
+    mon = VmimMonitor(s)
+    time.sleep(0.3)
+    names = []
+    for name in placement:
+        code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                              body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "mig-" + name},
+                                    "spec": {"vmiName": name}})
+        ok(code == 201, "VMIM mig-%s admitted" % name, doc)
+        names.append("mig-" + name)
+
+    def phases():
+        code, doc = s.request("GET", NS + "/virtualmachineinstancemigrations")
+        return {i["metadata"]["name"]: i.get("status", {}).get("phase", "") for i in doc["items"]}
+
+    # Without agents the migrations stop at PreparingTarget (the hand-off is written, no target
+    # answers): the queue fills up to the limits and stays there.
+    full = wait_for(lambda: (lambda p: p if sum(1 for v in p.values() if v == "PreparingTarget") == 5 else None)(
+        phases()), timeout=30)
+    before = phases()
+    ok(full and sorted(before.values()) == ["Pending"] + ["PreparingTarget"] * 5,
+       "5 of 6 migrations in flight (cluster limit 5), one Pending", before)
+    pending = [n for n, p in before.items() if p == "Pending"]
+    ok(pending and pending[0].startswith("mig-vm-a"), "the one held back comes from node-1 (outbound limit 2)",
+       before)
+
+    # -- restart in the middle: phases kept, hand-offs kept
+    code, vmis_before = s.request("GET", NS + "/virtualmachineinstances")
+    rc = s.stop()
+    ok(rc == 0, "server stopped (SIGTERM) with 5 migrations in flight", rc)
+    s2 = Server(data)
+    # The monitor holds `s`: point it at the new process (a new port, the same token).
+    s.port, s.token, s.proc = s2.port, s2.token, s2.proc
+    time.sleep(1.5)   # a few controller passes
+    after = phases()
+    ok(after == before, "after the restart every VMIM keeps its phase (nothing lost, nothing moved back)",
+       (before, after))
+    code, vmis_after = s.request("GET", NS + "/virtualmachineinstances")
+    uids = lambda lst: {i["metadata"]["name"]: i.get("status", {}).get("migrationState", {}).get("migrationUid")
+                        for i in lst["items"]}
+    ok(uids(vmis_before) == uids(vmis_after) and sum(1 for u in uids(vmis_after).values() if u) == 5,
+       "the VMIs' hand-offs (migrationState) are kept across the restart", uids(vmis_after))
+
+    # -- the agents' side through the API: target ready, started, completed; the work resumes
+    def agent_round():
+        code, lst = s.request("GET", NS + "/virtualmachineinstances")
+        for v in lst["items"]:
+            ms = v.get("status", {}).get("migrationState")
+            if not ms or ms.get("completed"):
+                continue
+            st = dict(v["status"])
+            ms = dict(ms)
+            if not ms.get("targetNodeAddress"):
+                ms["targetNodeAddress"] = "127.0.0.1:1"
+            elif not ms.get("startTimestamp"):
+                ms["startTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                ms["mode"] = "PreCopy"
+            else:
+                ms["completed"] = True
+                ms["endTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                st["nodeName"] = ms["targetNode"]
+            st["migrationState"] = ms
+            s.request("PUT", NS + "/virtualmachineinstances/%s/status" % v["metadata"]["name"],
+                      body={"metadata": {"resourceVersion": v["metadata"]["resourceVersion"]}, "status": st})
+
+    def all_succeeded():
+        agent_round()
+        p = phases()
+        return p if all(v == "Succeeded" for v in p.values()) else None
+
+    done = wait_for(all_succeeded, timeout=60, step=0.3)
+    ok(done and len(done) == 6, "all 6 migrations Succeeded after the restart (the sixth admitted when one ended)",
+       phases())
+    wait_for(lambda: all(mon.phase.get(n) == "Succeeded" for n in names), timeout=10)
+    with mon.lock:
+        ok(mon.max_cluster == 5, "watch: at most 5 in flight at once, and 5 reached", mon.max_cluster)
+        ok(mon.max_node.get("node-1") == 2 and all(v <= 2 for v in mon.max_node.values()),
+           "watch: at most 2 outbound from one node (node-1 reached 2)", mon.max_node)
+        order = ["", "Pending", "Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running", "Succeeded"]
+        six = {n: mon.phases.get(n, []) for n in names}
+        bad = {n: p for n, p in six.items()
+               if [order.index(x) for x in p] != sorted(order.index(x) for x in p) or p[-1:] != ["Succeeded"]}
+        ok(not bad, "watch: every VMIM's phases in order, none going back", six)
+        ok(mon.resumes >= 1 and not mon.errors, "watch resumed across the restart from its last resourceVersion",
+           (mon.resumes, mon.errors))
+    code, lst = s.request("GET", NS + "/virtualmachineinstances")
+    moved = {i["metadata"]["name"]: i["status"]["nodeName"] for i in lst["items"]}
+    ok(all(moved[n] != placement[n] for n in placement), "every VMI is on another node", moved)
+
+    # -- a pending timeout shortened by its annotation (no target answers)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration",
+                                "metadata": {"name": "mig-timeout",
+                                             "annotations": {"kubevirt.io/migrationPendingPodTimeoutSeconds": "2"}},
+                                "spec": {"vmiName": "vm-b"}})
+    ok(code == 201, "VMIM with a 2 s pending timeout admitted", doc)
+
+    def timed_out():
+        code, m = s.request("GET", NS + "/virtualmachineinstancemigrations/mig-timeout")
+        return m if m.get("status", {}).get("phase") == "Failed" else None
+
+    m = wait_for(timed_out, timeout=20)
+    reasons = [c.get("reason") for c in (m or {}).get("status", {}).get("conditions", [])]
+    ok(m and "PendingTimeout" in reasons, "pending timeout: Failed (PendingTimeout) within seconds", m)
+    code, v = s.request("GET", NS + "/virtualmachineinstances/vm-b")
+    ms = v.get("status", {}).get("migrationState", {})
+    ok(ms.get("completed") and ms.get("failed") and "timed out" in ms.get("failureReason", ""),
+       "the VMI's migrationState is closed as failed (the target agent stops)", ms)
+
+    # -- abort after the hand-off (DELETE): the controller asks the source agent, which reports it
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "mig-abort"},
+                                "spec": {"vmiName": "vm-c"}})
+    ok(code == 201, "VMIM mig-abort admitted", doc)
+    ok(wait_for(lambda: phases().get("mig-abort") == "PreparingTarget", timeout=20),
+       "mig-abort handed off (PreparingTarget)", phases())
+    code, doc = s.request("DELETE", NS + "/virtualmachineinstancemigrations/mig-abort")
+    ok(code == 202, "DELETE of a migration in flight: 202, kept by its finalizer", doc)
+    v = wait_for(lambda: (lambda v: v if v["status"]["migrationState"].get("abortRequested") else None)(
+        s.request("GET", NS + "/virtualmachineinstances/vm-c")[1]), timeout=20)
+    ok(v, "the controller asks the agent to abort (migrationState.abortRequested)", v)
+    if v:
+        st = dict(v["status"])
+        st["migrationState"] = dict(st["migrationState"], abortStatus="Succeeded", completed=True, failed=True,
+                                    failureReason="Live migration has been aborted",
+                                    endTimestamp=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        s.request("PUT", NS + "/virtualmachineinstances/vm-c/status",
+                  body={"metadata": {"resourceVersion": v["metadata"]["resourceVersion"]}, "status": st})
+    gone = wait_for(lambda: s.request("GET", NS + "/virtualmachineinstancemigrations/mig-abort")[0] == 404,
+                    timeout=20)
+    time.sleep(0.3)
+    mon.close()
+    with mon.lock:
+        aborted = mon.phases.get("mig-abort", [])
+    ok(gone and aborted[-1:] == ["Failed"],
+       "the aborted migration ends Failed, then goes once the controller removed its finalizer", aborted)
+    code, v = s.request("GET", NS + "/virtualmachineinstances/vm-c")
+    ok(v["status"]["nodeName"] == moved["vm-c"], "the aborted VM stays where it was", v["status"])
+    s.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="godwit-server-test-")
     dirs.append(tmp)
     try:
         {"sqlite": test_sqlite, "etcd": test_etcd, "cli": test_cli, "tls": test_tls,
-         "report": test_report}[MODE](tmp)
+         "report": test_report, "control": test_control}[MODE](tmp)
     except Exception as e:  # a crash is a failure, not a silent pass
         import traceback
         ok(False, "test run raised %s" % type(e).__name__, traceback.format_exc())
