@@ -552,16 +552,23 @@ static int sqlite_list_text(struct gw_store *base, const char *kind, const char 
 	size_t fresh = 0;
 	gw_buf_add(out, "[", 1);
 	for (size_t i = 0; i < kept; i++) {
-		if (!v[i].text) {
-			char *t = json_dumps(v[i].object, JSON_COMPACT);
-			v[i].text = json_string_nocheck(t ? t : "{}");
-			free(t);
-			v[i].fresh = true;
-			fresh++;
-		}
 		if (i)
 			gw_buf_add(out, ",", 1);
-		gw_buf_add(out, json_string_value(v[i].text), json_string_length(v[i].text));
+		if (v[i].text) {
+			gw_buf_add(out, json_string_value(v[i].text), json_string_length(v[i].text));
+			continue;
+		}
+		/* Encoded in place in the answer, then kept: one copy. */
+		size_t room = 0, text_len = 0;
+		do {
+			gw_buf_reserve(out, room = room ? text_len : 4096);
+			text_len = json_dumpb(v[i].object, out->data + out->len, room, JSON_COMPACT);
+		} while (text_len > room);
+		v[i].text = json_stringn_nocheck(out->data + out->len, text_len);
+		out->len += text_len;
+		out->data[out->len] = '\0';
+		v[i].fresh = true;
+		fresh++;
 	}
 	gw_buf_add(out, "]", 1);
 	*count = kept;
