@@ -1045,13 +1045,46 @@ def test_control(tmp):
     gone = wait_for(lambda: s.request("GET", NS + "/virtualmachineinstancemigrations/mig-abort")[0] == 404,
                     timeout=20)
     time.sleep(0.3)
-    mon.close()
     with mon.lock:
         aborted = mon.phases.get("mig-abort", [])
     ok(gone and aborted[-1:] == ["Failed"],
        "the aborted migration ends Failed, then goes once the controller removed its finalizer", aborted)
     code, v = s.request("GET", NS + "/virtualmachineinstances/vm-c")
     ok(v["status"]["nodeName"] == moved["vm-c"], "the aborted VM stays where it was", v["status"])
+
+    # -- before the hand-off: a VM pinned to its node has no target, so its migration stays in Scheduling
+    s.request("PATCH", "/api/v1/nodes/node-5", body={"metadata": {"labels": {"pin": "node-5"}}},
+              ctype="application/merge-patch+json")
+    pinned = vmi("vm-pinned", node="node-5")
+    pinned["spec"]["nodeSelector"] = {"pin": "node-5"}
+    s.request("POST", NS + "/virtualmachineinstances", body=pinned)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration",
+                                "metadata": {"name": "mig-unschedulable", "annotations": {
+                                    "kubevirt.io/migrationUnschedulablePodTimeoutSeconds": "2"}},
+                                "spec": {"vmiName": "vm-pinned"}})
+    ok(code == 201, "VMIM with a 2 s unschedulable timeout admitted", doc)
+    m = wait_for(lambda: (lambda m: m if m.get("status", {}).get("phase") == "Failed" else None)(
+        s.request("GET", NS + "/virtualmachineinstancemigrations/mig-unschedulable")[1]), timeout=20)
+    reasons = [c.get("reason") for c in (m or {}).get("status", {}).get("conditions", [])]
+    ok(m and "UnschedulableTimeout" in reasons, "unschedulable timeout: Failed (UnschedulableTimeout)", m)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "mig-cancel"},
+                                "spec": {"vmiName": "vm-pinned"}})
+    ok(code == 201 and wait_for(lambda: phases().get("mig-cancel") == "Scheduling", timeout=20),
+       "a migration without a target waits in Scheduling", (code, doc, phases()))
+    code, doc = s.request("DELETE", NS + "/virtualmachineinstancemigrations/mig-cancel")
+    gone = wait_for(lambda: s.request("GET", NS + "/virtualmachineinstancemigrations/mig-cancel")[0] == 404,
+                    timeout=20)
+    time.sleep(0.3)
+    mon.close()
+    with mon.lock:
+        canceled = mon.phases.get("mig-cancel", [])
+    ok(code == 202 and gone and canceled[-1:] == ["Failed"],
+       "abort before the hand-off (Scheduling): Failed, then removed with its finalizer", (code, canceled))
+    code, v = s.request("GET", NS + "/virtualmachineinstances/vm-pinned")
+    ok(v["status"]["nodeName"] == "node-5" and not v["status"].get("migrationState"),
+       "the VM never handed off stays on its node without a migrationState", v["status"])
     s.stop()
 
 
