@@ -5,7 +5,7 @@
 Starts the real binary as a process on 127.0.0.1 with a free port and a
 temporary data directory (and, for the etcd part, a real etcd), drives it
 with http.client, and kills every process it started at exit, even on
-failure. Usage: test_server_api.py GODWIT_BINARY [sqlite|etcd|cli|tls|report]"""
+failure. Usage: test_server_api.py GODWIT_BINARY [sqlite|etcd|cli|tls|report|control|control_etcd]"""
 import atexit
 import http.client
 import json
@@ -517,7 +517,9 @@ def test_sqlite(tmp):
     s.stop()
 
 
-def test_etcd(tmp):
+def start_etcd(tmp):
+    """A real single-member etcd on free loopback ports (killed at exit);
+    its client URL. Skips the whole run when etcd is not installed."""
     etcd = os.environ.get("GODWIT_ETCD") or shutil.which("etcd") or "/usr/bin/etcd"
     if not os.access(etcd, os.X_OK):
         print("1..0 # SKIP etcd not installed (Debian: etcd-server)")
@@ -542,6 +544,11 @@ def test_etcd(tmp):
         except OSError:
             pass
         time.sleep(0.1)
+    return url
+
+
+def test_etcd(tmp):
+    url = start_etcd(tmp)
     data = os.path.join(tmp, "data")
     s = Server(data, ["--store", "etcd", "--etcd", url, "--etcd-prefix", "/t%d" % os.getpid()])
     code, _ = s.request("GET", "/api/v1/nodes", token="nope")
@@ -890,7 +897,7 @@ def wait_for(cond, timeout=30, step=0.2):
     return cond()
 
 
-def test_control(tmp):
+def test_control(tmp, server_args=()):
     """The controllers inside the real server process, seen over HTTP only:
     6 migrations under limits 5 / 2 observed through a watch, a server
     restart in the middle of them (phases kept, the watch resumes, the
@@ -898,7 +905,7 @@ def test_control(tmp):
     test plays the node agents' side of the hand-off through the API (the
     real agent's end-to-end tests live with it)."""
     data = os.path.join(tmp, "data")
-    s = Server(data)
+    s = Server(data, server_args)
     s.request("POST", "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts",
               body={"kind": "KubeVirt", "metadata": {"name": "kubevirt"},
                     "spec": {"configuration": {"migrations": {"parallelMigrationsPerCluster": 5,
@@ -944,7 +951,7 @@ def test_control(tmp):
     code, vmis_before = s.request("GET", NS + "/virtualmachineinstances")
     rc = s.stop()
     ok(rc == 0, "server stopped (SIGTERM) with 5 migrations in flight", rc)
-    s2 = Server(data)
+    s2 = Server(data, server_args)
     # The monitor holds `s`: point it at the new process (a new port, the same token).
     s.port, s.token, s.proc = s2.port, s2.token, s2.proc
     time.sleep(1.5)   # a few controller passes
@@ -1093,7 +1100,9 @@ def main():
     dirs.append(tmp)
     try:
         {"sqlite": test_sqlite, "etcd": test_etcd, "cli": test_cli, "tls": test_tls,
-         "report": test_report, "control": test_control}[MODE](tmp)
+         "report": test_report, "control": test_control,
+         "control_etcd": lambda t: test_control(t, ["--store", "etcd", "--etcd", start_etcd(t),
+                                                    "--etcd-prefix", "/c%d" % os.getpid()])}[MODE](tmp)
     except Exception as e:  # a crash is a failure, not a silent pass
         import traceback
         ok(False, "test run raised %s" % type(e).__name__, traceback.format_exc())
