@@ -647,6 +647,29 @@ def test_cli(tmp):
        "cli: apply -f DIR creates", out + err)
     rc, out, err = run("apply", "-f", man)
     ok(rc == 0 and "configured" in out, "cli: apply again updates", out + err)
+    # Dependency order, not file order: the migration's file sorts first, its VMI's last.
+    order = os.path.join(tmp, "order")
+    os.mkdir(order)
+    with open(os.path.join(order, "0-migration.yaml"), "w") as f:
+        f.write("apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceMigration\n"
+                "metadata: {name: mig-order}\nspec: {vmiName: vm-order}\n")
+    with open(os.path.join(order, "1-vmi.json"), "w") as f:
+        f.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": [vmi("vm-order")]}))
+    with open(os.path.join(order, "2-node.yaml"), "w") as f:
+        f.write("apiVersion: v1\nkind: Node\nmetadata: {name: n-order}\n")
+    rc, out, err = run("apply", "-f", order)
+    lines = out.splitlines()
+    ok(rc == 0 and lines == ["nodes/n-order created", "virtualmachineinstances/vm-order created",
+                             "virtualmachineinstancemigrations/mig-order created"],
+       "cli: apply -f DIR goes Node, VMI, migration whatever the file names", out + err)
+    with open(os.path.join(order, "3-broken.yaml"), "w") as f:
+        f.write("kind: Node\nmetadata: {name: [unclosed\n")
+    with open(os.path.join(order, "0-new-node.yaml"), "w") as f:
+        f.write("apiVersion: v1\nkind: Node\nmetadata: {name: n-never}\n")
+    rc, out, err = run("apply", "-f", order)
+    code, _ = s.request("GET", "/api/v1/nodes/n-never")
+    ok(rc != 0 and "3-broken.yaml" in err and code == 404,
+       "cli: apply reads every file first: a broken one changes nothing", out + err)
     rc, out, err = run("get", "vmi")
     ok(rc == 0 and "vm1" in out and "Running" in out, "cli: get vmi (table)", out + err)
     rc, out, err = run("get", "nodes", "n1", "-o", "json")
@@ -773,11 +796,9 @@ def test_report(tmp):
         env = dict(os.environ, HOME=tmp)
         for k in ("GODWIT_SERVER", "GODWIT_TOKEN", "GODWIT_CA"):
             env.pop(k, None)
-        # Migrations after the VMIs they name: admission refuses a VMIM of a missing VMI, and
-        # `apply -f DIR` goes in file order (migrations.yaml before vmis.yaml).
-        files = sorted(os.listdir(man), key=lambda f: (f.startswith("migrations"), f))
-        rc, out, err = run("apply", *[a for f in files for a in ("-f", os.path.join(man, f))], "--server", url,
-                           "--token", s.token, env=env)
+        # The directory as it is: `apply` puts migrations after the VMIs they name (admission
+        # refuses a VMIM of a missing VMI) although migrations.yaml sorts before vmis.yaml.
+        rc, out, err = run("apply", "-f", man, "--server", url, "--token", s.token, env=env)
         ok(rc == 0, "%s: apply -f the manifests" % scenario, out + err)
         # The token through each way a client command takes it.
         ways = [["--server", url, "--token", s.token], ["--server", url, "--token-file", s.data_dir + "/token"]]
