@@ -74,6 +74,10 @@ bool gw_cli_conn_option(struct gw_cli_conn *conn, int opt, const char *arg);
 /* --token-file is read here (its first line; an empty or unreadable file
  * is an error naming it); --token and --token-file together are refused. */
 int gw_cli_connect(const struct gw_cli_conn *conn, struct gw_client **client, struct gw_err **err);
+/* The token of --token-file: the file's first line, without surrounding
+ * blanks (the server writes DATA-DIR/token as 64 hex digits and a newline);
+ * an empty first line or a NUL byte is an error naming the file. */
+int gw_cli_read_token_file(const char *path, char **token, struct gw_err **err);
 /* A resource by kind, plural or short name; an error naming the known ones. */
 int gw_cli_resource(const char *name, const struct gw_server_resource **res, struct gw_err **err);
 /* GET/POST/... expecting 2xx: 0 with *reply, or the server's error. */
