@@ -146,5 +146,12 @@ uint64_t gw_now_ns(void);
 /* The absolute time `ms` milliseconds from now on `clock`, for
  * pthread_cond_timedwait (whose condition variable uses that clock). */
 void gw_deadline_ms(clockid_t clock, int ms, struct timespec *out);
+/* The wall clock in milliseconds since the epoch. */
+uint64_t gw_unix_ms(void);
+/* RFC 3339 UTC with milliseconds: "2026-11-23T11:35:29.123Z". */
+void gw_time_format(int64_t unix_ms, char out[40]);
+/* Parses RFC 3339 (fraction and offset optional) to milliseconds since
+ * the epoch; -1 when unparsable. */
+int64_t gw_time_parse(const char *s);
 
 #endif

@@ -80,9 +80,6 @@ int gw_cli_connect(const struct gw_cli_conn *conn, struct gw_client **client, st
 int gw_cli_read_token_file(const char *path, char **token, struct gw_err **err);
 /* A resource by kind, plural or short name; an error naming the known ones. */
 int gw_cli_resource(const char *name, const struct gw_server_resource **res, struct gw_err **err);
-/* GET/POST/... expecting 2xx: 0 with *reply, or the server's error. */
-int gw_cli_call(struct gw_client *c, const char *method, const char *path, const char *content_type,
-		const json_t *body, json_t **reply, struct gw_err **err);
 /* Namespace for a namespaced command: -n, else "default". */
 const char *gw_cli_namespace(const char *ns);
 
