@@ -83,6 +83,7 @@ const char *gw_cli_namespace(const char *ns);
 int gw_cli_print_yaml(FILE *out, const json_t *value);
 
 int gw_cmd_server(int argc, char **argv);
+int gw_cmd_node(int argc, char **argv);
 int gw_cmd_apply(int argc, char **argv);
 int gw_cmd_get(int argc, char **argv);
 int gw_cmd_describe(int argc, char **argv);

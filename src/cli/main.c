@@ -12,6 +12,7 @@ static const char usage[] =
 	"  explain VM -f PATH...                     why a VM can or cannot go to each node, and the fixes\n"
 	"  plan drain NODE... -f PATH...             where the VMs of drained nodes would go\n"
 	"  server --data-dir DIR [--listen A:P]      the REST API over the store\n"
+	"  node --server URL --name N                the node agent: runs and migrates the VMs of node N\n"
 	"  apply -f FILE|DIR                         create or update resources on a server\n"
 	"  get KIND [NAME] / describe KIND NAME      read resources from a server\n"
 	"  delete KIND NAME                          delete a resource\n"
@@ -32,6 +33,7 @@ static const struct {
 	{"explain", gw_cmd_explain},
 	{"plan", gw_cmd_plan},
 	{"server", gw_cmd_server},
+	{"node", gw_cmd_node},
 	{"apply", gw_cmd_apply},
 	{"get", gw_cmd_get},
 	{"describe", gw_cmd_describe},

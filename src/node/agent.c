@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The agent's main loop: registration, heartbeats, a watch on VMIs plus a
+ * periodic resync, and one pass over every VMI that concerns this node:
+ * start, stop, report a VM that died, and both sides of migrations. Its
+ * state lives in the VMIs and in STATE/vms; nothing important is only in
+ * memory (docs/node-agent.md). */
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "node_int.h"
+
+#define DEFAULT_HEARTBEAT_S 10
+#define DEFAULT_RESYNC_MS 2000
+/* The loop looks at the stop flag at least this often. */
+#define STOP_CHECK_MS 200
+#define START_CONNECT_TIMEOUT_MS 15000
+
+/* ---- small helpers ------------------------------------------------------- */
+
+uint64_t node_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void node_format_time(uint64_t unix_ms, char out[40])
+{
+	time_t t = (time_t)(unix_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char base[32];
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 40, "%s.%03dZ", base, (int)(unix_ms % 1000));
+}
+
+void agent_log(struct agent *a, const char *fmt, ...)
+{
+	char ts[40];
+	node_format_time(node_now_ms(), ts);
+	va_list ap;
+	va_start(ap, fmt);
+	pthread_mutex_lock(&a->log_lock);
+	fprintf(a->log, "%s node %s: ", ts, a->name);
+	vfprintf(a->log, fmt, ap);
+	fputc('\n', a->log);
+	fflush(a->log);
+	pthread_mutex_unlock(&a->log_lock);
+	va_end(ap);
+}
+
+bool agent_stopping(const struct agent *a)
+{
+	return a->o->stop && *a->o->stop;
+}
+
+static void mark_dirty(struct agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->dirty = true;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- the watcher ------------------------------------------------------------ */
+
+static int on_event(void *data, const json_t *event)
+{
+	struct agent *a = data;
+	(void)event;
+	mark_dirty(a);
+	return agent_stopping(a);
+}
+
+/* Marks the loop dirty on every VMI event. The resync catches whatever a
+ * broken stream missed, so a failure here only costs latency. It has its
+ * own client (a curl handle is one thread's) and is never joined: a
+ * stream blocks until the server sends something, and the process ends
+ * with it. */
+static void *watch_thread(void *arg)
+{
+	struct agent *a = arg;
+	pthread_setname_np(pthread_self(), "gw-node-watch");
+	struct gw_client_options co = {.server = a->o->server, .token = a->o->token};
+	struct gw_client *c = NULL;
+	struct gw_err *err = NULL;
+	if (gw_client_new(&co, &c, &err) < 0) {
+		agent_log(a, "watch: %s (resync only)", gw_err_msg(err));
+		gw_err_free(err);
+		return NULL;
+	}
+	while (!agent_stopping(a)) {
+		err = NULL;
+		if (gw_client_watch(c, VMI_COLLECTION "?watch=true", on_event, a, &err) < 0 && !agent_stopping(a))
+			agent_log(a, "watch: %s (retrying)", gw_err_msg(err));
+		gw_err_free(err);
+		sleep(1);
+	}
+	return NULL;
+}
+
+/* ---- VMI status edits ------------------------------------------------------- */
+
+static void append_transition(json_t *status, const char *phase)
+{
+	char ts[40];
+	node_format_time(node_now_ms(), ts);
+	json_t *list = json_object_get(status, "phaseTransitionTimestamps");
+	if (!json_is_array(list)) {
+		list = json_array();
+		json_object_set_new(status, "phaseTransitionTimestamps", list);
+	}
+	json_array_append_new(list, json_pack("{s:s, s:s}", "phase", phase, "phaseTransitionTimestamp", ts));
+}
+
+static void set_condition(json_t *status, const char *type, const char *value, const char *reason, const char *message)
+{
+	char ts[40];
+	node_format_time(node_now_ms(), ts);
+	json_t *conds = json_object_get(status, "conditions");
+	if (!json_is_array(conds)) {
+		conds = json_array();
+		json_object_set_new(status, "conditions", conds);
+	}
+	json_t *c = json_pack("{s:s, s:s, s:s}", "type", type, "status", value, "lastTransitionTime", ts);
+	if (reason)
+		json_object_set_new(c, "reason", json_string(reason));
+	if (message)
+		json_object_set_new(c, "message", json_string(message));
+	size_t i;
+	json_t *old;
+	json_array_foreach(conds, i, old) {
+		const char *t = json_string_value(json_object_get(old, "type"));
+		if (t && strcmp(t, type) == 0) {
+			json_array_set_new(conds, i, c);
+			return;
+		}
+	}
+	json_array_append_new(conds, c);
+}
+
+static bool phase_final(const char *phase)
+{
+	return phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
+}
+
+struct phase_edit {
+	const char *uid, *node;
+	const char *phase;          /* Running or Failed */
+	const char *reason, *message;
+	json_t *cpu;                /* status.godwit.cpu to record (borrowed), or NULL */
+};
+
+static int edit_phase(json_t *vmi, void *arg)
+{
+	struct phase_edit *e = arg;
+	const char *uid = json_str_at(vmi, "metadata.uid");
+	json_t *status = json_child(vmi, "status");
+	const char *node = json_string_value(json_object_get(status, "nodeName"));
+	const char *phase = json_string_value(json_object_get(status, "phase"));
+	/* Another VMI of the same name, or no longer ours: nothing to say. */
+	if (!uid || strcmp(uid, e->uid) != 0 || !node || strcmp(node, e->node) != 0)
+		return -ESTALE;
+	if (phase_final(phase) || (phase && strcmp(phase, e->phase) == 0))
+		return 0;
+	json_object_set_new(status, "phase", json_string(e->phase));
+	append_transition(status, e->phase);
+	if (strcmp(e->phase, "Running") == 0)
+		set_condition(status, "Ready", "True", NULL, NULL);
+	else
+		set_condition(status, "Ready", "False", e->reason, e->message);
+	if (e->cpu)
+		json_object_set(json_child(status, "godwit"), "cpu", e->cpu);
+	return 1;
+}
+
+static void write_phase(struct agent *a, const char *ns, const char *name, struct phase_edit *e)
+{
+	struct gw_err *err = NULL;
+	int r = vmi_update(a->client, ns, name, false, edit_phase, e, &err);
+	if (r < 0 && r != -ESTALE && r != -ENOENT)
+		agent_log(a, "vm %s/%s: phase %s not written: %s", ns, name, e->phase, gw_err_msg(err));
+	else if (r == 0)
+		agent_log(a, "vm %s/%s: phase %s%s%s", ns, name, e->phase, e->message ? ": " : "",
+			  e->message ? e->message : "");
+	gw_err_free(err);
+}
+
+/* ---- the pass ------------------------------------------------------------- */
+
+static struct local_vm *find_run(struct agent *a, const char *uid)
+{
+	for (size_t i = 0; i < a->n_vms; i++)
+		if (a->vms[i]->role == LV_RUN && strcmp(a->vms[i]->uid, uid) == 0)
+			return a->vms[i];
+	return NULL;
+}
+
+static void stop_vm(struct agent *a, struct local_vm *lv, const char *why)
+{
+	agent_log(a, "vm %s/%s: stopping QEMU%s%s: %s", lv->ns, lv->name, lv->vm ? " pid " : "",
+		  lv->vm ? "" : " (already gone)", why);
+	if (lv->vm) {
+		struct gw_err *err = NULL;
+		if (gw_vm_stop(lv->vm, &err) < 0)
+			agent_log(a, "vm %s/%s: QEMU did not quit by itself: %s", lv->ns, lv->name, gw_err_msg(err));
+		gw_err_free(err);
+		lv->vm = NULL;
+	}
+	local_vm_remove_dir(a, lv);
+	agent_drop_vm(a, lv);
+}
+
+static void start_vm(struct agent *a, const json_t *doc, const struct gw_cluster *c, const char *uid, const char *ns,
+		     const char *name)
+{
+	struct local_vm *lv = NULL;
+	json_t *cpu = NULL;
+	struct gw_err *err = NULL;
+	int r = runtime_start(a, doc, c, LV_RUN, NULL, &lv, &cpu, &err);
+	if (r < 0) {
+		agent_log(a, "vm %s/%s: not started: %s", ns, name, gw_err_msg(err));
+		struct phase_edit e = {uid, a->name, "Failed", "VMStartFailed", gw_err_msg(err), NULL};
+		write_phase(a, ns, name, &e);
+		gw_err_free(err);
+		return;
+	}
+	agent_add_vm(a, lv);
+	struct phase_edit e = {uid, a->name, "Running", NULL, NULL, cpu};
+	write_phase(a, ns, name, &e);
+	json_decref(cpu);
+}
+
+/* One VMI, outside of its migration's target side. */
+static void lifecycle(struct agent *a, const json_t *doc, const struct gw_cluster *c)
+{
+	const char *uid = json_str_at(doc, "metadata.uid");
+	const char *ns = json_str_at(doc, "metadata.namespace") ?: "default";
+	const char *name = json_str_at(doc, "metadata.name");
+	if (!uid || !name)
+		return;
+	const json_t *status = json_object_get(doc, "status");
+	const char *node = json_string_value(json_object_get(status, "nodeName"));
+	const char *phase = json_string_value(json_object_get(status, "phase"));
+	bool deleting = json_object_get(json_object_get(doc, "metadata"), "deletionTimestamp") != NULL;
+	bool mine = node && strcmp(node, a->name) == 0;
+	bool final = deleting || phase_final(phase);
+	struct local_vm *lv = find_run(a, uid);
+
+	if (lv && lv->mig)
+		return;   /* the migration thread owns it; it ends by itself */
+	if (lv && (!mine || final)) {
+		stop_vm(a, lv, deleting ? "the VMI is being deleted" : final ? "the VMI is final" : "the VMI is placed elsewhere");
+		return;
+	}
+	if (!mine || final)
+		return;
+	if (!lv) {
+		if (!phase || !*phase || strcmp(phase, "Pending") == 0 || strcmp(phase, "Scheduled") == 0) {
+			start_vm(a, doc, c, uid, ns, name);
+		} else if (strcmp(phase, "Running") == 0) {
+			struct phase_edit e = {uid, a->name, "Failed", "QEMUExited",
+					       "the QEMU process exited (no VM of this VMI runs on its node)", NULL};
+			write_phase(a, ns, name, &e);
+		}
+		return;
+	}
+	if (!lv->vm || !gw_vm_alive(lv->vm)) {
+		struct phase_edit e = {uid, a->name, "Failed", "QEMUExited", "the QEMU process exited", NULL};
+		write_phase(a, ns, name, &e);
+		return;
+	}
+	if (!phase || strcmp(phase, "Running") != 0) {
+		/* Started by an agent that stopped before it said so. */
+		struct phase_edit e = {uid, a->name, "Running", NULL, NULL, NULL};
+		write_phase(a, ns, name, &e);
+	}
+	/* Source side of a migration (step 3 of the hand-off). */
+	const json_t *ms = json_object_get(status, "migrationState");
+	const char *muid = json_string_value(json_object_get(ms, "migrationUid"));
+	const char *source = json_string_value(json_object_get(ms, "sourceNode"));
+	if (!muid || !source || strcmp(source, a->name) != 0 || json_is_true(json_object_get(ms, "completed")) ||
+	    !json_string_value(json_object_get(ms, "targetNodeAddress")) || gw_strv_contains(&a->done_migrations, muid))
+		return;
+	bool adopt = json_string_value(json_object_get(ms, "startTimestamp")) != NULL;
+	struct gw_err *err = NULL;
+	if (source_start(a, lv, doc, adopt, &err) < 0) {
+		agent_log(a, "migration %s of %s/%s: %s", muid, ns, name, gw_err_msg(err));
+		gw_err_free(err);
+		gw_strv_push(&a->done_migrations, muid);
+	}
+}
+
+static void reap_migrations(struct agent *a)
+{
+	for (size_t i = 0; i < a->n_vms;) {
+		struct local_vm *lv = a->vms[i];
+		bool succeeded = false;
+		if (source_reap(a, lv, &succeeded) && succeeded) {
+			local_vm_remove_dir(a, lv);
+			agent_drop_vm(a, lv);
+			continue;
+		}
+		i++;
+	}
+}
+
+static bool uid_listed(const json_t *items, const char *uid)
+{
+	size_t i;
+	const json_t *v;
+	json_array_foreach(items, i, v) {
+		const char *u = json_str_at(v, "metadata.uid");
+		if (u && strcmp(u, uid) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void pass(struct agent *a)
+{
+	struct gw_err *err = NULL;
+	_cleanup_json_ json_t *list = NULL, *kubevirts = NULL;
+	if (node_call(a->client, "GET", VMI_COLLECTION, NULL, NULL, &list, &err) < 0 ||
+	    node_call(a->client, "GET", "/apis/kubevirt.io/v1/kubevirts", NULL, NULL, &kubevirts, &err) < 0) {
+		agent_log(a, "list: %s", gw_err_msg(err));
+		gw_err_free(err);
+		return;
+	}
+	struct gw_cluster *c = gw_cluster_new();
+	json_t *kv = json_array_get(json_object_get(kubevirts, "items"), 0);
+	if (kv && gw_cluster_add_doc(c, kv, "the KubeVirt CR", 0, &err) < 0) {
+		agent_log(a, "KubeVirt CR ignored: %s", gw_err_msg(err));
+		gw_err_free(err);
+		err = NULL;
+	}
+	reap_migrations(a);
+	const json_t *items = json_object_get(list, "items");
+	size_t i;
+	const json_t *doc;
+	json_array_foreach(items, i, doc) {
+		if (agent_stopping(a))
+			break;
+		target_reconcile(a, doc, c);
+		lifecycle(a, doc, c);
+	}
+	/* Local VMs whose VMI is gone. */
+	for (size_t k = 0; k < a->n_vms && !agent_stopping(a);) {
+		struct local_vm *lv = a->vms[k];
+		if (lv->mig || uid_listed(items, lv->uid)) {
+			k++;
+			continue;
+		}
+		if (lv->role == LV_INCOMING && lv->vm)
+			gw_vm_kill(lv->vm), lv->vm = NULL;
+		stop_vm(a, lv, "its VMI is gone");
+	}
+	gw_cluster_free(c);
+}
+
+/* ---- set-up ------------------------------------------------------------------- */
+
+static int load_profile(struct agent *a, struct gw_err **err)
+{
+	const struct gw_node_agent_options *o = a->o;
+	if (o->profile) {
+		struct gw_cpu_profiles ps;
+		gw_cpu_profiles_init(&ps);
+		int r = gw_cpu_profile_load(a->db, o->profile, &ps, err);
+		if (r == 0 && ps.n != 1)
+			r = gw_err_set(err, -EINVAL, "--profile %s: %zu hosts in it; one expected", o->profile, ps.n);
+		if (r == 0) {
+			a->profile = ps.v[0];
+			ps.v[0] = NULL;
+			ps.n = 0;
+		}
+		gw_cpu_profiles_fini(&ps);
+		a->stand_in = true;
+		return r;
+	}
+	/* This host as QEMU sees it (what `godwit cpu host --qemu` shows). */
+	bool kvm = o->accel != GW_NODE_ACCEL_TCG && gw_vm_kvm_available();
+	int r = gw_cpu_profile_from_qemu(a->db, a->qemu, kvm, &a->profile, err);
+	if (r < 0)
+		return gw_err_wrap(err, "this host's CPU through %s", a->qemu);
+	free(a->profile->name);
+	a->profile->name = gw_strdup(a->name);
+	return 0;
+}
+
+static int make_dir(const char *path, struct gw_err **err)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return gw_err_set(err, -errno, "state directory %s: %s", path, strerror(errno));
+	if (!gw_path_is_dir(path))
+		return gw_err_set(err, -ENOTDIR, "state directory %s: not a directory", path);
+	return 0;
+}
+
+static int setup(struct agent *a, struct gw_err **err)
+{
+	const struct gw_node_agent_options *o = a->o;
+	if (!o->name || !*o->name)
+		return gw_err_set(err, -EINVAL, "--name: required");
+	a->name = o->name;
+	a->address = o->address ? o->address : "127.0.0.1";
+	a->qemu = o->qemu ? o->qemu : "qemu-system-x86_64";
+	_cleanup_free_ char *dir = o->state_dir ? gw_strdup(o->state_dir) : gw_asprintf("godwit-node-%s", o->name);
+	int r = make_dir(dir, err);
+	if (r < 0)
+		return r;
+	char real[PATH_MAX];
+	if (!realpath(dir, real))
+		return gw_err_set(err, -errno, "state directory %s: %s", dir, strerror(errno));
+	a->state_dir = gw_strdup(real);
+	a->vms_dir = gw_asprintf("%s/vms", a->state_dir);
+	r = make_dir(a->vms_dir, err);
+	if (r < 0)
+		return r;
+	r = o->model_db ? gw_cpu_modeldb_load(o->model_db, &a->db, err) : gw_cpu_modeldb_builtin(&a->db, err);
+	if (r < 0)
+		return r;
+	r = load_profile(a, err);
+	if (r < 0)
+		return r;
+	a->cpus = o->cpus > 0 ? o->cpus : sysconf(_SC_NPROCESSORS_ONLN);
+	a->memory_bytes = o->memory_bytes > 0 ? o->memory_bytes
+					      : (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
+	struct gw_client_options co = {.server = o->server, .token = o->token};
+	return gw_client_new(&co, &a->client, err);
+}
+
+static void teardown(struct agent *a)
+{
+	for (size_t i = 0; i < a->n_vms; i++) {
+		struct local_vm *lv = a->vms[i];
+		source_stop(a, lv);
+		if (lv->vm)
+			gw_vm_detach(lv->vm);   /* VMs outlive the agent */
+		local_vm_free(lv);
+	}
+	free(a->vms);
+	gw_strv_fini(&a->done_migrations);
+	gw_client_free(a->client);
+	gw_cpu_profile_free(a->profile);
+	gw_cpu_modeldb_free(a->db);
+	free(a->state_dir);
+	free(a->vms_dir);
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->cond);
+	pthread_mutex_destroy(&a->log_lock);
+}
+
+static void wait_dirty(struct agent *a, unsigned ms)
+{
+	struct timespec deadline;
+	gw_deadline_ms(CLOCK_MONOTONIC, (int)ms, &deadline);
+	pthread_mutex_lock(&a->lock);
+	while (!a->dirty) {
+		if (pthread_cond_timedwait(&a->cond, &a->lock, &deadline) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err)
+{
+	struct agent a = {.o = o, .log = o->log ? o->log : stderr};
+	pthread_mutex_init(&a.log_lock, NULL);
+	pthread_mutex_init(&a.lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	gw_strv_init(&a.done_migrations);
+	a.name = o->name ? o->name : "?";
+	int r = setup(&a, err);
+	if (r < 0)
+		goto out;
+	agent_log(&a, "starting: server %s, address %s, state %s, CPU %s (%s), %lld CPUs, %lld MiB", gw_client_server(a.client),
+		  a.address, a.state_dir, a.profile->name, a.stand_in ? "profile, TCG" : "this host",
+		  (long long)a.cpus, (long long)(a.memory_bytes >> 20));
+
+	/* The server may still be starting: retry the registration a while. */
+	uint64_t give_up = node_now_ms() + START_CONNECT_TIMEOUT_MS;
+	for (;;) {
+		struct gw_err *e = NULL;
+		r = node_register(&a, &e);
+		if (r == 0)
+			break;
+		if ((r != -ECONNREFUSED && r != -ETIMEDOUT && r != -EIO) || node_now_ms() > give_up || agent_stopping(&a)) {
+			*err = e;
+			goto out;
+		}
+		gw_err_free(e);
+		wait_dirty(&a, 500);
+	}
+	runtime_attach_all(&a);
+
+	pthread_t watcher;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&watcher, &attr, watch_thread, &a) != 0)
+		agent_log(&a, "watch: no thread (resync only)");
+	pthread_attr_destroy(&attr);
+
+	unsigned heartbeat_ms = (o->heartbeat_interval_s ? o->heartbeat_interval_s : DEFAULT_HEARTBEAT_S) * 1000;
+	unsigned resync_ms = o->resync_ms ? o->resync_ms : DEFAULT_RESYNC_MS;
+	uint64_t next_heartbeat = node_now_ms() + heartbeat_ms, next_pass = 0;
+	while (!agent_stopping(&a)) {
+		uint64_t now = node_now_ms();
+		if (now >= next_heartbeat) {
+			struct gw_err *e = NULL;
+			int hr = node_heartbeat(&a, &e);
+			if (hr == -ENOENT) {
+				agent_log(&a, "node %s is gone: registering again", a.name);
+				gw_err_free(e);
+				e = NULL;
+				hr = node_register(&a, &e);
+			}
+			if (hr < 0)
+				agent_log(&a, "heartbeat: %s", gw_err_msg(e));
+			gw_err_free(e);
+			next_heartbeat = now + heartbeat_ms;
+		}
+		pthread_mutex_lock(&a.lock);
+		bool dirty = a.dirty;
+		a.dirty = false;
+		pthread_mutex_unlock(&a.lock);
+		/* A running migration thread ends by itself: look at it often. */
+		bool migrating = false;
+		for (size_t i = 0; i < a.n_vms; i++)
+			migrating |= a.vms[i]->mig != NULL;
+		if (dirty || now >= next_pass || migrating) {
+			pass(&a);
+			next_pass = node_now_ms() + resync_ms;
+		}
+		wait_dirty(&a, STOP_CHECK_MS);
+	}
+	agent_log(&a, "stopping: %zu VMs left running", a.n_vms);
+	r = 0;
+out:
+	teardown(&a);
+	return r;
+}

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Local VMs: one detached QEMU per VMI in STATE/vms/<dir>, with vmi.json
+ * saying whose VM it is, so an agent that restarts finds them again. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "node_int.h"
+
+#define META_FILE "vmi.json"
+
+void local_vm_free(struct local_vm *lv)
+{
+	if (!lv)
+		return;
+	free(lv->ns);
+	free(lv->name);
+	free(lv->uid);
+	free(lv->dir);
+	free(lv->migration_uid);
+	free(lv);
+}
+
+void agent_add_vm(struct agent *a, struct local_vm *lv)
+{
+	a->vms = gw_realloc(a->vms, (a->n_vms + 1) * sizeof(*a->vms));
+	a->vms[a->n_vms++] = lv;
+}
+
+void agent_drop_vm(struct agent *a, struct local_vm *lv)
+{
+	for (size_t i = 0; i < a->n_vms; i++) {
+		if (a->vms[i] == lv) {
+			memmove(&a->vms[i], &a->vms[i + 1], (a->n_vms - i - 1) * sizeof(*a->vms));
+			a->n_vms--;
+			break;
+		}
+	}
+	local_vm_free(lv);
+}
+
+int local_vm_save(const struct local_vm *lv, struct gw_err **err)
+{
+	_cleanup_json_ json_t *meta = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I}", "namespace", lv->ns, "name", lv->name,
+						"uid", lv->uid, "role", lv->role == LV_RUN ? "run" : "incoming",
+						"migrationUid", lv->migration_uid, "memoryBytes",
+						(json_int_t)lv->memory_bytes);
+	_cleanup_free_ char *text = json_dumps(meta, JSON_COMPACT);
+	_cleanup_free_ char *path = gw_asprintf("%s/" META_FILE, lv->dir);
+	return gw_file_write_atomic(path, text, strlen(text), err);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void local_vm_remove_dir(struct agent *a, struct local_vm *lv)
+{
+	if (nftw(lv->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+		agent_log(a, "vm %s/%s: removing %s: %s", lv->ns, lv->name, lv->dir, strerror(errno));
+}
+
+static struct local_vm *load_meta(const char *dir)
+{
+	_cleanup_free_ char *path = gw_asprintf("%s/" META_FILE, dir);
+	json_error_t je;
+	_cleanup_json_ json_t *meta = json_load_file(path, 0, &je);
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *name = json_string_value(json_object_get(meta, "name"));
+	const char *uid = json_string_value(json_object_get(meta, "uid"));
+	const char *role = json_string_value(json_object_get(meta, "role"));
+	if (!ns || !name || !uid || !role)
+		return NULL;
+	struct local_vm *lv = gw_calloc(1, sizeof(*lv));
+	lv->ns = gw_strdup(ns);
+	lv->name = gw_strdup(name);
+	lv->uid = gw_strdup(uid);
+	lv->dir = gw_strdup(dir);
+	lv->role = strcmp(role, "run") == 0 ? LV_RUN : LV_INCOMING;
+	const char *mig = json_string_value(json_object_get(meta, "migrationUid"));
+	lv->migration_uid = mig ? gw_strdup(mig) : NULL;
+	json_int_t mem = json_integer_value(json_object_get(meta, "memoryBytes"));
+	lv->memory_bytes = mem > 0 ? (uint64_t)mem : 0;
+	return lv;
+}
+
+void runtime_attach_all(struct agent *a)
+{
+	DIR *d = opendir(a->vms_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *dir = gw_asprintf("%s/%s", a->vms_dir, e->d_name);
+		if (!gw_path_is_dir(dir))
+			continue;
+		struct local_vm *lv = load_meta(dir);
+		if (!lv) {
+			agent_log(a, "state %s: no readable " META_FILE ": left alone", dir);
+			continue;
+		}
+		struct gw_err *err = NULL;
+		int r = gw_vm_attach(dir, 0, &lv->vm, &err);
+		if (r < 0) {
+			/* Its VMI is told at the next pass (the VM is gone). */
+			agent_log(a, "vm %s/%s: not running any more (%s)", lv->ns, lv->name, gw_err_msg(err));
+			lv->vm = NULL;
+		} else {
+			agent_log(a, "vm %s/%s: found again (pid %d, %s)", lv->ns, lv->name, (int)gw_vm_pid(lv->vm),
+				  lv->role == LV_RUN ? "running" : "migration target");
+		}
+		gw_err_free(err);
+		agent_add_vm(a, lv);
+	}
+	closedir(d);
+}
+
+static enum gw_vm_accel choose_accel(struct agent *a, const struct gw_node_vm *vm, const char *cpu_model)
+{
+	switch (a->o->accel) {
+	case GW_NODE_ACCEL_KVM:
+		return GW_VM_ACCEL_KVM;
+	case GW_NODE_ACCEL_TCG:
+		return GW_VM_ACCEL_TCG;
+	case GW_NODE_ACCEL_AUTO:
+		break;
+	}
+	/* A profile stands in for another host: this host's KVM would show
+	 * this host's CPU, not the profile's. */
+	if (a->stand_in || !gw_vm_kvm_available())
+		return GW_VM_ACCEL_TCG;
+	if (vm->cpu_mode != GW_NODE_CPU_NAMED)
+		return GW_VM_ACCEL_KVM;
+	int idx = gw_cpu_modeldb_find(a->db, cpu_model);
+	if (idx < 0)
+		return GW_VM_ACCEL_TCG;
+	struct gw_modelset usable;
+	gw_cpu_usable(a->db, a->profile, &usable);
+	return gw_modelset_test(&usable, (unsigned)idx) ? GW_VM_ACCEL_KVM : GW_VM_ACCEL_TCG;
+}
+
+int runtime_start(struct agent *a, const json_t *vmi_doc, const struct gw_cluster *c, enum lv_role role,
+		  const char *migration_uid, struct local_vm **out, json_t **cpu, struct gw_err **err)
+{
+	*out = NULL;
+	if (cpu)
+		*cpu = NULL;
+	struct gw_vmi *vmi = NULL;
+	int r = gw_vmi_decode(vmi_doc, &vmi, err);
+	if (r < 0)
+		return r;
+	struct gw_node_vm vm;
+	r = gw_node_vm_from_vmi(c, vmi, &vm, err);
+	if (r < 0) {
+		gw_vmi_free(vmi);
+		return r;
+	}
+	for (size_t i = 0; i < vm.ignored.n; i++)
+		agent_log(a, "vm %s/%s: ignored: %s", vmi->meta.namespace, vmi->meta.name, vm.ignored.v[i]);
+
+	/* The CPU definition recorded on the first start is used unchanged on
+	 * every later one (a migration target above all). */
+	json_t *recorded = json_object_get(json_object_get(json_object_get(vmi_doc, "status"), "godwit"), "cpu");
+	json_t *def = NULL;
+	if (json_string_value(json_object_get(recorded, "qemu"))) {
+		def = json_incref(recorded);
+	} else if (role == LV_INCOMING) {
+		r = gw_err_set(err, -EINVAL, "status.godwit.cpu.qemu: not recorded by the source node");
+		goto out;
+	} else {
+		r = gw_node_cpu_resolve(a->db, a->profile, &vm, &def, err);
+		if (r < 0)
+			goto out;
+	}
+	const char *cpu_qemu = json_string_value(json_object_get(def, "qemu"));
+	const char *cpu_model = json_string_value(json_object_get(def, "model"));
+
+	const char *uid = vmi->meta.uid ? vmi->meta.uid : "nouid";
+	struct local_vm *lv = gw_calloc(1, sizeof(*lv));
+	lv->ns = gw_strdup(vmi->meta.namespace ? vmi->meta.namespace : "default");
+	lv->name = gw_strdup(vmi->meta.name);
+	lv->uid = gw_strdup(uid);
+	lv->role = role;
+	lv->migration_uid = migration_uid ? gw_strdup(migration_uid) : NULL;
+	lv->memory_bytes = vm.memory_mib << 20;
+	lv->dir = gw_asprintf("%s/%s_%s_%.8s%s", a->vms_dir, lv->ns, lv->name, uid, role == LV_INCOMING ? "_in" : "");
+	if (mkdir(lv->dir, 0700) < 0 && errno != EEXIST) {
+		r = gw_err_set(err, -errno, "state directory %s: %s", lv->dir, strerror(errno));
+		local_vm_free(lv);
+		goto out;
+	}
+	r = local_vm_save(lv, err);
+	if (r < 0) {
+		local_vm_free(lv);
+		goto out;
+	}
+	struct gw_vm_spec spec = {
+		.name = lv->name,
+		.qemu = a->qemu,
+		.cpu = cpu_qemu,
+		.vcpus = vm.vcpus,
+		.memory_mib = vm.memory_mib,
+		.accel = choose_accel(a, &vm, cpu_model),
+		.disks = vm.disks,
+		.n_disks = vm.n_disks,
+		.kernel = vm.kernel,
+		.initrd = vm.initrd,
+		.append = vm.append,
+		.state_dir = lv->dir,
+		.incoming = role == LV_INCOMING,
+	};
+	r = gw_vm_start(&spec, 0, &lv->vm, err);
+	if (r < 0) {
+		local_vm_remove_dir(a, lv);
+		local_vm_free(lv);
+		goto out;
+	}
+	agent_log(a, "vm %s/%s: QEMU started (pid %d, -cpu %s, %u vCPU, %llu MiB, %s)%s", lv->ns, lv->name,
+		  (int)gw_vm_pid(lv->vm), cpu_qemu, vm.vcpus ? vm.vcpus : 1, (unsigned long long)vm.memory_mib,
+		  spec.accel == GW_VM_ACCEL_KVM ? "kvm" : "tcg", role == LV_INCOMING ? " as migration target" : "");
+	*out = lv;
+	if (cpu) {
+		*cpu = def;
+		def = NULL;
+	}
+out:
+	json_decref(def);
+	gw_node_vm_fini(&vm);
+	gw_vmi_free(vmi);
+	return r;
+}
