@@ -303,10 +303,29 @@ struct gw_qemu_migration;
 /* A migration of source's VM to the target (started with spec->incoming
  * and listening: gw_vm_listen_incoming) at uri ("tcp:HOST:PORT"). Both
  * handles are borrowed and must outlive the migration; on failure the
- * executor SIGKILLs the target's QEMU (gw_vm_terminate). */
+ * executor SIGKILLs the target's QEMU (gw_vm_terminate).
+ * target may be NULL: the target QEMU belongs to another agent. Then
+ * COMPLETING ends when the source's query-migrate says completed (the
+ * target's agent resumes its VM); failures never touch a remote target,
+ * and its death is seen through query-migrate failing on the source. */
 int gw_qemu_migration_new(struct gw_vm *source, struct gw_vm *target, const char *uri,
 		     const struct gw_qemu_migration_config *cfg, struct gw_qemu_migration **out,
 		     struct gw_err **err);
+/* Takes over a migration QEMU is already running (after an agent restart):
+ * sends no capabilities or migrate; start_unix_ms is when it began (wall
+ * clock, from the VMI's migrationState.startTimestamp) and sets the
+ * monitor's start so the completion deadline counts from then; mode is the
+ * recorded mode (Paused: the acceptable time is already doubled, and the
+ * guest is resumed if the migration fails). target may be NULL as above.
+ * If QEMU says the migration already completed, failed or was cancelled,
+ * the first step ends the executor accordingly; no migration at all in
+ * QEMU ("none") is a failure. Progress (4.4) is watched from the adoption. */
+int gw_qemu_migration_adopt(struct gw_vm *source, struct gw_vm *target,
+			    const struct gw_qemu_migration_config *cfg, uint64_t start_unix_ms,
+			    enum gw_qemu_migration_mode mode, struct gw_qemu_migration **out,
+			    struct gw_err **err);
+/* Frees the executor and leaves QEMU's migration as it is (never cancels
+ * it): a restarted agent adopts it. NULL is accepted. */
 void gw_qemu_migration_free(struct gw_qemu_migration *m);
 
 /* Advances the migration by one poll: the first call sets capabilities

@@ -9,7 +9,13 @@
  * Phases (set_phase is the only place they change):
  *   NEW -> RUNNING -> COMPLETING -> COMPLETED
  *            |  \-> ABORTING -> FAILED (or COMPLETING: it finished first)
- *            \-> FAILED        COMPLETING -> FAILED (target never ran) */
+ *            \-> FAILED        COMPLETING -> FAILED (target never ran)
+ *
+ * The target may be remote (NULL: another agent's QEMU): COMPLETING then
+ * ends with the source's "completed", and failures leave it alone. An
+ * adopted migration (the agent restarted) starts at RUNNING with the
+ * recorded start and mode; its first step reads QEMU's state. */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -26,8 +32,11 @@
 #define FAST_POLL_MS 50
 
 struct gw_qemu_migration {
-	struct gw_vm *source, *target; /* borrowed */
-	char *uri;
+	/* Borrowed. target is NULL when the target QEMU belongs to another
+	 * agent: then nothing here checks, resumes or kills it. */
+	struct gw_vm *source, *target;
+	char *uri;                     /* NULL when adopted */
+	bool adopted;                  /* QEMU already runs the migration */
 	struct gw_qemu_migration_config cfg;
 	struct gw_qemu_migration_monitor mon;
 	bool source_was_running;
@@ -197,8 +206,8 @@ static void set_phase(struct gw_qemu_migration *m, enum gw_qemu_migration_phase 
 	if (phase_change_allowed(m->status.phase, to)) {
 		m->status.phase = to;
 		m->phase_since_ns = now_ns;
-		if (to == GW_QEMU_MIGRATION_PHASE_RUNNING)
-			m->status.start_unix_ms = unix_ms();
+		if (to == GW_QEMU_MIGRATION_PHASE_RUNNING && m->status.start_unix_ms == 0)
+			m->status.start_unix_ms = unix_ms(); /* adopted: the recorded start stays */
 		if (to == GW_QEMU_MIGRATION_PHASE_COMPLETED || to == GW_QEMU_MIGRATION_PHASE_FAILED)
 			m->status.end_unix_ms = unix_ms();
 	}
@@ -293,13 +302,19 @@ static const char *record(struct gw_qemu_migration *m, json_t *info, struct gw_q
 static void finish_failed(struct gw_qemu_migration *m, uint64_t now_ns)
 {
 	if (m->mon.mode == GW_QEMU_MIGRATION_MODE_POSTCOPY) {
-		add_reason(m, "the switch to post-copy had happened: the VM cannot resume on the "
-			      "source; the target QEMU (pid %d) is left for recovery",
-			   (int)gw_vm_pid(m->target));
+		if (m->target)
+			add_reason(m, "the switch to post-copy had happened: the VM cannot resume on "
+				      "the source; the target QEMU (pid %d) is left for recovery",
+				   (int)gw_vm_pid(m->target));
+		else
+			add_reason(m, "the switch to post-copy had happened: the VM cannot resume on "
+				      "the source; the target is left for recovery");
 		set_phase(m, GW_QEMU_MIGRATION_PHASE_FAILED, now_ns);
 		return;
 	}
-	gw_vm_terminate(m->target);
+	/* A remote target is its own agent's to end (it sees the failure too). */
+	if (m->target)
+		gw_vm_terminate(m->target);
 	struct gw_err *err = NULL;
 	char *status = NULL;
 	bool running = false;
@@ -349,7 +364,7 @@ static void start(struct gw_qemu_migration *m, uint64_t now_ns)
 		add_reason(m, "source QEMU: %s", gw_err_msg(err));
 		goto fail;
 	}
-	if (!gw_vm_alive(m->target)) {
+	if (m->target && !gw_vm_alive(m->target)) {
 		add_reason(m, "the target QEMU (pid %d) is not running", (int)gw_vm_pid(m->target));
 		goto fail;
 	}
@@ -445,9 +460,11 @@ static json_t *query(struct gw_qemu_migration *m, uint64_t now_ns)
 
 static void note_target_gone(struct gw_qemu_migration *m)
 {
-	if (!gw_vm_alive(m->target))
+	if (m->target && !gw_vm_alive(m->target))
 		add_reason(m, "the target QEMU (pid %d) is gone", (int)gw_vm_pid(m->target));
 }
+
+static void handle_running(struct gw_qemu_migration *m, json_t *info, uint64_t now_ns);
 
 static void poll_running(struct gw_qemu_migration *m, uint64_t now_ns)
 {
@@ -460,6 +477,13 @@ static void poll_running(struct gw_qemu_migration *m, uint64_t now_ns)
 	json_t *info = query(m, now_ns);
 	if (!info)
 		return;
+	handle_running(m, info, now_ns);
+	json_decref(info);
+}
+
+/* What RUNNING does with one query-migrate answer. */
+static void handle_running(struct gw_qemu_migration *m, json_t *info, uint64_t now_ns)
+{
 	struct gw_qemu_migration_sample sample;
 	const char *st = record(m, info, &sample);
 	if (!strcmp(st, "completed")) {
@@ -474,7 +498,8 @@ static void poll_running(struct gw_qemu_migration *m, uint64_t now_ns)
 		add_reason(m, "post-copy interrupted (%s)", st);
 		note_target_gone(m);
 		finish_failed(m, now_ns);
-	} else if (m->mon.mode != GW_QEMU_MIGRATION_MODE_POSTCOPY && !gw_vm_alive(m->target)) {
+	} else if (m->target && m->mon.mode != GW_QEMU_MIGRATION_MODE_POSTCOPY &&
+		   !gw_vm_alive(m->target)) {
 		/* The source may take a while to notice a dead peer. */
 		add_reason(m, "the target QEMU (pid %d) ended during the migration",
 			   (int)gw_vm_pid(m->target));
@@ -482,7 +507,6 @@ static void poll_running(struct gw_qemu_migration *m, uint64_t now_ns)
 	} else {
 		act(m, gw_qemu_migration_decide(&m->cfg, &m->mon, &sample, now_ns), now_ns);
 	}
-	json_decref(info);
 }
 
 static void poll_aborting(struct gw_qemu_migration *m, uint64_t now_ns)
@@ -517,6 +541,12 @@ static void poll_completing(struct gw_qemu_migration *m, uint64_t now_ns)
 	bool running = false;
 	unsigned limit = m->cfg.completing_timeout_ms ? m->cfg.completing_timeout_ms
 						      : DEFAULT_COMPLETING_TIMEOUT_MS;
+	if (!m->target) {
+		/* The source sent everything; the target's agent resumes its VM
+		 * (and `cont`s a guest paused here: the mode says so). */
+		set_phase(m, GW_QEMU_MIGRATION_PHASE_COMPLETED, now_ns);
+		return;
+	}
 	if (gw_vm_query_status(m->target, &status, &running, &err) < 0) {
 		add_reason(m, "the source completed but the target does not answer: %s",
 			   gw_err_msg(err));
@@ -539,16 +569,71 @@ static void poll_completing(struct gw_qemu_migration *m, uint64_t now_ns)
 	gw_err_free(err);
 }
 
+/* The first step of an adopted migration: the source's run state, then
+ * QEMU's migration state, acted on at once (it may have ended meanwhile). */
+static void take_over(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	struct gw_err *err = NULL;
+	char *status = NULL;
+	bool running = false;
+	if (gw_vm_query_status(m->source, &status, &running, &err) < 0) {
+		add_reason(m, "source QEMU: %s", gw_err_msg(err));
+		gw_err_free(err);
+		finish_failed(m, now_ns);
+		return;
+	}
+	/* Whether to resume the source on failure. A guest paused to converge
+	 * was running; "finish-migrate" and "postmigrate" are where QEMU puts a
+	 * running source at the switch-over; a pre-copy source that is
+	 * "paused" was paused before the migration and stays so. */
+	m->paused_by_us = m->mon.mode == GW_QEMU_MIGRATION_MODE_PAUSED;
+	m->source_was_running = running || m->mon.mode != GW_QEMU_MIGRATION_MODE_PRECOPY ||
+				!strcmp(status, "finish-migrate") || !strcmp(status, "postmigrate");
+	free(status);
+	json_t *info = NULL;
+	if (gw_qmp_execute(gw_vm_qmp(m->source), "query-migrate", NULL, &info, &err) < 0 ||
+	    !json_is_object(info)) {
+		add_reason(m, "source QEMU: %s", err ? gw_err_msg(err) : "query-migrate: not an object");
+		gw_err_free(err);
+		json_decref(info);
+		finish_failed(m, now_ns);
+		return;
+	}
+	const char *st = json_string_value(json_object_get(info, "status"));
+	set_phase(m, GW_QEMU_MIGRATION_PHASE_RUNNING, now_ns);
+	if (!st || !strcmp(st, "none")) {
+		/* QEMU was restarted, or `migrate` never reached it. */
+		add_reason(m, "adopting the migration: the source QEMU runs no migration "
+			      "(query-migrate status: %s)", st ? st : "none");
+		finish_failed(m, now_ns);
+	} else if (!strcmp(st, "cancelling")) {
+		struct gw_qemu_migration_sample sample;
+		record(m, info, &sample);
+		m->mon.aborting = true;
+		pthread_mutex_lock(&m->lock);
+		m->status.aborted = true;
+		pthread_mutex_unlock(&m->lock);
+		add_reason(m, "the migration was being cancelled when it was adopted");
+		set_phase(m, GW_QEMU_MIGRATION_PHASE_ABORTING, now_ns);
+	} else {
+		handle_running(m, info, now_ns);
+	}
+	json_decref(info);
+}
+
 void gw_qemu_migration_step(struct gw_qemu_migration *m, uint64_t now_ns)
 {
 	switch (m->status.phase) {
 	case GW_QEMU_MIGRATION_PHASE_NEW:
-		if (atomic_load(&m->abort_requested)) {
+		if (atomic_load(&m->abort_requested) && !m->adopted) {
 			add_reason(m, "Live migration has been aborted on request");
 			finish_failed(m, now_ns);
 			return;
 		}
-		start(m, now_ns);
+		if (m->adopted)
+			take_over(m, now_ns);
+		else
+			start(m, now_ns);
 		break;
 	case GW_QEMU_MIGRATION_PHASE_RUNNING:
 		poll_running(m, now_ns);
@@ -609,38 +694,98 @@ void gw_qemu_migration_get_status(struct gw_qemu_migration *m, struct gw_qemu_mi
 	pthread_mutex_unlock(&m->lock);
 }
 
-int gw_qemu_migration_new(struct gw_vm *source, struct gw_vm *target, const char *uri,
-		     const struct gw_qemu_migration_config *cfg, struct gw_qemu_migration **out,
-		     struct gw_err **err)
+static int check_setup(struct gw_vm *source, struct gw_vm *target,
+		       const struct gw_qemu_migration_config *cfg, struct gw_err **err)
 {
-	*out = NULL;
-	if (!source || !target || !gw_vm_qmp(source) || !gw_vm_qmp(target))
-		return gw_err_set(err, -EINVAL, "migration: source and target VMs are required");
-	if (!uri || !gw_str_has_prefix(uri, "tcp:"))
-		return gw_err_set(err, -EINVAL, "migration: URI \"%s\": expected tcp:HOST:PORT",
-				  uri ? uri : "");
+	if (!source || !gw_vm_qmp(source))
+		return gw_err_set(err, -EINVAL, "migration: a source VM is required");
+	if (target && !gw_vm_qmp(target))
+		return gw_err_set(err, -EINVAL, "migration: the target VM has no QMP connection");
+	if (!cfg)
+		return gw_err_set(err, -EINVAL, "migration: no configuration");
 	if (cfg->completion_timeout_per_gib_s < 0 || cfg->progress_timeout_s < 0)
 		return gw_err_set(err, -EINVAL, "migration: timeouts must not be negative");
 	/* Without a size the acceptable time would be 0, silently disabling it. */
 	if (cfg->completion_timeout_per_gib_s > 0 && cfg->data_size_bytes == 0)
 		return gw_err_set(err, -EINVAL, "migration: the data size (guest memory) is needed for "
 				  "the completion timeout");
+	return 0;
+}
+
+static struct gw_qemu_migration *migration_alloc(struct gw_vm *source, struct gw_vm *target,
+						 const struct gw_qemu_migration_config *cfg)
+{
 	struct gw_qemu_migration *m = gw_calloc(1, sizeof(*m));
 	m->source = source;
 	m->target = target;
-	m->uri = gw_strdup(uri);
 	m->cfg = *cfg;
 	atomic_init(&m->abort_requested, false);
 	pthread_mutex_init(&m->lock, NULL);
 	m->status.phase = GW_QEMU_MIGRATION_PHASE_NEW;
 	m->status.acceptable_completion_s = gw_qemu_migration_acceptable_completion_s(
 		cfg->completion_timeout_per_gib_s, cfg->data_size_bytes);
+	return m;
+}
+
+int gw_qemu_migration_new(struct gw_vm *source, struct gw_vm *target, const char *uri,
+		     const struct gw_qemu_migration_config *cfg, struct gw_qemu_migration **out,
+		     struct gw_err **err)
+{
+	*out = NULL;
+	if (!uri || !gw_str_has_prefix(uri, "tcp:"))
+		return gw_err_set(err, -EINVAL, "migration: URI \"%s\": expected tcp:HOST:PORT",
+				  uri ? uri : "");
+	int r = check_setup(source, target, cfg, err);
+	if (r < 0)
+		return r;
+	struct gw_qemu_migration *m = migration_alloc(source, target, cfg);
+	m->uri = gw_strdup(uri);
+	*out = m;
+	return 0;
+}
+
+int gw_qemu_migration_adopt(struct gw_vm *source, struct gw_vm *target,
+			    const struct gw_qemu_migration_config *cfg, uint64_t start_unix_ms,
+			    enum gw_qemu_migration_mode mode, struct gw_qemu_migration **out,
+			    struct gw_err **err)
+{
+	*out = NULL;
+	int r = check_setup(source, target, cfg, err);
+	if (r < 0)
+		return r;
+	if ((unsigned)mode > GW_QEMU_MIGRATION_MODE_PAUSED)
+		return gw_err_set(err, -EINVAL, "adopt migration: mode %d is not a migration mode",
+				  (int)mode);
+	uint64_t wall_now = unix_ms();
+	if (start_unix_ms == 0 || start_unix_ms > wall_now + 60000)
+		return gw_err_set(err, -EINVAL, "adopt migration: start %" PRIu64 " ms (Unix) is %s",
+				  start_unix_ms, start_unix_ms ? "in the future" : "missing");
+	struct gw_qemu_migration *m = migration_alloc(source, target, cfg);
+	m->adopted = true;
+	/* The monitor counts from `migrate`, on the monotonic clock: place
+	 * the recorded wall-clock start on it (a start slightly ahead of this
+	 * clock, from another host's agent, counts as now). */
+	uint64_t now_ns = gw_now_ns();
+	uint64_t ago_ns = start_unix_ms < wall_now ? (wall_now - start_unix_ms) * 1000000ull : 0;
+	gw_qemu_migration_monitor_init(&m->mon, cfg, ago_ns < now_ns ? now_ns - ago_ns : 0);
+	/* Progress (4.4) is watched afresh from the adoption: the watermark
+	 * was in the previous agent's memory. */
+	m->mon.last_progress_ns = now_ns;
+	m->mon.mode = mode;
+	if (mode == GW_QEMU_MIGRATION_MODE_PAUSED) /* the pause doubled T (4.5) */
+		m->mon.acceptable_s = m->mon.acceptable_s > INT64_MAX / 2 ? INT64_MAX
+									    : 2 * m->mon.acceptable_s;
+	m->status.start_unix_ms = start_unix_ms;
+	m->status.mode = mode;
+	m->status.acceptable_completion_s = m->mon.acceptable_s;
 	*out = m;
 	return 0;
 }
 
 void gw_qemu_migration_free(struct gw_qemu_migration *m)
 {
+	/* QEMU's migration is left as it is: an agent shutting down mid-way
+	 * adopts it after its restart (gw_qemu_migration_adopt). */
 	if (!m)
 		return;
 	pthread_mutex_destroy(&m->lock);

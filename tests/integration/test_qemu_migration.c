@@ -21,6 +21,13 @@
 
 #define MIB 1048576ull
 
+static uint64_t wall_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 struct pair {
 	struct gw_vm *source, *target;
 	struct gw_qemu_migration *m;
@@ -479,6 +486,249 @@ static void stuck_migration_aborts(void **state)
 	free_pair(&p);
 }
 
+/* Waits (bounded) until vm's run state is `want`. */
+static void wait_status(struct vm_fixture *f, struct gw_vm *vm, const char *want, unsigned limit_s)
+{
+	uint64_t deadline = gw_now_ns() + (uint64_t)limit_s * 1000000000ull;
+	for (;;) {
+		char *status = NULL;
+		if (gw_vm_query_status(vm, &status, NULL, &f->err) < 0)
+			fail_msg("%s", gw_err_msg(f->err));
+		bool done = !strcmp(status, want);
+		if (!done && gw_now_ns() > deadline)
+			fail_msg("VM status still %s after %u s, expected %s", status, limit_s, want);
+		free(status);
+		if (done)
+			return;
+		usleep(50 * 1000);
+	}
+}
+
+/* QEMU's own migration status on vm (query-migrate), caller frees. */
+static char *qemu_migration_status(struct vm_fixture *f, struct gw_vm *vm)
+{
+	json_t *info = NULL;
+	if (gw_qmp_execute(gw_vm_qmp(vm), "query-migrate", NULL, &info, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	const char *st = json_string_value(json_object_get(info, "status"));
+	char *out = gw_strdup(st ? st : "");
+	json_decref(info);
+	return out;
+}
+
+/* The target QEMU belongs to another agent (NULL here); this test holds
+ * it as a separate handle, as that agent would. COMPLETED comes with the
+ * source's "completed"; the target runs by itself. */
+static void remote_target_migrates(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	start_pair(f, &p, 0, false);
+	struct gw_qemu_migration_config c = small_vm_config();
+	if (gw_qemu_migration_new(p.source, NULL, p.uri, &c, &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	run_bounded(&p, 60);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("remote target", &s);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_COMPLETED);
+	assert_string_equal(s.qemu_status, "completed");
+	assert_true(s.transferred_bytes > 0);
+	assert_running(f, p.source, "postmigrate");
+	wait_status(f, p.target, "running", 10);
+	free_pair(&p);
+}
+
+/* A remote target dies mid-flight: the executor knows it only through the
+ * source's query-migrate failing; the VM goes on on the source. */
+static void remote_target_killed(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	start_pair(f, &p, 16, false);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.bandwidth_bytes_per_s = MIB;
+	if (gw_qemu_migration_new(p.source, NULL, p.uri, &c, &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	uint64_t t0 = gw_now_ns(), deadline = t0 + 40000000000ull;
+	bool killed = false;
+	while (!gw_qemu_migration_finished(p.m) && gw_now_ns() < deadline) {
+		gw_qemu_migration_step(p.m, gw_now_ns());
+		if (!killed && gw_now_ns() - t0 > 1000000000ull) {
+			kill(gw_vm_pid(p.target), SIGKILL);
+			killed = true;
+		}
+		usleep(gw_qemu_migration_poll_interval_ms(p.m) * 1000);
+	}
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("remote target killed", &s);
+	assert_true(killed);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_FAILED);
+	assert_non_null(strstr(s.failure_reason, "migration failed"));
+	assert_null(strstr(s.failure_reason, "target QEMU (pid"));
+	assert_running(f, p.source, "running");
+	free_pair(&p);
+}
+
+/* Starts a migration through the executor (16 MiB of random RAM at
+ * 4 MiB/s: a few seconds), then drops the executor and the source's
+ * handle as an agent shutting down would, and attaches to the source
+ * again. Returns the recorded start (wall clock, ms). */
+static uint64_t start_then_restart_agent(struct vm_fixture *f, struct pair *p)
+{
+	start_pair(f, p, 16, false);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.bandwidth_bytes_per_s = 4 * MIB;
+	new_migration(f, p, &c);
+	gw_qemu_migration_step(p->m, gw_now_ns());
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p->m, &s);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_RUNNING);
+	gw_qemu_migration_free(p->m);
+	p->m = NULL;
+	_cleanup_free_ char *dir = gw_strdup(gw_vm_state_dir(p->source));
+	gw_vm_detach(p->source);
+	f->vm[0] = p->source = NULL;
+	if (gw_vm_attach(dir, 10000, &f->vm[0], &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	p->source = f->vm[0];
+	/* Neither the executor nor the closed connection cancelled it. */
+	_cleanup_free_ char *st = qemu_migration_status(f, p->source);
+	if (strcmp(st, "setup") != 0 && strcmp(st, "active") != 0)
+		fail_msg("QEMU's migration is %s after the executor and connection closed", st);
+	return s.start_unix_ms;
+}
+
+/* After an agent restart: adopt the running migration and see it through. */
+static void adopt_running_migration(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	uint64_t start_ms = start_then_restart_agent(f, &p);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.bandwidth_bytes_per_s = 4 * MIB;
+	if (gw_qemu_migration_adopt(p.source, p.target, &c, start_ms, GW_QEMU_MIGRATION_MODE_PRECOPY,
+				    &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	run_bounded(&p, 60);
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("adopted", &s);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_COMPLETED);
+	assert_true(s.start_unix_ms == start_ms);
+	assert_true(s.transferred_bytes > 16 * MIB);
+	assert_true(s.polls >= 2);
+	assert_running(f, p.target, "running");
+	assert_running(f, p.source, "postmigrate");
+	free_pair(&p);
+}
+
+/* The completion deadline counts from the recorded start, not from the
+ * adoption: T = 5 s, started 20 s ago -> aborted at the first step,
+ * although the migration itself would finish within T of the adoption. */
+static void adopt_deadline_counts_from_start(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	uint64_t start_ms = start_then_restart_agent(f, &p);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.completion_timeout_per_gib_s = 5;
+	if (gw_qemu_migration_adopt(p.source, p.target, &c, start_ms - 20000,
+				    GW_QEMU_MIGRATION_MODE_PRECOPY, &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	gw_qemu_migration_step(p.m, gw_now_ns());
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	assert_true(s.phase == GW_QEMU_MIGRATION_PHASE_ABORTING ||
+		    s.phase == GW_QEMU_MIGRATION_PHASE_FAILED);
+	run_bounded(&p, 40);
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("adopted past its deadline", &s);
+	assert_non_null(strstr(s.failure_reason, "not completed after 5 seconds"));
+	assert_failed_safely(f, &p, &s);
+	free_pair(&p);
+}
+
+/* Adopting what QEMU already finished ends at the first step: "none" (no
+ * migration: failed, the remote target untouched), then a completed one. */
+static void adopt_finished_migration(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	start_pair(f, &p, 0, false);
+	struct gw_qemu_migration_config c = small_vm_config();
+	struct gw_qemu_migration_status s;
+	if (gw_qemu_migration_adopt(p.source, NULL, &c, wall_clock_ms(),
+				    GW_QEMU_MIGRATION_MODE_PRECOPY, &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	gw_qemu_migration_step(p.m, gw_now_ns());
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("adopted nothing", &s);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_FAILED);
+	assert_non_null(strstr(s.failure_reason, "runs no migration"));
+	assert_running(f, p.source, "running");
+	assert_true(gw_vm_alive(p.target));
+	gw_qemu_migration_free(p.m);
+
+	new_migration(f, &p, &c);
+	gw_qemu_migration_step(p.m, gw_now_ns());
+	gw_qemu_migration_get_status(p.m, &s);
+	uint64_t start_ms = s.start_unix_ms;
+	gw_qemu_migration_free(p.m);
+	p.m = NULL;
+	uint64_t deadline = gw_now_ns() + 30000000000ull;
+	for (;;) {
+		_cleanup_free_ char *st = qemu_migration_status(f, p.source);
+		if (!strcmp(st, "completed"))
+			break;
+		if (gw_now_ns() > deadline)
+			fail_msg("QEMU's migration still %s after 30 s", st);
+		usleep(50 * 1000);
+	}
+	wait_status(f, p.target, "running", 10);
+	if (gw_qemu_migration_adopt(p.source, p.target, &c, start_ms, GW_QEMU_MIGRATION_MODE_PRECOPY,
+				    &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	gw_qemu_migration_step(p.m, gw_now_ns());
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("adopted after completion", &s);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_COMPLETED);
+	assert_true(s.start_unix_ms == start_ms);
+	free_pair(&p);
+}
+
+/* Bad input to adopt: a start in the future or missing, an unknown mode. */
+static void adopt_is_checked(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	start_pair(f, &p, 0, false);
+	struct gw_qemu_migration_config c = small_vm_config();
+	uint64_t now_ms = wall_clock_ms();
+	assert_int_equal(gw_qemu_migration_adopt(p.source, NULL, &c, now_ms + 3600000,
+						 GW_QEMU_MIGRATION_MODE_PRECOPY, &p.m, &f->err),
+			 -EINVAL);
+	assert_non_null(strstr(gw_err_msg(f->err), "future"));
+	gw_err_free(f->err);
+	f->err = NULL;
+	assert_int_equal(gw_qemu_migration_adopt(p.source, NULL, &c, 0, GW_QEMU_MIGRATION_MODE_PRECOPY,
+						 &p.m, &f->err),
+			 -EINVAL);
+	gw_err_free(f->err);
+	f->err = NULL;
+	assert_int_equal(gw_qemu_migration_adopt(p.source, NULL, &c, now_ms,
+						 (enum gw_qemu_migration_mode)7, &p.m, &f->err),
+			 -EINVAL);
+	gw_err_free(f->err);
+	f->err = NULL;
+	assert_int_equal(gw_qemu_migration_adopt(NULL, NULL, &c, now_ms, GW_QEMU_MIGRATION_MODE_PRECOPY,
+						 &p.m, &f->err),
+			 -EINVAL);
+	assert_null(p.m);
+	free_pair(&p);
+}
+
 int main(void)
 {
 	if (access(test_qemu_binary(), X_OK) != 0)
@@ -500,6 +750,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(deadline_pauses_then_aborts, vm_fixture_setup,
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(stuck_migration_aborts, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(remote_target_migrates, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(remote_target_killed, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(adopt_is_checked, vm_fixture_setup, vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(adopt_running_migration, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(adopt_deadline_counts_from_start, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(adopt_finished_migration, vm_fixture_setup,
 						vm_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
