@@ -85,7 +85,7 @@ def migrate_with_progress(cl, target):
     name = cl.migrate(VM, target)
     say("   migration %s created; progress as the source agent reports it:" % name)
     t0 = time.monotonic()
-    last_sent, last_t, phase = None, None, None
+    last, last_phase, phase = None, None, None
     deadline = t0 + 120
     while time.monotonic() < deadline:
         m = cl.get("vmim", name)
@@ -93,19 +93,24 @@ def migrate_with_progress(cl, target):
         phase = C.dig(m, "status.phase")
         ms = C.dig(vmi, "status.migrationState") or {}
         p = ms.get("godwitProgress") if ms.get("migrationUid") == C.dig(m, "metadata.uid") else None
-        now = time.monotonic()
-        if p:
+        p = p if p and p.get("polls") else None
+        if p and (last is None or p.get("updated") != last.get("updated")):
+            # The agent updates the numbers about once a second; the rate
+            # is between two of its updates, by its own clock.
             sent = p.get("transferredBytes") or 0
             rate = ""
-            if last_sent is not None and now > last_t and sent >= last_sent:
-                rate = "  %6.1f MiB/s" % ((sent - last_sent) / (now - last_t) / C.MIB)
-            say("   %5.1fs  %-10s %-8s sent %9s  remaining %9s  of %9s%s  dirtying %s/s" % (
-                now - t0, phase, ms.get("mode") or "-", C.fmt_bytes(sent),
+            t_now, t_last = C.parse_time(p.get("updated")), C.parse_time((last or {}).get("updated"))
+            if last and t_now and t_last and t_now > t_last:
+                rate = "  at %5.1f MiB/s" % ((sent - (last.get("transferredBytes") or 0)) / (t_now - t_last) / C.MIB)
+            dirty = p.get("dirtyRateBytesPerSecond") or 0
+            say("   %5.1fs  %-9s %-8s sent %9s  remaining %9s of %s%s%s" % (
+                time.monotonic() - t0, phase, ms.get("mode") or "-", C.fmt_bytes(sent),
                 C.fmt_bytes(p.get("remainingBytes")), C.fmt_bytes(p.get("totalBytes")), rate,
-                C.fmt_bytes(p.get("dirtyRateBytesPerSecond"))))
-            last_sent, last_t = sent, now
-        else:
-            say("   %5.1fs  %s" % (now - t0, phase or "(new)"))
+                "  guest dirtying %s/s" % C.fmt_bytes(dirty) if dirty else ""))
+            last = p
+        elif not p and phase != last_phase:
+            say("   %5.1fs  %s" % (time.monotonic() - t0, phase or "(new)"))
+        last_phase = phase
         if phase in C.FINAL_VMIM:
             break
         time.sleep(0.5)
@@ -192,8 +197,16 @@ def story(cl, args, workdir):
     node_c = next(n for n in doc["nodes"] if n["name"] == "node-c")
     missing = [r["subject"].rsplit("/", 1)[-1] for r in node_c["reasons"]]
     expect(not node_c["eligible"] and missing, "explain says node-c is eligible")
-    say("   It cannot go to node-c: node-c's CPU lacks %s, which the host-model CPU" % ", ".join(missing))
-    say("   started on node-a requires (seed 000: the migration node selectors).")
+    here = doc["vm"]["node"]
+    say("   No: a host-model VM may only move to nodes that have the CPU model and every feature")
+    say("   its current host (%s) offers it (selectors from %s); node-c's CPU lacks" % (here, doc["vm"].get(
+        "selectorSource", "the source node's labels")))
+    say("   %s." % ", ".join(missing))
+    say("   So it cannot go to node-c (seed 000: the node selectors of a host-model VM).")
+    node_a = next(n for n in doc["nodes"] if n["name"] == "node-a")
+    if here != "node-a" and not node_a["eligible"]:
+        say("   Nor back to node-a, where it started: node-a lacks %d features of node-b's host model." %
+            len(node_a["reasons"]))
     name = cl.migrate(VM, "node-c")
 
     def unschedulable():
@@ -203,7 +216,12 @@ def story(cl, args, workdir):
                 return c
         return None
     cond = C.wait_for("the controller's verdict on node-c", unschedulable, 30)
-    say("   The migration controller agrees: %s" % (cond.get("message") or cond.get("reason"))[:300])
+    msg = cond.get("message") or ""
+    verdict = msg[msg.find("node-c:"):] if "node-c:" in msg else msg
+    verdict = verdict.split("; node-")[0]
+    parts = verdict.split(", NodeSelectorMismatch")
+    say("   The migration controller agrees (VMIM %s, TargetScheduled=False):" % name)
+    say("     %s%s" % (parts[0], " (and %d more)" % (len(parts) - 1) if len(parts) > 1 else ""))
     cl.cli("migrate-cancel", VM)
     cl.wait_vmim(name, timeout=30)
     say("   (that migration is cancelled: $ godwit migrate-cancel %s)" % VM)
@@ -214,7 +232,8 @@ def story(cl, args, workdir):
     model = fix["model"]
     _, bl, _ = cl.cli("cpu", "baseline", *sum((["--profile", p] for p in profiles.values()), []), "-o", "json")
     bl = json.loads(bl)
-    say("   explain's fix: %s" % fix.get("title", "set a common CPU model"))
+    say("   $ godwit explain %s  ->  fix: set a common CPU model: %s (frees %s)" % (
+        VM, model, ", ".join(fix.get("frees") or [])))
     say("   $ godwit cpu baseline --profile <node-a> --profile <node-b> --profile <node-c>")
     say("   recommended model: %s (%s)" % (bl["recommended"], bl["reason"].split(".")[0]))
     expect(bl["recommended"] == model, "baseline (%s) and explain (%s) disagree" % (bl["recommended"], model))
