@@ -223,7 +223,11 @@ def story(cl, args, workdir):
     say("   The migration controller agrees (VMIM %s, TargetScheduled=False):" % name)
     say("     %s%s" % (parts[0], " (and %d more)" % (len(parts) - 1) if len(parts) > 1 else ""))
     cl.cli("migrate-cancel", VM)
-    cl.wait_vmim(name, timeout=30)
+
+    def cancelled():
+        m = cl.try_get("vmim", name)   # gone once its finalizer is done
+        return m is None or C.dig(m, "status.phase") in C.FINAL_VMIM
+    C.wait_for("VMIM %s cancelled" % name, cancelled, 30)
     say("   (that migration is cancelled: $ godwit migrate-cancel %s)" % VM)
 
     step(5, "The recommended common CPU model")

@@ -231,7 +231,9 @@ class Cluster:
         self.heartbeat_s = heartbeat_s
         self.log = log or (lambda msg: print("# " + msg, flush=True))
         self.keep = os.environ.get("GODWIT_E2E_KEEP") == "1" if keep is None else keep
-        self.dir = tempfile.mkdtemp(prefix="godwit-cluster-", dir=parent or os.environ.get("TMPDIR"))
+        # Short: a VM's state directory must leave room for its QMP socket
+        # (a Unix socket path, at most 107 bytes).
+        self.dir = tempfile.mkdtemp(prefix="gw-", dir=parent or os.environ.get("TMPDIR"))
         self.server = None
         self.url = None
         self.token = None

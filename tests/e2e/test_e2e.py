@@ -55,11 +55,13 @@ def profile(name):
 
 class Progress(threading.Thread):
     """Polls a VMI every 0.25 s during a migration and keeps what the
-    source agent reported: modes, bytes, dirty rate."""
+    source agent reported (modes, bytes, dirty rate) and the source's
+    serial console."""
 
-    def __init__(self, cl, vmi):
+    def __init__(self, cl, vmi, source="node-a"):
         super().__init__(daemon=True)
-        self.cl, self.vmi = cl, vmi
+        self.cl, self.vmi, self.source = cl, vmi, source
+        self.source_text = ""
         self.modes = set()
         self.max_transferred = 0
         self.max_dirty = 0
@@ -80,6 +82,11 @@ class Progress(threading.Thread):
                 self.samples += 1
                 self.max_transferred = max(self.max_transferred, p.get("transferredBytes") or 0)
                 self.max_dirty = max(self.max_dirty, p.get("dirtyRateBytesPerSecond") or 0)
+            # The source's console, while it exists: the agent may remove
+            # the source's directory once the VM has left.
+            text = self.cl.serial_text(self.vmi, self.source)
+            if len(text) >= len(self.source_text):
+                self.source_text = text
             time.sleep(0.25)
 
     def stop(self):
@@ -110,7 +117,8 @@ def check_continued(cl, name, src, dst, src_lines, passes=2):
     """After a migration: the target's checker carries on from the
     source's counters, does `passes` more full passes, finds nothing
     corrupt."""
-    last = src_lines[-1] if src_lines else {"t": 0, "pass": 0}
+    require(src_lines, "the source's console was read during the migration")
+    last = src_lines[-1]
 
     def enough():
         lines = C.status_lines(cl.serial_text(name, dst))
@@ -148,7 +156,7 @@ def case_integrity(godwit, elf):
     m = cl.migrate("vm-integrity", "node-b")
     vmim = cl.wait_vmim(m, timeout=120)
     prog.stop()
-    src_lines = C.status_lines(cl.serial_text("vm-integrity", "node-a"))
+    src_lines = C.status_lines(prog.source_text)
     require(vmim["status"]["phase"] == "Succeeded", "migration succeeded",
             migrated_state(vmim).get("failureReason"))
     v = cl.get("vmi", "vm-integrity")
@@ -172,10 +180,11 @@ def slow_setup(godwit, bandwidth, **migrations):
 
 def case_postcopy(godwit, elf):
     """A dirty rate pre-copy cannot follow (rate=0, ~1 GiB/s) over 16 MiB/s
-    with allowPostCopy: at the completion deadline (5 s per GiB x 1) the
+    with allowPostCopy: the first pass over 64 MiB takes ~4 s, the next ones
+    see the dirty rate; at the completion deadline (8 s per GiB x 1) the
     migration switches to post-copy and completes, memory intact."""
-    cl = slow_setup(godwit, "16Mi", completionTimeoutPerGiB=5, allowPostCopy=True)
-    start_vm(cl, "vm-postcopy", elf, 128, "rate=0")
+    cl = slow_setup(godwit, "16Mi", completionTimeoutPerGiB=8, allowPostCopy=True)
+    start_vm(cl, "vm-postcopy", elf, 64, "rate=0")
     wait_guest_progress(cl, "vm-postcopy", "node-a", 0, 1)
     prog = Progress(cl, "vm-postcopy")
     prog.start()
@@ -184,13 +193,13 @@ def case_postcopy(godwit, elf):
     vmim = cl.wait_vmim(m, timeout=120)
     took = time.monotonic() - t0
     prog.stop()
-    src_lines = C.status_lines(cl.serial_text("vm-postcopy", "node-a"))
+    src_lines = C.status_lines(prog.source_text)
     ms = migrated_state(vmim)
     require(vmim["status"]["phase"] == "Succeeded", "migration succeeded (%.1f s)" % took,
             ms.get("failureReason"))
     ok(ms.get("mode") == "PostCopy" or "PostCopy" in prog.modes,
        "it switched to post-copy (final mode %s, seen %s)" % (ms.get("mode"), sorted(prog.modes)))
-    ok(took >= 5, "not before the deadline of 5 s (%.1f s)" % took)
+    ok(took >= 8, "not before the deadline of 8 s (%.1f s)" % took)
     ok(prog.max_dirty > 0, "a dirty rate was reported (%s/s)" % C.fmt_bytes(prog.max_dirty))
     ok(cl.get("vmi", "vm-postcopy")["status"]["nodeName"] == "node-b", "VMI now on node-b")
     check_continued(cl, "vm-postcopy", "node-a", "node-b", src_lines)
@@ -294,6 +303,8 @@ def case_agent_restart(godwit, elf):
     running migration, which completes; memory intact."""
     cl = slow_setup(godwit, "8Mi")
     m = start_slow_migration(cl, "vm-restart", elf, "rate=1000")
+    prog = Progress(cl, "vm-restart")
+    prog.start()
     src_pid = cl.vm_qemu("vm-restart", "node-a")
     agent = cl.agent("node-a")
     rc = agent.stop(signal.SIGTERM)
@@ -304,8 +315,9 @@ def case_agent_restart(godwit, elf):
     time.sleep(2)
     agent.start()
     vmim = cl.wait_vmim(m, timeout=120)
+    prog.stop()
     ms = migrated_state(vmim)
-    src_lines = C.status_lines(cl.serial_text("vm-restart", "node-a"))
+    src_lines = C.status_lines(prog.source_text)
     require(vmim["status"]["phase"] == "Succeeded", "the restarted agent completed the migration",
             ms.get("failureReason"))
     ok(cl.get("vmi", "vm-restart")["status"]["nodeName"] == "node-b", "VMI now on node-b")
@@ -420,7 +432,8 @@ def case_drain(godwit, elf):
 def case_story(godwit, elf):
     """The demo's story, run by the demo itself (tools/cluster_demo.py),
     which exits non-zero when any step does not turn out as told."""
-    work = C.tempfile.mkdtemp(prefix="godwit-e2e-story-", dir=os.environ.get("TMPDIR"))
+    # Short names: a VM's state directory must leave room for its QMP socket.
+    work = C.tempfile.mkdtemp(prefix="gw-story-", dir=os.environ.get("TMPDIR"))
     try:
         argv = [sys.executable, os.path.join(ROOT, "tools", "cluster_demo.py"), "--godwit", godwit,
                 "--workload", elf, "--workdir", work, "--addresses", "random"]
@@ -435,7 +448,9 @@ def case_story(godwit, elf):
                 p.send_signal(signal.SIGTERM)
                 p.wait(30)
         out = "\n".join(out_lines)
-        ok(p.returncode == 0, "the demo ran its story to the end (exit %s)" % p.returncode, out[-3000:])
+        failed = [l for l in out_lines if l.startswith("demo: FAILED")]
+        ok(p.returncode == 0, "the demo ran its story to the end (exit %s)" % p.returncode,
+           "\n".join(failed) + "\n" + out[-3000:])
         for needle, what in (("migrated to node-b", "host-model VM migrated A -> B"),
                              ("cannot go to node-c", "blocked towards node-c, explain says why"),
                              ("avx512vnni", "the missing feature is named"),
