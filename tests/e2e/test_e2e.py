@@ -179,12 +179,17 @@ def slow_setup(godwit, bandwidth, **migrations):
 
 
 def case_postcopy(godwit, elf):
-    """A dirty rate pre-copy cannot follow (rate=0, ~1 GiB/s) over 16 MiB/s
-    with allowPostCopy: the first pass over 64 MiB takes ~4 s, the next ones
-    see the dirty rate; at the completion deadline (8 s per GiB x 1) the
-    migration switches to post-copy and completes, memory intact."""
-    cl = slow_setup(godwit, "16Mi", completionTimeoutPerGiB=8, allowPostCopy=True)
-    start_vm(cl, "vm-postcopy", elf, 64, "rate=0")
+    """A dirty rate pre-copy cannot follow (rate=0: the guest rewrites
+    ~100,000 pages/s, 16 MiB/s on the wire) with allowPostCopy: at the
+    completion deadline (5 s per GiB x 1) the migration switches to
+    post-copy and completes, memory intact.
+
+    The switch comes within pre-copy's first pass over the 128 MiB (8 s at
+    16 MiB/s): under QEMU 7.2's TCG a switch after a completed pass
+    resumes the target from stale pages, with QEMU alone too (docs/demo.md,
+    "Known problems")."""
+    cl = slow_setup(godwit, "16Mi", completionTimeoutPerGiB=5, allowPostCopy=True)
+    start_vm(cl, "vm-postcopy", elf, 128, "rate=0")
     wait_guest_progress(cl, "vm-postcopy", "node-a", 0, 1)
     prog = Progress(cl, "vm-postcopy")
     prog.start()
@@ -197,10 +202,12 @@ def case_postcopy(godwit, elf):
     ms = migrated_state(vmim)
     require(vmim["status"]["phase"] == "Succeeded", "migration succeeded (%.1f s)" % took,
             ms.get("failureReason"))
-    ok(ms.get("mode") == "PostCopy" or "PostCopy" in prog.modes,
-       "it switched to post-copy (final mode %s, seen %s)" % (ms.get("mode"), sorted(prog.modes)))
-    ok(took >= 8, "not before the deadline of 8 s (%.1f s)" % took)
-    ok(prog.max_dirty > 0, "a dirty rate was reported (%s/s)" % C.fmt_bytes(prog.max_dirty))
+    ok(ms.get("mode") == "PostCopy", "it switched to post-copy (final mode %s, seen %s)"
+       % (ms.get("mode"), sorted(prog.modes)))
+    ok(took >= 5, "not before the deadline of 5 s (%.1f s)" % took)
+    guest_rate = max((s["rate"] for s in src_lines), default=0) * 4096
+    ok(guest_rate > 16 * C.MIB, "the guest dirtied faster than the wire carries (%s/s > 16 MiB/s)"
+       % C.fmt_bytes(guest_rate))
     ok(cl.get("vmi", "vm-postcopy")["status"]["nodeName"] == "node-b", "VMI now on node-b")
     check_continued(cl, "vm-postcopy", "node-a", "node-b", src_lines)
     cl.close()
