@@ -218,6 +218,61 @@ def _names_dir(pid, state_dir):
         return False
 
 
+class Watch(threading.Thread):
+    """A watch stream on one kind, every namespace: keeps every event, and
+    the last state of each object (also of deleted ones: a cancelled
+    migration goes once its finalizer is done, and its DELETED event
+    carries its final status)."""
+
+    def __init__(self, cluster, kind):
+        super().__init__(daemon=True, name="watch-" + kind)
+        self.events = []   # (monotonic time, type, object)
+        self.objects = {}  # "ns/name" -> last object
+        self.lock = threading.Lock()
+        self.conn = http.client.HTTPConnection(cluster.host, cluster.port, timeout=600)
+        self.conn.request("GET", KINDS[kind][0].replace("/namespaces/{ns}", "") + "?watch=true",
+                          headers={"Authorization": "Bearer " + cluster.token})
+        self.resp = self.conn.getresponse()
+        if self.resp.status != 200:
+            raise ApiError("GET", "watch " + kind, self.resp.status, None)
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                line = self.resp.readline()
+            except Exception:
+                return
+            if not line:
+                return
+            if not line.strip():
+                continue
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            o = ev.get("object") or {}
+            key = "%s/%s" % (dig(o, "metadata.namespace", ""), dig(o, "metadata.name"))
+            with self.lock:
+                self.events.append((time.monotonic(), ev.get("type"), o))
+                self.objects[key] = o
+
+    def last(self, name, ns="default"):
+        with self.lock:
+            return self.objects.get("%s/%s" % (ns, name))
+
+    def history(self):
+        with self.lock:
+            return list(self.events)
+
+    def close(self):
+        try:
+            self.conn.sock and self.conn.sock.shutdown(2)
+        except OSError:
+            pass
+        self.conn.close()
+
+
 class Cluster:
     """server + agents in a fresh temporary directory.
 
@@ -255,6 +310,7 @@ class Cluster:
             a.start()
         for a in self.agents.values():
             self.wait_node(a.name)
+        self.vmims = Watch(self, "vmim")
 
     # -- processes
     def _start_server(self):
@@ -433,9 +489,14 @@ class Cluster:
             doc["spec"]["addedNodeSelector"] = {"kubernetes.io/hostname": node}
         return self.create(doc)["metadata"]["name"]
 
+    def vmim(self, name, ns="default"):
+        """A VMIM as stored, or its last state from the watch once deleted."""
+        m = self.try_get("vmim", name, ns)
+        return m if m is not None else self.vmims.last(name, ns)
+
     def wait_vmim(self, name, phases=FINAL_VMIM, timeout=120, ns="default"):
         def check():
-            m = self.try_get("vmim", name, ns)
+            m = self.vmim(name, ns)
             return m if m is not None and dig(m, "status.phase") in phases else None
         return wait_for("VMIM %s in %s" % (name, "/".join(phases)), check, timeout)
 
@@ -477,6 +538,8 @@ class Cluster:
         self.closed = True
         if self in _live:
             _live.remove(self)
+        if getattr(self, "vmims", None):
+            self.vmims.close()
         deadline = time.monotonic() + timeout
         # 1. Ask the control plane to stop the VMs, while the agents run.
         if self.server and self.server.poll() is None and any(a.running() for a in self.agents.values()):

@@ -260,7 +260,7 @@ def case_abort_running(godwit, elf):
     Failed (Aborted), the VM stays on the source and runs on."""
     cl = slow_setup(godwit, "8Mi")
     m = start_slow_migration(cl, "vm-abort", elf, "rate=0")
-    require(cl.get("vmim", m)["status"]["phase"] == "Running", "migration in phase Running")
+    require(cl.vmim(m)["status"]["phase"] == "Running", "migration in phase Running")
     rc, out, _ = cl.cli("migrate-cancel", "vm-abort")
     ok("cancel requested" in out, "godwit migrate-cancel: " + out.strip())
     vmim = cl.wait_vmim(m, timeout=60)
@@ -317,7 +317,7 @@ def case_agent_restart(godwit, elf):
     rc = agent.stop(signal.SIGTERM)
     ok(rc == 0, "source agent exited 0 on SIGTERM (exit %s)" % rc)
     ok(src_pid is not None and C.pid_alive(src_pid[0]), "the source QEMU outlived its agent")
-    phase = cl.get("vmim", m)["status"]["phase"]
+    phase = cl.vmim(m)["status"]["phase"]
     note("VMIM phase with the source agent down: %s" % phase)
     time.sleep(2)
     agent.start()
@@ -334,50 +334,22 @@ def case_agent_restart(godwit, elf):
     cl.close()
 
 
-class VmimWatch(threading.Thread):
-    """Every VMIM event from a watch stream: the most migrations in flight
+IN_FLIGHT = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
+
+
+def most_in_flight(events):
+    """From a VMIM watch's events: the most migrations in flight
     (Scheduling..Running) at once, per source node and in the cluster."""
-    IN_FLIGHT = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
-
-    def __init__(self, cl):
-        super().__init__(daemon=True)
-        self.cl = cl
-        self.phase = {}
-        self.source = {}
-        self.max_node = {}
-        self.max_cluster = 0
-        self.events = 0
-        import http.client
-        self.conn = http.client.HTTPConnection(cl.host, cl.port, timeout=300)
-        self.conn.request("GET", C.KINDS["vmim"][0].format(ns="default") + "?watch=true",
-                          headers={"Authorization": "Bearer " + cl.token})
-        self.resp = self.conn.getresponse()
-
-    def run(self):
-        import json
-        while True:
-            try:
-                line = self.resp.readline()
-            except Exception:
-                return
-            if not line:
-                return
-            if not line.strip():
-                continue
-            ev = json.loads(line)
-            o = ev.get("object") or {}
-            name = C.dig(o, "metadata.name")
-            self.events += 1
-            self.phase[name] = C.dig(o, "status.phase") if ev.get("type") != "DELETED" else None
-            self.source[name] = C.dig(o, "status.sourceNode")
-            flying = [n for n, p in self.phase.items() if p in self.IN_FLIGHT]
-            self.max_cluster = max(self.max_cluster, len(flying))
-            for node in set(self.source[n] for n in flying):
-                k = len([n for n in flying if self.source[n] == node])
-                self.max_node[node] = max(self.max_node.get(node, 0), k)
-
-    def close(self):
-        self.conn.close()
+    phase, source, per_node, cluster = {}, {}, {}, 0
+    for _, typ, o in events:
+        name = C.dig(o, "metadata.name")
+        phase[name] = C.dig(o, "status.phase") if typ != "DELETED" else None
+        source[name] = C.dig(o, "status.sourceNode")
+        flying = [n for n, p in phase.items() if p in IN_FLIGHT]
+        cluster = max(cluster, len(flying))
+        for node in set(source[n] for n in flying):
+            per_node[node] = max(per_node.get(node, 0), len([n for n in flying if source[n] == node]))
+    return per_node, cluster
 
 
 def case_drain(godwit, elf):
@@ -394,8 +366,6 @@ def case_drain(godwit, elf):
     for n in names:
         v = cl.wait_running(n, timeout=120)
         require(v["status"]["nodeName"] == "node-a", "%s Running on node-a" % n, v["status"])
-    watch = VmimWatch(cl)
-    watch.start()
     _, out, _ = cl.cli("drain", "node-a")
     note("godwit drain node-a: " + out.strip())
 
@@ -422,12 +392,13 @@ def case_drain(godwit, elf):
             spans.append((start, end))
     most = max((sum(1 for s, e in spans if s <= t < e) for t, _ in spans), default=0)
     time.sleep(1)
-    watch.close()
+    events = cl.vmims.history()
+    per_node, in_cluster = most_in_flight(events)
     note("watch: %d events, most in flight from node-a %s, in the cluster %d; from timestamps %d"
-         % (watch.events, watch.max_node.get("node-a"), watch.max_cluster, most))
-    ok(watch.max_node.get("node-a") == 2, "at most 2 outbound from node-a at once, and 2 reached (watch: %s)"
-       % watch.max_node.get("node-a"))
-    ok(watch.max_cluster <= 5, "at most 5 in the cluster (watch: %d)" % watch.max_cluster)
+         % (len(events), per_node.get("node-a"), in_cluster, most))
+    ok(per_node.get("node-a") == 2, "at most 2 outbound from node-a at once, and 2 reached (watch: %s)"
+       % per_node.get("node-a"))
+    ok(in_cluster <= 5, "at most 5 in the cluster (watch: %d)" % in_cluster)
     ok(most <= 2, "phase timestamps agree: at most %d overlapping" % most)
     node = cl.get("node", "node-a")
     status = C.dig(node, "metadata.annotations", {}).get("godwit.io/drain-status", "")
