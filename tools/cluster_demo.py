@@ -290,6 +290,10 @@ def main():
                                      for (n, p, _, mem), addr in zip(NODES, addresses)],
                        log=lambda m: say("   (%s)" % m), keep=args.keep, parent=args.workdir)
         story(cl, args, cl.dir)
+    except SystemExit:
+        say()
+        say("demo: interrupted")
+        raise
     except (StoryFailed, C.Timeout, C.ApiError, RuntimeError) as e:
         say()
         say("demo: FAILED: %s" % e)

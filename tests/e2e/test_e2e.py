@@ -461,7 +461,59 @@ def case_story(godwit, elf):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def processes_naming(path):
+    """Pids of live processes whose command line names path."""
+    out = []
+    for d in C.glob.glob("/proc/[0-9]*"):
+        try:
+            with open(d + "/cmdline", "rb") as f:
+                if path.encode() in f.read() and C.pid_alive(int(d[6:])):
+                    out.append(int(d[6:]))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def case_demo_interrupt(godwit, elf):
+    """Ctrl-C in the middle of the demo's first migration: the demo stops
+    everything it started (VM, agents, server) and removes its directory."""
+    work = C.tempfile.mkdtemp(prefix="gw-int-", dir=os.environ.get("TMPDIR"))
+    p = None
+    try:
+        argv = [sys.executable, os.path.join(ROOT, "tools", "cluster_demo.py"), "--godwit", godwit,
+                "--workload", elf, "--workdir", work, "--addresses", "random"]
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out = []
+        deadline = time.monotonic() + 120
+        for line in p.stdout:
+            out.append(line.rstrip("\n"))
+            if " sent " in line and any(l.startswith("== 3.") for l in out):
+                break
+            if time.monotonic() > deadline:
+                break
+        require(any(" sent " in l for l in out), "the demo reached its first migration", "\n".join(out[-20:]))
+        qemus = processes_naming(work)
+        ok(len(qemus) >= 5, "server, 3 agents and 2 QEMUs running (%d processes)" % len(qemus))
+        p.send_signal(signal.SIGINT)
+        rest, _ = p.communicate(timeout=90)
+        out += rest.splitlines()
+        ok(p.returncode not in (0, None), "the demo exits non-zero when interrupted (exit %s)" % p.returncode)
+        ok("demo: interrupted" in out and any(l.startswith("Stopping") for l in out),
+           "it says so and stops what it started", "\n".join(out[-10:]))
+        left = processes_naming(work)
+        ok(not left, "no process of the demo left", left)
+        ok(not os.listdir(work), "its directory removed", os.listdir(work))
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        for pid in processes_naming(work):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 CASES = {
+    "demo_interrupt": case_demo_interrupt,
     "story": case_story,
     "integrity": case_integrity,
     "postcopy": case_postcopy,
