@@ -56,48 +56,98 @@ bool agent_stopping(const struct agent *a)
 	return a->o->stop && *a->o->stop;
 }
 
-static void mark_dirty(struct agent *a)
+static void wake_release(struct wake *w)
 {
-	pthread_mutex_lock(&a->lock);
-	a->dirty = true;
-	pthread_cond_signal(&a->cond);
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_lock(&w->lock);
+	bool last = --w->refs == 0;
+	pthread_mutex_unlock(&w->lock);
+	if (!last)
+		return;
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w->server);
+	free(w->token);
+	free(w->name);
+	free(w);
+}
+
+static struct wake *wake_new(const struct gw_node_agent_options *o, FILE *log)
+{
+	struct wake *w = gw_calloc(1, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	w->refs = 1;
+	w->stop = o->stop;
+	w->server = o->server ? gw_strdup(o->server) : NULL;
+	w->token = o->token ? gw_strdup(o->token) : NULL;
+	w->name = gw_strdup(o->name ? o->name : "?");
+	w->log = log;
+	return w;
+}
+
+static bool wake_stopping(const struct wake *w)
+{
+	return w->stop && *w->stop;
+}
+
+static void mark_dirty(struct wake *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->dirty = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* ---- the watcher ------------------------------------------------------------ */
 
 static int on_event(void *data, const json_t *event)
 {
-	struct agent *a = data;
+	struct wake *w = data;
 	(void)event;
-	mark_dirty(a);
-	return agent_stopping(a);
+	mark_dirty(w);
+	return wake_stopping(w);
+}
+
+static void watch_log(struct wake *w, const char *what, const struct gw_err *err)
+{
+	if (wake_stopping(w))
+		return;
+	char ts[40];
+	node_format_time(node_now_ms(), ts);
+	fprintf(w->log, "%s node %s: watch: %s (%s)\n", ts, w->name, gw_err_msg(err), what);
+	fflush(w->log);
 }
 
 /* Marks the loop dirty on every VMI event. The resync catches whatever a
  * broken stream missed, so a failure here only costs latency. It has its
- * own client (a curl handle is one thread's) and is never joined: a
- * stream blocks until the server sends something, and the process ends
- * with it. */
+ * own client (a curl handle is one thread's). */
 static void *watch_thread(void *arg)
 {
-	struct agent *a = arg;
+	struct wake *w = arg;
 	pthread_setname_np(pthread_self(), "gw-node-watch");
-	struct gw_client_options co = {.server = a->o->server, .token = a->o->token};
+	struct gw_client_options co = {.server = w->server, .token = w->token};
 	struct gw_client *c = NULL;
 	struct gw_err *err = NULL;
 	if (gw_client_new(&co, &c, &err) < 0) {
-		agent_log(a, "watch: %s (resync only)", gw_err_msg(err));
+		watch_log(w, "resync only", err);
 		gw_err_free(err);
+		wake_release(w);
 		return NULL;
 	}
-	while (!agent_stopping(a)) {
+	while (!wake_stopping(w)) {
 		err = NULL;
-		if (gw_client_watch(c, VMI_COLLECTION "?watch=true", on_event, a, &err) < 0 && !agent_stopping(a))
-			agent_log(a, "watch: %s (retrying)", gw_err_msg(err));
+		if (gw_client_watch(c, VMI_COLLECTION "?watch=true", on_event, w, &err) < 0)
+			watch_log(w, "retrying", err);
 		gw_err_free(err);
-		sleep(1);
+		if (!wake_stopping(w))
+			sleep(1);
 	}
+	gw_client_free(c);
+	wake_release(w);
 	return NULL;
 }
 
@@ -200,8 +250,10 @@ static struct local_vm *find_run(struct agent *a, const char *uid)
 
 static void stop_vm(struct agent *a, struct local_vm *lv, const char *why)
 {
-	agent_log(a, "vm %s/%s: stopping QEMU%s%s: %s", lv->ns, lv->name, lv->vm ? " pid " : "",
-		  lv->vm ? "" : " (already gone)", why);
+	if (lv->vm)
+		agent_log(a, "vm %s/%s: stopping QEMU pid %d: %s", lv->ns, lv->name, (int)gw_vm_pid(lv->vm), why);
+	else
+		agent_log(a, "vm %s/%s: cleaning up (QEMU already gone): %s", lv->ns, lv->name, why);
 	if (lv->vm) {
 		struct gw_err *err = NULL;
 		if (gw_vm_stop(lv->vm, &err) < 0)
@@ -353,8 +405,11 @@ static void pass(struct agent *a)
 			k++;
 			continue;
 		}
-		if (lv->role == LV_INCOMING && lv->vm)
-			gw_vm_kill(lv->vm), lv->vm = NULL;
+		if (lv->role == LV_INCOMING && lv->vm) {
+			/* A half-received VM has nothing to save: no quit. */
+			gw_vm_kill(lv->vm);
+			lv->vm = NULL;
+		}
 		stop_vm(a, lv, "its VMI is gone");
 	}
 	gw_cluster_free(c);
@@ -448,33 +503,33 @@ static void teardown(struct agent *a)
 	gw_cpu_modeldb_free(a->db);
 	free(a->state_dir);
 	free(a->vms_dir);
-	pthread_mutex_destroy(&a->lock);
-	pthread_cond_destroy(&a->cond);
+	if (a->wake)
+		wake_release(a->wake);
 	pthread_mutex_destroy(&a->log_lock);
 }
 
-static void wait_dirty(struct agent *a, unsigned ms)
+/* Waits for a VMI event (or ms), and says whether one came. */
+static bool wait_dirty(struct agent *a, unsigned ms)
 {
+	struct wake *w = a->wake;
 	struct timespec deadline;
 	gw_deadline_ms(CLOCK_MONOTONIC, (int)ms, &deadline);
-	pthread_mutex_lock(&a->lock);
-	while (!a->dirty) {
-		if (pthread_cond_timedwait(&a->cond, &a->lock, &deadline) != 0)
+	pthread_mutex_lock(&w->lock);
+	while (!w->dirty) {
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &deadline) != 0)
 			break;
 	}
-	pthread_mutex_unlock(&a->lock);
+	bool dirty = w->dirty;
+	w->dirty = false;
+	pthread_mutex_unlock(&w->lock);
+	return dirty;
 }
 
 int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err)
 {
 	struct agent a = {.o = o, .log = o->log ? o->log : stderr};
 	pthread_mutex_init(&a.log_lock, NULL);
-	pthread_mutex_init(&a.lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&a.cond, &ca);
-	pthread_condattr_destroy(&ca);
+	a.wake = wake_new(o, a.log);
 	gw_strv_init(&a.done_migrations);
 	a.name = o->name ? o->name : "?";
 	int r = setup(&a, err);
@@ -504,13 +559,17 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&watcher, &attr, watch_thread, &a) != 0)
+	a.wake->refs++;
+	if (pthread_create(&watcher, &attr, watch_thread, a.wake) != 0) {
+		a.wake->refs--;
 		agent_log(&a, "watch: no thread (resync only)");
+	}
 	pthread_attr_destroy(&attr);
 
 	unsigned heartbeat_ms = (o->heartbeat_interval_s ? o->heartbeat_interval_s : DEFAULT_HEARTBEAT_S) * 1000;
 	unsigned resync_ms = o->resync_ms ? o->resync_ms : DEFAULT_RESYNC_MS;
 	uint64_t next_heartbeat = node_now_ms() + heartbeat_ms, next_pass = 0;
+	bool dirty = true;
 	while (!agent_stopping(&a)) {
 		uint64_t now = node_now_ms();
 		if (now >= next_heartbeat) {
@@ -527,10 +586,6 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 			gw_err_free(e);
 			next_heartbeat = now + heartbeat_ms;
 		}
-		pthread_mutex_lock(&a.lock);
-		bool dirty = a.dirty;
-		a.dirty = false;
-		pthread_mutex_unlock(&a.lock);
 		/* A running migration thread ends by itself: look at it often. */
 		bool migrating = false;
 		for (size_t i = 0; i < a.n_vms; i++)
@@ -539,7 +594,7 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 			pass(&a);
 			next_pass = node_now_ms() + resync_ms;
 		}
-		wait_dirty(&a, STOP_CHECK_MS);
+		dirty = wait_dirty(&a, STOP_CHECK_MS);
 	}
 	agent_log(&a, "stopping: %zu VMs left running", a.n_vms);
 	r = 0;

@@ -9,12 +9,6 @@
 
 #include "node_int.h"
 
-/* Until the executor can adopt a migration (remote targets land in
- * src/qemu/migrate.c separately), an adopted one is reported as failed. */
-int gw_qemu_migration_adopt(struct gw_vm *source, struct gw_vm *target, const struct gw_qemu_migration_config *cfg,
-			    uint64_t start_unix_ms, enum gw_qemu_migration_mode mode, struct gw_qemu_migration **out,
-			    struct gw_err **err) __attribute__((weak));
-
 /* KubeVirt writes progress to the VMI at most this often. */
 #define PROGRESS_INTERVAL_MS 1000
 /* How long the target waits for its QEMU to leave "inmigrate". */
@@ -240,9 +234,7 @@ static void *source_thread(void *arg)
 	bool succeeded = false, interrupted = false;
 	int r = gw_client_new(&co, &c, &err);
 	if (r == 0) {
-		if (s->adopt && !gw_qemu_migration_adopt)
-			r = gw_err_set(&err, -ENOTSUP, "this build cannot adopt a migration after a restart");
-		else if (s->adopt)
+		if (s->adopt)
 			r = gw_qemu_migration_adopt(s->vm, NULL, &s->cfg, s->adopt_start_ms, s->adopt_mode, &m, &err);
 		else
 			r = gw_qemu_migration_new(s->vm, NULL, s->uri, &s->cfg, &m, &err);

@@ -22,6 +22,19 @@ enum lv_role {
 
 struct source_mig;
 
+/* What the main loop shares with the watcher thread, which is never
+ * joined (a watch stream blocks until the server sends something): it
+ * lives on the heap until both have let go of it. */
+struct wake {
+	pthread_mutex_t lock;      /* guards dirty and refs */
+	pthread_cond_t cond;
+	bool dirty;
+	int refs;
+	const volatile sig_atomic_t *stop;
+	char *server, *token, *name;
+	FILE *log;
+};
+
 struct local_vm {
 	char *ns, *name, *uid;
 	char *dir;                 /* STATE/vms/<ns>_<name>_<uid8>[_in] */
@@ -44,9 +57,7 @@ struct agent {
 	FILE *log;
 	pthread_mutex_t log_lock;
 
-	pthread_mutex_t lock;      /* guards dirty (the watcher sets it) */
-	pthread_cond_t cond;
-	bool dirty;
+	struct wake *wake;         /* shared with the watcher */
 
 	struct local_vm **vms;
 	size_t n_vms;

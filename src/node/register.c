@@ -28,17 +28,31 @@ int gw_node_document(const json_t *node, const json_t *labels, const struct gw_n
 		json_decref(doc);
 		return gw_err_set(err, -EINVAL, "node %s: metadata: expected an object", id->name);
 	}
+	/* The agent's VMs are q35 machines: say so when the profile names no
+	 * machine types (JSON profiles do not; domcapabilities do). */
+	_cleanup_json_ json_t *wanted = json_deep_copy(labels);
+	bool has_machine = false;
+	const char *key;
+	json_t *v;
+	json_object_foreach(wanted, key, v)
+		has_machine |= gw_str_has_prefix(key, "machine-type.node.kubevirt.io/");
+	if (!has_machine)
+		json_object_set_new(wanted, "machine-type.node.kubevirt.io/q35", json_string("true"));
 	bool changed = false;
-	int r = gw_cpu_labels_apply(doc, labels, &changed, err);
+	int r = gw_cpu_labels_apply(doc, wanted, &changed, err);
 	if (r < 0) {
 		json_decref(doc);
 		return gw_err_wrap(err, "node %s", id->name);
 	}
 	json_t *meta = json_object_get(doc, "metadata");
 	json_t *node_labels = json_child(meta, "labels");
-	/* virt-handler's own labels, whatever the labeller does. */
+	/* The kubelet's and virt-handler's own labels, whatever the labeller does. */
 	if (!json_object_get(node_labels, "kubernetes.io/hostname"))
 		json_object_set_new(node_labels, "kubernetes.io/hostname", json_string(id->name));
+	if (!json_object_get(node_labels, "kubernetes.io/arch"))
+		json_object_set_new(node_labels, "kubernetes.io/arch", json_string("amd64"));
+	if (!json_object_get(node_labels, "kubernetes.io/os"))
+		json_object_set_new(node_labels, "kubernetes.io/os", json_string("linux"));
 	if (!json_object_get(node_labels, "kubevirt.io/schedulable"))
 		json_object_set_new(node_labels, "kubevirt.io/schedulable", json_string("true"));
 	json_t *ann = json_child(meta, "annotations");
@@ -115,7 +129,7 @@ int node_register(struct agent *a, struct gw_err **err)
 				*err = e;
 				return r;
 			}
-			agent_log(a, "node %s: registered (%zu labels)", a->name,
+			agent_log(a, "registered (%zu labels)",
 				  json_object_size(json_object_get(json_object_get(doc, "metadata"), "labels")));
 			return 0;
 		}
@@ -141,7 +155,7 @@ int node_register(struct agent *a, struct gw_err **err)
 			return r;
 		}
 		const json_t *ann = json_object_get(json_object_get(doc, "metadata"), "annotations");
-		agent_log(a, "node %s: updated%s", a->name,
+		agent_log(a, "Node updated%s",
 			  json_object_get(ann, GW_NODE_ANN_SKIP) ? " (labels left alone: skip-node annotation)" : "");
 		return 0;
 	}
