@@ -456,15 +456,7 @@ class Cluster:
                     name, agent.proc.returncode, agent.log_path, tail(agent.log_path)))
             n = self.try_get("node", name)
             return n if n and dig(n, "metadata.annotations", {}).get("kubevirt.io/heartbeat") else None
-        node = wait_for("node %s registered by its agent" % name, registered, timeout)
-        # The labels the kubelet and virt-handler put on every node, which
-        # VMIs' launch selectors ask for; added only if the agent did not.
-        labels = dig(node, "metadata.labels", {})
-        missing = {k: v for k, v in (("kubernetes.io/arch", "amd64"),
-                                     ("machine-type.node.kubevirt.io/q35", "true")) if k not in labels}
-        if missing:
-            node = self.patch("node", name, {"metadata": {"labels": missing}})
-        return node
+        return wait_for("node %s registered by its agent" % name, registered, timeout)
 
     # -- VMs
     def wait_vmi(self, name, pred, what, timeout=60, ns="default"):
