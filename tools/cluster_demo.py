@@ -281,7 +281,6 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the directory (logs, serial consoles)")
     args = ap.parse_args()
     addresses = [None] * 3 if args.addresses == "random" else args.addresses.split(",")
-    workdir = args.workdir or os.environ.get("TMPDIR") or "/tmp"
     say("Godwit cluster demo: a server, three node agents, a real QEMU guest (about a minute under TCG).")
     t0 = time.monotonic()
     cl = None
