@@ -18,6 +18,7 @@ Usage: cluster_demo.py --godwit BIN --workload ELF [--workdir DIR]
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -79,11 +80,21 @@ def wait_guest(cl, node, after_t=-1, timeout=60):
     return C.wait_for("guest status on %s" % node, newer, timeout)
 
 
+def godwit_migrate(cl, target):
+    """godwit migrate VM --selector kubernetes.io/hostname=TARGET; returns
+    the VMIM's name."""
+    _, out, _ = run(cl, "migrate", VM, "--selector", "kubernetes.io/hostname=" + target)
+    say("   " + out.strip())
+    m = re.match(r"virtualmachineinstancemigrations/(\S+) created", out.strip())
+    expect(m, "godwit migrate said: %s" % out.strip())
+    return m.group(1)
+
+
 def migrate_with_progress(cl, target):
     """Creates the VMIM and prints the agent's progress every 0.5 s."""
     src_lines = C.status_lines(cl.serial_text(VM, cl.get("vmi", VM)["status"]["nodeName"]))
-    name = cl.migrate(VM, target)
-    say("   migration %s created; progress as the source agent reports it:" % name)
+    name = godwit_migrate(cl, target)
+    say("   progress as the source agent reports it:")
     t0 = time.monotonic()
     last, last_phase, phase = None, None, None
     deadline = t0 + 120
@@ -146,13 +157,18 @@ def dump_cluster(cl, directory):
 
 def explain(cl, workdir, *args):
     """godwit explain VM ARGS on the live cluster: --server when this build
-    has it, otherwise on a dump of the cluster."""
+    has it, otherwise on a dump of the cluster. Returns (command as shown,
+    stdout)."""
     p = subprocess.run([cl.godwit, "explain", "--help"], capture_output=True, text=True)
     if "--server" in p.stdout + p.stderr:
-        return run(cl, "explain", VM, *args, "--server", cl.url, show=False)
-    dump = os.path.join(workdir, "dump")
-    dump_cluster(cl, dump)
-    return cl.cli("explain", VM, *args, "-f", dump)
+        cmd = ["explain", VM, *args, "--server", cl.url]
+        shown = " ".join(cmd)
+    else:
+        dump = os.path.join(workdir, "dump")
+        dump_cluster(cl, dump)
+        cmd = ["explain", VM, *args, "-f", dump]
+        shown = " ".join(cmd[:-1]) + " <the cluster dumped with godwit get -o json>"
+    return shown, cl.cli(*cmd)[1]
 
 
 def story(cl, args, workdir):
@@ -182,8 +198,8 @@ def story(cl, args, workdir):
     migrate_with_progress(cl, "node-b")
 
     step(4, "Can it go on to node-c?")
-    rc, out, err = explain(cl, workdir, "--node", "node-c")
-    say("   $ godwit explain %s --node node-c" % VM)
+    shown, out = explain(cl, workdir, "--node", "node-c")
+    say("   $ godwit " + shown)
     shown = False
     for line in out.splitlines():
         if line.startswith("Nodes"):
@@ -192,7 +208,7 @@ def story(cl, args, workdir):
             break
         if shown and line.strip():
             say("   " + line)
-    _, out_json, _ = explain(cl, workdir, "-o", "json")
+    _, out_json = explain(cl, workdir, "-o", "json")
     doc = json.loads(out_json)
     node_c = next(n for n in doc["nodes"] if n["name"] == "node-c")
     missing = [r["subject"].rsplit("/", 1)[-1] for r in node_c["reasons"]]
@@ -207,7 +223,7 @@ def story(cl, args, workdir):
     if here != "node-a" and not node_a["eligible"]:
         say("   Nor back to node-a, where it started: node-a lacks %d features of node-b's host model." %
             len(node_a["reasons"]))
-    name = cl.migrate(VM, "node-c")
+    name = godwit_migrate(cl, "node-c")
 
     def unschedulable():
         m = cl.get("vmim", name)
@@ -228,7 +244,7 @@ def story(cl, args, workdir):
         m = cl.try_get("vmim", name)   # gone once its finalizer is done
         return m is None or C.dig(m, "status.phase") in C.FINAL_VMIM
     C.wait_for("VMIM %s cancelled" % name, cancelled, 30)
-    say("   (that migration is cancelled: $ godwit migrate-cancel %s)" % VM)
+    say("   $ godwit migrate-cancel %s   (cancelled)" % VM)
 
     step(5, "The recommended common CPU model")
     fix = next((f for f in doc.get("fixes", []) if f.get("fix") == "common-model"), None)
@@ -254,7 +270,7 @@ def story(cl, args, workdir):
     node = vmi["status"]["nodeName"]
     say("   Running again on %s with -cpu %s" % (node, (C.dig(vmi, "status.godwit.cpu") or {}).get("qemu", model)))
     wait_guest(cl, node)
-    _, out_json, _ = explain(cl, workdir, "-o", "json")
+    _, out_json = explain(cl, workdir, "-o", "json")
     eligible = json.loads(out_json)["eligibleNodes"]
     say("   $ godwit explain %s: eligible targets now %s" % (VM, ", ".join(eligible)))
     expect(set(eligible) == {n for n, _, _, _ in NODES} - {node}, "not every other node is eligible")
@@ -281,7 +297,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the directory (logs, serial consoles)")
     args = ap.parse_args()
     addresses = [None] * 3 if args.addresses == "random" else args.addresses.split(",")
-    say("Godwit cluster demo: a server, three node agents, a real QEMU guest (about a minute under TCG).")
+    say("Godwit cluster demo: a server, three node agents, a real QEMU guest (about 30 s under TCG).")
     t0 = time.monotonic()
     cl = None
     try:
