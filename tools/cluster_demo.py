@@ -313,7 +313,6 @@ def main():
         say()
         say("demo: FAILED: %s" % e)
         if cl:
-            cl.failed = args.keep
             cl.dump_logs(15)
         return 1
     finally:

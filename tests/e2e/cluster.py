@@ -295,7 +295,6 @@ class Cluster:
         self.token_file = None
         self.agents = {}
         self.closed = False
-        self.failed = False
         # Loopback addresses of their own per cluster, so that two clusters
         # on one machine (parallel test runs) do not meet.
         net = "127.%d.%d." % (random.randint(100, 254), random.randint(1, 254))
@@ -530,6 +529,18 @@ class Cluster:
         self.closed = True
         if self in _live:
             _live.remove(self)
+        # A second Ctrl-C (or meson's SIGTERM) must not cut the clean-up short.
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+        try:
+            self._close(timeout)
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(sig, _on_signal)
+
+    def _close(self, timeout):
         if getattr(self, "vmims", None):
             self.vmims.close()
         deadline = time.monotonic() + timeout
@@ -563,7 +574,7 @@ class Cluster:
                 pass
         for pid, _ in left:
             wait_for("QEMU %d gone" % pid, lambda: not pid_alive(pid), 5)
-        if self.keep or self.failed:
+        if self.keep:
             self.log("kept %s" % self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
