@@ -12,17 +12,16 @@
 # INT/TERM/HUP and exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-action=cluster
 case "${1:-}" in
 cpu) exec ./tools/demo-cpu.sh ;;
 cluster) shift ;;
 -h | --help)
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
 	;;
 esac
 ./tools/install-deps.sh || exit 1
 [ -d build ] || meson setup build >/dev/null || exit 1
 ninja -C build >/dev/null || exit 1
-[ "$action" = cluster ] && exec python3 tools/cluster_demo.py --godwit build/godwit \
+exec python3 tools/cluster_demo.py --godwit build/godwit \
 	--workload build/guest/workload/godwit-workload.elf "$@"

@@ -419,6 +419,14 @@ def case_drain(godwit, elf):
     status = C.dig(node, "metadata.annotations", {}).get("godwit.io/drain-status", "")
     ok(status.startswith("Complete"), "node-a drain-status: %s" % status)
     ok(not cl.agent("node-a").qemu_pids(), "no QEMU left on node-a")
+    bad = []
+    for v in vs:
+        name, node = v["metadata"]["name"], v["status"]["nodeName"]
+        text = cl.serial_text(name, node)
+        lines = C.status_lines(text)
+        if not lines or lines[-1]["corrupt"] or "CORRUPT" in text:
+            bad.append("%s on %s: %s" % (name, node, lines[-1] if lines else "no status line"))
+    ok(not bad, "every guest checks its memory on its new node, nothing corrupt", "\n".join(bad))
     cl.close()
 
 
