@@ -444,6 +444,15 @@ class Cluster:
             self.patch("kubevirt", "kubevirt", {"spec": {"configuration": {"migrations": migrations}}},
                        ns="kubevirt")
 
+    def set_policy(self, name, vmi_labels, **spec):
+        """A MigrationPolicy for the VMIs with these labels: allowPostCopy,
+        bandwidthPerMigration, completionTimeoutPerGiB, ... (they win over
+        the KubeVirt CR's, kubevirt-behaviour.md section 5)."""
+        spec = dict(spec)
+        spec["selectors"] = {"virtualMachineInstanceSelector": dict(vmi_labels)}
+        return self.apply({"apiVersion": "migrations.kubevirt.io/v1alpha1", "kind": "MigrationPolicy",
+                           "metadata": {"name": name}, "spec": spec})
+
     # -- nodes
     def wait_node(self, name, timeout=30):
         """The agent registered its Node (and it is schedulable)."""

@@ -193,13 +193,17 @@ def case_postcopy(godwit, elf):
     """A dirty rate pre-copy cannot follow (rate=0: the guest rewrites
     ~100,000 pages/s, 16 MiB/s on the wire) with allowPostCopy: at the
     completion deadline (5 s per GiB x 1) the migration switches to
-    post-copy and completes, memory intact.
+    post-copy and completes, memory intact. The settings come from a
+    MigrationPolicy selecting the VMI; the CR says otherwise.
 
     The switch comes within pre-copy's first pass over the 128 MiB (8 s at
     16 MiB/s): under QEMU 7.2's TCG a switch after a completed pass
     resumes the target from stale pages, with QEMU alone too (docs/demo.md,
     "Known problems")."""
-    cl = slow_setup(godwit, "16Mi", completionTimeoutPerGiB=5, allowPostCopy=True)
+    cl = slow_setup(godwit, "64Mi", completionTimeoutPerGiB=150, allowPostCopy=False)
+    # The settings come from a MigrationPolicy, over the CR's.
+    cl.set_policy("e2e-postcopy", {"app": "vm-postcopy"}, allowPostCopy=True, completionTimeoutPerGiB=5,
+                  bandwidthPerMigration="16Mi")
     start_vm(cl, "vm-postcopy", elf, 128, "rate=0")
     wait_guest_progress(cl, "vm-postcopy", "node-a", 0, 1)
     prog = Progress(cl, "vm-postcopy")
@@ -213,6 +217,10 @@ def case_postcopy(godwit, elf):
     ms = migrated_state(vmim)
     require(vmim["status"]["phase"] == "Succeeded", "migration succeeded (%.1f s)" % took,
             ms.get("failureReason"))
+    conf = ms.get("migrationConfiguration") or {}
+    ok(ms.get("migrationPolicyName") == "e2e-postcopy" and conf.get("allowPostCopy") is True and
+       conf.get("bandwidthPerMigrationMiBs") == 16 and conf.get("completionTimeoutSeconds") == 5,
+       "the policy's settings were handed to the agents", {"policy": ms.get("migrationPolicyName"), **conf})
     ok(ms.get("mode") == "PostCopy", "it switched to post-copy (final mode %s, seen %s)"
        % (ms.get("mode"), sorted(prog.modes)))
     ok(took >= 5, "not before the deadline of 5 s (%.1f s)" % took)
