@@ -42,6 +42,9 @@ enum gw_node_cpu_mode {
 struct gw_node_vm {
 	enum gw_node_cpu_mode cpu_mode;
 	char *cpu_model;            /* the named model; NULL otherwise */
+	/* spec.domain.cpu.features as QEMU flags: "+f" (require, force,
+	 * optional, or no policy) and "-f" (disable, forbid). */
+	struct gw_strv cpu_flags;
 	unsigned vcpus;             /* sockets x cores x threads, at least 1 */
 	uint64_t memory_mib;
 	struct gw_vm_disk *disks;   /* paths owned (freed by _fini) */
@@ -63,9 +66,16 @@ int gw_node_vm_from_vmi(const struct gw_cluster *c, const struct gw_vmi *vmi, st
 /* The CPU definition recorded in status.godwit.cpu: {"mode": "host-model" |
  * "named" | "host-passthrough", "model": M, "qemu": "M,+f,-f"}. host-model
  * is resolved on `profile` (libvirt's guest decode), a named model must be
- * known to the database. */
+ * known to the database; the VMI's own feature flags come last (they win
+ * in QEMU's left-to-right parsing).
+ * qemu_features (may be NULL) are the CPU properties the local QEMU has
+ * (`qom-list-properties` of max-x86_64-cpu): each feature is written in a
+ * spelling QEMU knows (the engine's name or an alias), and a host-model
+ * feature QEMU does not know at all (newer than the binary, or
+ * libvirt-only like osxsave) is left out and listed in "dropped". */
 int gw_node_cpu_resolve(const struct gw_cpu_modeldb *db, const struct gw_cpu_profile *profile,
-			const struct gw_node_vm *vm, json_t **cpu, struct gw_err **err);
+			const struct gw_node_vm *vm, const struct gw_strv *qemu_features, json_t **cpu,
+			struct gw_err **err);
 
 /* ---- migration settings ---------------------------------------------- */
 /* status.migrationState.migrationConfiguration (as the migration controller

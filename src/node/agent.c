@@ -480,6 +480,11 @@ static int setup(struct agent *a, struct gw_err **err)
 	r = load_profile(a, err);
 	if (r < 0)
 		return r;
+	struct gw_err *probe_err = NULL;
+	if (runtime_probe_qemu(a, &probe_err) < 0)
+		agent_log(a, "%s: CPU features not known (%s): host-model flags written as the engine spells them", a->qemu,
+			  gw_err_msg(probe_err));
+	gw_err_free(probe_err);
 	a->cpus = o->cpus > 0 ? o->cpus : sysconf(_SC_NPROCESSORS_ONLN);
 	a->memory_bytes = o->memory_bytes > 0 ? o->memory_bytes
 					      : (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
@@ -500,6 +505,10 @@ static void teardown(struct agent *a)
 	gw_strv_fini(&a->done_migrations);
 	gw_client_free(a->client);
 	gw_cpu_profile_free(a->profile);
+	if (a->qemu_features) {
+		gw_strv_fini(a->qemu_features);
+		free(a->qemu_features);
+	}
 	gw_cpu_modeldb_free(a->db);
 	free(a->state_dir);
 	free(a->vms_dir);

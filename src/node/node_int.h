@@ -53,6 +53,9 @@ struct agent {
 	struct gw_cpu_modeldb *db;
 	struct gw_cpu_profile *profile;
 	bool stand_in;             /* --profile: another host's CPU, always TCG */
+	/* CPU properties of the local QEMU (feature spellings it takes);
+	 * NULL when it could not be asked. */
+	struct gw_strv *qemu_features;
 	int64_t cpus, memory_bytes;
 	FILE *log;
 	pthread_mutex_t log_lock;
@@ -96,6 +99,8 @@ void local_vm_free(struct local_vm *lv);
 int local_vm_save(const struct local_vm *lv, struct gw_err **err);
 /* Removes the VM's directory and everything in it. */
 void local_vm_remove_dir(struct agent *a, struct local_vm *lv);
+/* Asks the local QEMU which CPU feature properties it has. */
+int runtime_probe_qemu(struct agent *a, struct gw_err **err);
 /* Finds the VMs left in STATE/vms by an earlier run. */
 void runtime_attach_all(struct agent *a);
 /* Starts the VMI's VM (role RUN) or a migration target (INCOMING). On

@@ -92,8 +92,11 @@ int node_register(struct agent *a, struct gw_err **err)
 	gw_cpu_label_config_init(&config);
 	_cleanup_json_ json_t *labels = NULL;
 	int r = label_config(a, &config, err);
-	if (r == 0)
-		r = gw_cpu_labels(a->db, a->profile, &config, &labels, err);
+	if (r < 0) {
+		gw_cpu_label_config_fini(&config);
+		return gw_err_wrap(err, "registering node %s", a->name);
+	}
+	r = gw_cpu_labels(a->db, a->profile, &config, &labels, err);
 	gw_cpu_label_config_fini(&config);
 	if (r < 0)
 		return gw_err_wrap(err, "node %s: labels", a->name);

@@ -90,6 +90,36 @@ static struct local_vm *load_meta(const char *dir)
 	return lv;
 }
 
+int runtime_probe_qemu(struct agent *a, struct gw_err **err)
+{
+	const char *argv[] = {a->qemu, "-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none", "-S", NULL};
+	_cleanup_qmp_ struct gw_qmp *q = NULL;
+	int r = gw_qmp_spawn(argv, 0, &q, err);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_t *props = NULL;
+	r = gw_qmp_execute_text(q, "qom-list-properties", "{\"typename\": \"max-x86_64-cpu\"}", &props, err);
+	if (r < 0)
+		return gw_err_wrap(err, "qom-list-properties max-x86_64-cpu");
+	struct gw_strv *names = gw_calloc(1, sizeof(*names));
+	gw_strv_init(names);
+	size_t i;
+	const json_t *p;
+	json_array_foreach(props, i, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+		const char *type = json_string_value(json_object_get(p, "type"));
+		if (name && type && strcmp(type, "bool") == 0)
+			gw_strv_push(names, name);
+	}
+	if (!names->n) {
+		gw_strv_fini(names);
+		free(names);
+		return gw_err_set(err, -EPROTO, "qom-list-properties max-x86_64-cpu: no feature properties");
+	}
+	a->qemu_features = names;
+	return 0;
+}
+
 void runtime_attach_all(struct agent *a)
 {
 	DIR *d = opendir(a->vms_dir);
@@ -176,9 +206,15 @@ int runtime_start(struct agent *a, const json_t *vmi_doc, const struct gw_cluste
 		r = gw_err_set(err, -EINVAL, "status.godwit.cpu.qemu: not recorded by the source node");
 		goto out;
 	} else {
-		r = gw_node_cpu_resolve(a->db, a->profile, &vm, &def, err);
+		r = gw_node_cpu_resolve(a->db, a->profile, &vm, a->qemu_features, &def, err);
 		if (r < 0)
 			goto out;
+		const json_t *dropped = json_object_get(def, "dropped");
+		size_t i;
+		const json_t *d;
+		json_array_foreach(dropped, i, d)
+			agent_log(a, "vm %s/%s: host-model feature %s left out: %s does not know it", vmi->meta.namespace,
+				  vmi->meta.name, json_string_value(d), a->qemu);
 	}
 	const char *cpu_qemu = json_string_value(json_object_get(def, "qemu"));
 	const char *cpu_model = json_string_value(json_object_get(def, "model"));

@@ -13,6 +13,7 @@ void gw_node_vm_fini(struct gw_node_vm *vm)
 	if (!vm)
 		return;
 	free(vm->cpu_model);
+	gw_strv_fini(&vm->cpu_flags);
 	for (size_t i = 0; i < vm->n_disks; i++)
 		free((char *)vm->disks[i].path);
 	free(vm->disks);
@@ -178,6 +179,7 @@ int gw_node_vm_from_vmi(const struct gw_cluster *c, const struct gw_vmi *vmi, st
 {
 	memset(out, 0, sizeof(*out));
 	gw_strv_init(&out->ignored);
+	gw_strv_init(&out->cpu_flags);
 	const json_t *spec = json_object_get(vmi->doc, "spec");
 
 	const char *model = gw_sched_cpu_model(c, &vmi->spec, NULL);
@@ -190,9 +192,21 @@ int gw_node_vm_from_vmi(const struct gw_cluster *c, const struct gw_vmi *vmi, st
 		out->cpu_model = gw_strdup(model);
 	}
 
+	int r = 0;
+	for (size_t i = 0; i < vmi->spec.n_features; i++) {
+		const struct gw_vm_feature *f = &vmi->spec.features[i];
+		int idx = gw_cpu_feature_lookup(f->name, err);
+		if (idx < 0) {
+			r = gw_err_wrap(err, "spec.domain.cpu.features[%zu].name", i);
+			goto fail;
+		}
+		bool off = f->policy == GW_POLICY_DISABLE || f->policy == GW_POLICY_FORBID;
+		gw_strv_push_take(&out->cpu_flags, gw_asprintf("%c%s", off ? '-' : '+', gw_cpu_feature_get((unsigned)idx)->name));
+	}
+
 	const json_t *cpu = GET(spec, "domain", "cpu");
 	unsigned sockets, cores, threads;
-	int r = topology(cpu, "sockets", &sockets, err);
+	r = topology(cpu, "sockets", &sockets, err);
 	if (r == 0)
 		r = topology(cpu, "cores", &cores, err);
 	if (r == 0)
@@ -232,41 +246,83 @@ fail:
 	return r;
 }
 
-/* QEMU's -cpu string of a host-model: the model, then +required and
- * -disabled features (libvirt's spellings; QEMU accepts them through its
- * compatibility aliases). */
-static char *host_model_string(const struct gw_cpu_hostmodel *hm)
+/* The spelling of feature idx that QEMU knows: the engine's name or one of
+ * its aliases, as is or with '-' for '_' (QEMU's property names). NULL when
+ * QEMU has none of them; the engine's name when nothing is known of QEMU. */
+static char *qemu_spelling(unsigned idx, const struct gw_strv *qemu_features)
 {
-	struct gw_buf b;
-	gw_buf_init(&b);
-	gw_buf_puts(&b, hm->name);
-	struct gw_strv names;
-	gw_strv_init(&names);
-	gw_featset_names(&hm->require, &names);
-	for (size_t i = 0; i < names.n; i++)
-		gw_buf_printf(&b, ",+%s", names.v[i]);
-	gw_strv_fini(&names);
-	gw_strv_init(&names);
-	gw_featset_names(&hm->disable, &names);
-	for (size_t i = 0; i < names.n; i++)
-		gw_buf_printf(&b, ",-%s", names.v[i]);
-	gw_strv_fini(&names);
-	return gw_buf_steal(&b);
+	const struct gw_cpu_feature *f = gw_cpu_feature_get(idx);
+	if (!qemu_features)
+		return gw_strdup(f->name);
+	for (size_t i = 0;; i++) {
+		const char *name = i == 0 ? f->name : f->aliases ? f->aliases[i - 1] : NULL;
+		if (!name)
+			return NULL;
+		if (gw_strv_contains(qemu_features, name))
+			return gw_strdup(name);
+		char *dashed = gw_strdup(name);
+		for (char *p = dashed; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		if (gw_strv_contains(qemu_features, dashed))
+			return dashed;
+		free(dashed);
+	}
+}
+
+static void add_flags(struct gw_buf *b, const struct gw_featset *set, char sign, const struct gw_strv *qemu_features,
+		      json_t *dropped)
+{
+	for (unsigned i = 0; i < gw_cpu_feature_count(); i++) {
+		if (!gw_featset_test(set, i))
+			continue;
+		char *name = qemu_spelling(i, qemu_features);
+		if (name)
+			gw_buf_printf(b, ",%c%s", sign, name);
+		else
+			json_array_append_new(dropped, json_string(gw_cpu_feature_get(i)->name));
+		free(name);
+	}
+}
+
+/* Takes b's text and dropped (may be NULL). */
+static json_t *cpu_definition(const char *mode, const char *model, struct gw_buf *b, const struct gw_node_vm *vm,
+			      const struct gw_strv *qemu_features, json_t *dropped)
+{
+	/* The VMI's own flags: in QEMU's spelling when it has one, else as
+	 * written (QEMU then says what it does not know). */
+	for (size_t i = 0; i < vm->cpu_flags.n; i++) {
+		const char *flag = vm->cpu_flags.v[i];
+		int idx = gw_cpu_feature_find(flag + 1);
+		_cleanup_free_ char *name = idx >= 0 ? qemu_spelling((unsigned)idx, qemu_features) : NULL;
+		gw_buf_printf(b, ",%c%s", flag[0], name ? name : flag + 1);
+	}
+	json_t *def = json_pack("{s:s, s:s, s:s}", "mode", mode, "model", model, "qemu", b->data);
+	if (json_array_size(dropped))
+		json_object_set(def, "dropped", dropped);
+	json_decref(dropped);
+	gw_buf_fini(b);
+	return def;
 }
 
 int gw_node_cpu_resolve(const struct gw_cpu_modeldb *db, const struct gw_cpu_profile *profile,
-			const struct gw_node_vm *vm, json_t **cpu, struct gw_err **err)
+			const struct gw_node_vm *vm, const struct gw_strv *qemu_features, json_t **cpu,
+			struct gw_err **err)
 {
 	*cpu = NULL;
+	struct gw_buf b;
+	gw_buf_init(&b);
 	switch (vm->cpu_mode) {
 	case GW_NODE_CPU_PASSTHROUGH:
-		*cpu = json_pack("{s:s, s:s, s:s}", "mode", "host-passthrough", "model", "host", "qemu", "host");
+		gw_buf_puts(&b, "host");
+		*cpu = cpu_definition("host-passthrough", "host", &b, vm, qemu_features, NULL);
 		return 0;
 	case GW_NODE_CPU_NAMED: {
 		int r = gw_cpu_modeldb_lookup(db, vm->cpu_model, err);
 		if (r < 0)
 			return gw_err_wrap(err, "spec.domain.cpu.model");
-		*cpu = json_pack("{s:s, s:s, s:s}", "mode", "named", "model", vm->cpu_model, "qemu", vm->cpu_model);
+		gw_buf_puts(&b, vm->cpu_model);
+		*cpu = cpu_definition("named", vm->cpu_model, &b, vm, qemu_features, NULL);
 		return 0;
 	}
 	case GW_NODE_CPU_HOST_MODEL:
@@ -280,8 +336,11 @@ int gw_node_cpu_resolve(const struct gw_cpu_modeldb *db, const struct gw_cpu_pro
 		gw_cpu_hostmodel_fini(&hm);
 		return gw_err_set(err, -ENOENT, "host-model on %s: no model fits this host", profile->name);
 	}
-	_cleanup_free_ char *qemu = host_model_string(&hm);
-	*cpu = json_pack("{s:s, s:s, s:s}", "mode", "host-model", "model", hm.name, "qemu", qemu);
+	json_t *dropped = json_array();
+	gw_buf_puts(&b, hm.name);
+	add_flags(&b, &hm.require, '+', qemu_features, dropped);
+	add_flags(&b, &hm.disable, '-', qemu_features, dropped);
+	*cpu = cpu_definition("host-model", hm.name, &b, vm, qemu_features, dropped);
 	gw_cpu_hostmodel_fini(&hm);
 	return 0;
 }

@@ -24,7 +24,7 @@ import time
 GODWIT = sys.argv[1]
 ROOT = sys.argv[2]
 GUEST = os.environ.get("GODWIT_GUEST_WORKLOAD", "")
-DEADLINE = time.monotonic() + 115   # the whole test; meson's timeout is above it
+DEADLINE = time.monotonic() + 140   # the whole test; meson's timeout is above it
 procs = []
 tmp = None
 results = []
@@ -178,12 +178,12 @@ def status_lines(text):
     return out
 
 
-def vm_manifest():
+def vm_manifest(name="vm-work", memory="128Mi"):
     return {
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
-        "metadata": {"name": "vm-work", "namespace": "default"},
+        "metadata": {"name": name, "namespace": "default"},
         "spec": {"runStrategy": "Always", "template": {"spec": {"domain": {
-            "memory": {"guest": "128Mi"},
+            "memory": {"guest": memory},
             "cpu": {"cores": 1},
             "firmware": {"kernelBoot": {
                 "container": {"image": os.path.dirname(GUEST), "kernelPath": os.path.basename(GUEST)},
@@ -225,6 +225,9 @@ def main():
     beat = wait_for(lambda: (server.get("/api/v1/nodes/node-a") or {}).get("metadata", {}).get(
         "annotations", {}).get("kubevirt.io/heartbeat", first_beat) != first_beat, 8)
     ok(first_beat and beat, "heartbeat annotation written, then renewed", first_beat)
+    status, _ = server.request("DELETE", "/api/v1/nodes/node-a")
+    ok(status == 200 and wait_for(lambda: server.get("/api/v1/nodes/node-a"), 10) and
+       "registering again" in a.text(), "a deleted Node is registered again at the next heartbeat", a.text()[-500:])
 
     # ---- a VM on node-a
     status, doc = server.request("POST", "/apis/kubevirt.io/v1/namespaces/default/virtualmachines", vm_manifest())
@@ -259,8 +262,8 @@ def main():
         return server.get(VMIS + "/vm-work") or {}
     env = dict(os.environ, GODWIT_SERVER=server.url, GODWIT_TOKEN=server.token)
 
-    def migrate(*extra):
-        m = subprocess.run([GODWIT, *extra, "vm-work"], env=env, capture_output=True, text=True, timeout=20)
+    def migrate(*extra, vm="vm-work"):
+        m = subprocess.run([GODWIT, *extra, vm], env=env, capture_output=True, text=True, timeout=20)
         words = m.stdout.split()
         if extra[0] == "migrate" and words and words[0].startswith("virtualmachineinstancemigrations/"):
             current[0] = words[0].split("/", 1)[1]
@@ -314,9 +317,11 @@ def main():
     ok(wait_for(lambda: not incoming_dirs(), 10), "node-b removed the dead target's directory", b.vm_dirs())
 
     # 2. The source agent restarts mid-migration and adopts it; then an abort.
+    previous_uid = state().get("migrationUid")
     res = migrate("migrate")
     ok(res[0], "godwit migrate vm-work (slow, again)", res[1])
-    started = wait_for(lambda: state().get("godwitProgress", {}).get("transferredBytes", 0) > 0, 30)
+    started = wait_for(lambda: state().get("migrationUid") != previous_uid and not state().get("completed") and
+                       state().get("godwitProgress", {}).get("transferredBytes", 0) > 0, 30)
     ok(started and a.stop() == 0, "node-a stops during the migration (exit 0)", a.text()[-800:])
     ok(alive(src_pid), "the source VM outlives its agent")
     a.start()
@@ -405,6 +410,49 @@ def main():
     gone = wait_for(lambda: not any(alive(p) for p in qemu_pids() + [dst_pid, src_pid] if p), 20)
     ok(gone, "every QEMU is gone after the delete", b.text()[-1000:])
     ok(wait_for(lambda: not b.vm_dirs(), 10), "node-b removed the VM's state directory", b.vm_dirs())
+
+    # ---- post-copy: allowed, and forced by a 1 s deadline at 8 MiB/s
+    status, _ = server.request("PUT", KV + "/kubevirt", {
+        "metadata": {"name": "kubevirt", "namespace": "kubevirt"},
+        "spec": {"configuration": {"migrations": {"allowPostCopy": True, "completionTimeoutPerGiB": 1,
+                                                  "bandwidthPerMigration": "8Mi"}}}})
+    ok(status == 200, "KubeVirt CR: post-copy allowed, 1 s per GiB, 8 MiB/s")
+    status, _ = server.request("POST", "/apis/kubevirt.io/v1/namespaces/default/virtualmachines",
+                               vm_manifest("vm-pc", "64Mi"))
+
+    def pc():
+        return server.get(VMIS + "/vm-pc") or {}
+
+    ok(status == 201 and wait_for(lambda: pc().get("status", {}).get("phase") == "Running", 30) and
+       pc()["status"].get("nodeName") == "node-a", "a second VM runs on node-a", a.text()[-800:])
+    pc_dir = (a.vm_dirs() or [""])[0]
+    ok(wait_for(lambda: len(status_lines(serial(pc_dir))) >= 2, 20), "its guest is ready", serial(pc_dir)[-300:])
+    res = migrate("migrate", vm="vm-pc")
+    ok(res[0], "godwit migrate vm-pc", res[1])
+    seen_modes = set()
+
+    def pc_done():
+        st = pc().get("status", {}).get("migrationState") or {}
+        if st.get("mode"):
+            seen_modes.add(st["mode"])
+        return vmim_phase() in ("Succeeded", "Failed")
+
+    wait_for(pc_done, 40, step=0.1)
+    ms = pc().get("status", {}).get("migrationState") or {}
+    ok(vmim_phase() == "Succeeded" and ms.get("mode") == "PostCopy" and
+       ms.get("migrationConfiguration", {}).get("allowPostCopy") is True and
+       pc().get("status", {}).get("nodeName") == "node-b",
+       "it completes in post-copy on node-b (modes seen: %s)" % ", ".join(sorted(seen_modes)),
+       json.dumps(ms, indent=1) + a.text()[-800:] + b.text()[-800:])
+    pc_dst = (b.vm_dirs() or [""])[0]
+    more = wait_for(lambda: len(status_lines(serial(pc_dst))) >= 2, 20)
+    ok(more and "CORRUPT" not in serial(pc_dst) and all(x.get("corrupt") == "0" for x in status_lines(serial(pc_dst))),
+       "the guest carries on on node-b after post-copy with no bad page", serial(pc_dst)[-500:])
+    server.request("DELETE", "/apis/kubevirt.io/v1/namespaces/default/virtualmachines/vm-pc")
+    server.request("DELETE", VMIS + "/vm-pc")
+    ok(wait_for(lambda: not b.vm_dirs() and not a.vm_dirs(), 20), "its QEMU is stopped after the delete",
+       b.vm_dirs() + a.vm_dirs())
+    ok(not any(alive(p) for p in qemu_pids()), "no QEMU left")
     ok(a.stop() == 0 and b.stop() == 0, "both agents exit 0 on SIGTERM")
     print("1..%d" % len(results))
     return 0 if all(results) else 1

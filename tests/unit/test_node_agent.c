@@ -249,7 +249,7 @@ static void cpu_definitions(void **state)
 
 	struct gw_node_vm vm = {.cpu_mode = GW_NODE_CPU_HOST_MODEL};
 	json_t *cpu = NULL;
-	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &vm, &cpu, &err), 0);
+	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &vm, NULL, &cpu, &err), 0);
 	assert_string_equal(json_string_value(json_object_get(cpu, "mode")), "host-model");
 	/* The same decode as the engine's, spelled as QEMU's -cpu. */
 	struct gw_cpu_hostmodel hm = {.model = -1};
@@ -268,25 +268,74 @@ static void cpu_definitions(void **state)
 						 : gw_featset_test(&hm.disable, (unsigned)idx));
 	}
 	gw_strv_fini(&parts);
-	gw_cpu_hostmodel_fini(&hm);
 	json_decref(cpu);
+
+	/* With the local QEMU's feature list: its spelling is used
+	 * (tsc-adjust, not the engine's tsc_adjust), and a feature it lacks
+	 * is left out and named. */
+	struct gw_strv req, known;
+	gw_strv_init(&req);
+	gw_strv_init(&known);
+	gw_featset_names(&hm.require, &req);
+	assert_true(gw_strv_contains(&req, "tsc_adjust"));
+	assert_true(req.n >= 2);
+	const char *gone = strcmp(req.v[0], "tsc_adjust") ? req.v[0] : req.v[1];
+	for (size_t i = 0; i < req.n; i++)
+		if (req.v[i] != gone)
+			gw_strv_push(&known, strcmp(req.v[i], "tsc_adjust") ? req.v[i] : "tsc-adjust");
+	gw_featset_names(&hm.disable, &known);
+	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &vm, &known, &cpu, &err), 0);
+	gw_strv_init(&parts);
+	gw_str_split(json_string_value(json_object_get(cpu, "qemu")), ',', &parts);
+	char *plus_gone = gw_asprintf("+%s", gone);
+	assert_false(gw_strv_contains(&parts, plus_gone));
+	assert_false(gw_strv_contains(&parts, "+tsc_adjust"));
+	assert_true(gw_strv_contains(&parts, "+tsc-adjust"));
+	assert_int_equal(parts.n, 1 + req.n - 1 + gw_featset_count(&hm.disable));
+	free(plus_gone);
+	json_t *dropped = json_object_get(cpu, "dropped");
+	assert_int_equal(json_array_size(dropped), 1);
+	assert_string_equal(json_string_value(json_array_get(dropped, 0)), gone);
+	gw_strv_fini(&parts);
+	gw_strv_fini(&req);
+	gw_strv_fini(&known);
+	json_decref(cpu);
+	gw_cpu_hostmodel_fini(&hm);
 
 	vm.cpu_mode = GW_NODE_CPU_NAMED;
 	vm.cpu_model = "Skylake-Client-IBRS";
-	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &vm, &cpu, &err), 0);
+	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &vm, NULL, &cpu, &err), 0);
 	assert_string_equal(json_string_value(json_object_get(cpu, "qemu")), "Skylake-Client-IBRS");
 	assert_string_equal(json_string_value(json_object_get(cpu, "mode")), "named");
 	json_decref(cpu);
 	vm.cpu_model = "Skylake-Clinet";
-	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &vm, &cpu, &err), -ENOENT);
+	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &vm, NULL, &cpu, &err), -ENOENT);
 	assert_non_null(strstr(gw_err_msg(err), "spec.domain.cpu.model"));
 	assert_non_null(strstr(gw_err_msg(err), "Skylake-Client"));
 	gw_err_free(err);
 	err = NULL;
 	vm.cpu_mode = GW_NODE_CPU_PASSTHROUGH;
-	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &vm, &cpu, &err), 0);
+	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &vm, NULL, &cpu, &err), 0);
 	assert_string_equal(json_string_value(json_object_get(cpu, "qemu")), "host");
 	json_decref(cpu);
+
+	/* The VMI's feature flags follow the model (QEMU: the last one wins). */
+	struct gw_node_vm fvm;
+	assert_int_equal(vm_of(NULL, parse("{\"domain\":{\"memory\":{\"guest\":\"64Mi\"},\"cpu\":{\"model\":"
+					   "\"Skylake-Client-IBRS\",\"features\":[{\"name\":\"pcid\"},"
+					   "{\"name\":\"mpx\",\"policy\":\"disable\"},"
+					   "{\"name\":\"pclmulqdq\",\"policy\":\"optional\"}]}}}"),
+			       &fvm, &err), 0);
+	assert_int_equal(gw_node_cpu_resolve(db, ps.v[0], &fvm, NULL, &cpu, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(cpu, "qemu")), "Skylake-Client-IBRS,+pcid,-mpx,+pclmuldq");
+	json_decref(cpu);
+	gw_node_vm_fini(&fvm);
+	assert_int_equal(vm_of(NULL, parse("{\"domain\":{\"memory\":{\"guest\":\"64Mi\"},\"cpu\":{"
+					   "\"features\":[{\"name\":\"avx9\"}]}}}"),
+			       &fvm, &err), -ENOENT);
+	assert_non_null(strstr(gw_err_msg(err), "spec.domain.cpu.features[0].name"));
+	gw_err_free(err);
+	err = NULL;
 	gw_cpu_profiles_fini(&ps);
 	gw_cpu_modeldb_free(db);
 }
