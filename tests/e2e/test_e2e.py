@@ -338,6 +338,7 @@ def case_agent_restart(godwit, elf):
     rc = agent.stop(signal.SIGTERM)
     ok(rc == 0, "source agent exited 0 on SIGTERM (exit %s)" % rc)
     ok(src_pid is not None and C.pid_alive(src_pid[0]), "the source QEMU outlived its agent")
+    back_at = time.time()
     agent.start()
     state = C.dig(cl.get("vmi", "vm-restart"), "status.migrationState") or {}
     sent = (state.get("godwitProgress") or {}).get("transferredBytes")
@@ -350,6 +351,10 @@ def case_agent_restart(godwit, elf):
     src_lines = C.status_lines(prog.source_text)
     require(vmim["status"]["phase"] == "Succeeded", "the restarted agent completed the migration",
             ms.get("failureReason"))
+    updated = C.parse_time((ms.get("godwitProgress") or {}).get("updated"))
+    ok(updated and updated >= back_at - 1 and ms.get("migrationUid") == C.dig(vmim, "metadata.uid"),
+       "the same migration, its progress written by the restarted agent (updated %s)"
+       % (ms.get("godwitProgress") or {}).get("updated"))
     ok(cl.get("vmi", "vm-restart")["status"]["nodeName"] == "node-b", "VMI now on node-b")
     check_continued(cl, "vm-restart", "node-a", "node-b", src_lines)
     C.wait_for("source QEMU gone", lambda: cl.vm_qemu("vm-restart", "node-a") is None, 30)
