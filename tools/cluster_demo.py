@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -200,13 +201,20 @@ def story(cl, args, workdir):
     step(4, "Can it go on to node-c?")
     shown, out = explain(cl, workdir, "--node", "node-c")
     say("   $ godwit " + shown)
-    shown = False
+    shown, reasons = False, []
     for line in out.splitlines():
         if line.startswith("Nodes"):
             shown = True
         if line.startswith("Fixes"):
             break
         if shown and line.strip():
+            if "NodeSelectorMismatch" in line:
+                reasons.append(line)
+                if len(reasons) > 3:
+                    continue
+            elif len(reasons) > 3:
+                say("   %s... and %d more like these" % (" " * 6, len(reasons) - 3))
+                reasons = reasons[:3]
             say("   " + line)
     _, out_json = explain(cl, workdir, "-o", "json")
     doc = json.loads(out_json)
@@ -217,7 +225,8 @@ def story(cl, args, workdir):
     say("   No: a host-model VM may only move to nodes that have the CPU model and every feature")
     say("   its current host (%s) offers it (selectors from %s); node-c's CPU lacks" % (here, doc["vm"].get(
         "selectorSource", "the source node's labels")))
-    say("   %s." % ", ".join(missing))
+    for line in textwrap.wrap(", ".join(missing) + ".", 96):
+        say("   " + line)
     say("   So it cannot go to node-c (seed 000: the node selectors of a host-model VM).")
     node_a = next(n for n in doc["nodes"] if n["name"] == "node-a")
     if here != "node-a" and not node_a["eligible"]:
