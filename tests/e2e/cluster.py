@@ -173,7 +173,8 @@ class Agent:
         log = open(self.log_path, "a")
         log.write("=== %s %s\n" % (time.strftime("%H:%M:%S"), " ".join(argv)))
         log.flush()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         log.close()
 
     def running(self):
@@ -206,6 +207,19 @@ class Agent:
             if pid and pid_alive(pid) and _names_dir(pid, d):
                 out.append((pid, d))
         return out
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the harness dies. The server
+    and the agents run in sessions of their own, so that a Ctrl-C at the
+    terminal reaches only the harness, which then stops them in order
+    (VMs first, while the agents still run)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _names_dir(pid, state_dir):
@@ -319,7 +333,8 @@ class Cluster:
         log = open(self.server_log, "a")
         self.server = subprocess.Popen(
             [self.godwit, "server", "--data-dir", data, "--listen", "127.0.0.1:0"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
+            start_new_session=True, preexec_fn=_die_with_parent)
         log.close()
         line = self.server.stdout.readline()
         if not line.startswith("listening "):

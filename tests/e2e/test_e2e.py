@@ -496,14 +496,18 @@ def processes_naming(path):
 
 
 def case_demo_interrupt(godwit, elf):
-    """Ctrl-C in the middle of the demo's first migration: the demo stops
-    everything it started (VM, agents, server) and removes its directory."""
+    """Ctrl-C (SIGINT to the demo's process group) in the middle of its
+    first migration: the demo stops everything it started (VM, agents,
+    server), in order, and removes its directory."""
     work = C.tempfile.mkdtemp(prefix="gw-int-", dir=os.environ.get("TMPDIR"))
     p = None
     try:
         argv = [sys.executable, os.path.join(ROOT, "tools", "cluster_demo.py"), "--godwit", godwit,
                 "--workload", elf, "--workdir", work, "--addresses", "random"]
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # A session of its own, so that the SIGINT below goes to its whole
+        # process group, as a Ctrl-C at a terminal does.
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
         out = []
         deadline = time.monotonic() + 120
         for line in p.stdout:
@@ -515,12 +519,14 @@ def case_demo_interrupt(godwit, elf):
         require(any(" sent " in l for l in out), "the demo reached its first migration", "\n".join(out[-20:]))
         qemus = processes_naming(work)
         ok(len(qemus) >= 5, "server, 3 agents and 2 QEMUs running (%d processes)" % len(qemus))
-        p.send_signal(signal.SIGINT)
+        os.killpg(p.pid, signal.SIGINT)
         rest, _ = p.communicate(timeout=90)
         out += rest.splitlines()
         ok(p.returncode not in (0, None), "the demo exits non-zero when interrupted (exit %s)" % p.returncode)
         ok("demo: interrupted" in out and any(l.startswith("Stopping") for l in out),
            "it says so and stops what it started", "\n".join(out[-10:]))
+        ok(not any("cleanup:" in l for l in out), "in order: VMs deleted through the API while the agents "
+           "ran, nothing killed as a last resort", "\n".join(l for l in out if "cleanup:" in l))
         left = processes_naming(work)
         ok(not left, "no process of the demo left", left)
         ok(not os.listdir(work), "its directory removed", os.listdir(work))
