@@ -113,7 +113,7 @@ def wait_guest_progress(cl, name, node, after_t, count=1, timeout=60):
                       newer, timeout)
 
 
-def check_continued(cl, name, src, dst, src_lines, passes=2):
+def check_continued(cl, name, dst, src_lines, passes=2):
     """After a migration: the target's checker carries on from the
     source's counters, does `passes` more full passes, finds nothing
     corrupt."""
@@ -133,11 +133,10 @@ def check_continued(cl, name, src, dst, src_lines, passes=2):
     # QEMU alone), so the counters may resume up to a second behind when
     # the migration converges soon after its first pass; more than that
     # fails.
-    behind = last["t"] - first["t"]
-    if behind >= 0:
-        note("the target resumed %d s behind the source's last status line: the known QEMU TCG "
-             "stale-page problem" % (behind + 1))
-    ok(first["t"] >= last["t"] - 1 and first["pass"] >= last["pass"] - 2,
+    if first["t"] <= last["t"]:
+        note("the target's first status line (t=%d) is not newer than the source's last (t=%d): it "
+             "resumed from an older state, the known QEMU TCG stale-page problem" % (first["t"], last["t"]))
+    ok(first["t"] >= last["t"] - 1,
        "target continues the source's counters (source t=%d pass=%d, target first t=%d pass=%d)"
        % (last["t"], last["pass"], first["t"], first["pass"]))
     ok("godwit-workload: start" not in text, "the target did not boot the guest afresh", text[:400])
@@ -176,7 +175,7 @@ def case_integrity(godwit, elf):
         prog.samples, C.fmt_bytes(prog.max_transferred), C.fmt_bytes(prog.max_dirty)))
     ok(prog.max_transferred >= 64 * C.MIB, "the agent reported the bytes sent (%s)" %
        C.fmt_bytes(prog.max_transferred))
-    check_continued(cl, "vm-integrity", "node-a", "node-b", src_lines)
+    check_continued(cl, "vm-integrity", "node-b", src_lines)
     C.wait_for("source QEMU gone", lambda: cl.vm_qemu("vm-integrity", "node-a") is None, 20)
     ok(True, "source QEMU quit after the migration")
     cl.close()
@@ -228,7 +227,7 @@ def case_postcopy(godwit, elf):
     ok(guest_rate > 16 * C.MIB, "the guest dirtied faster than the wire carries (%s/s > 16 MiB/s)"
        % C.fmt_bytes(guest_rate))
     ok(cl.get("vmi", "vm-postcopy")["status"]["nodeName"] == "node-b", "VMI now on node-b")
-    check_continued(cl, "vm-postcopy", "node-a", "node-b", src_lines)
+    check_continued(cl, "vm-postcopy", "node-b", src_lines)
     cl.close()
 
 
@@ -356,7 +355,7 @@ def case_agent_restart(godwit, elf):
        "the same migration, its progress written by the restarted agent (updated %s)"
        % (ms.get("godwitProgress") or {}).get("updated"))
     ok(cl.get("vmi", "vm-restart")["status"]["nodeName"] == "node-b", "VMI now on node-b")
-    check_continued(cl, "vm-restart", "node-a", "node-b", src_lines)
+    check_continued(cl, "vm-restart", "node-b", src_lines)
     C.wait_for("source QEMU gone", lambda: cl.vm_qemu("vm-restart", "node-a") is None, 30)
     ok(True, "source QEMU quit")
     cl.close()
