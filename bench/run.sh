@@ -8,7 +8,12 @@
 #       100 hosts, with both answers and both times;
 #   (d) store: creates/s (one client, and 16 at once), get latency, list of
 #       10,000 objects, watch delivery latency, on SQLite and on a single
-#       etcd started here on loopback (when etcd is installed).
+#       etcd started here on loopback (when etcd is installed);
+#   (e) migrate: the workload guest (1 GiB filled, 1 GiB idle) migrated between
+#       two local TCG QEMUs through plain QMP and through Godwit's executor,
+#       alternating; medians and the godwit/direct ratios (goal: within 10 %);
+#   (f) migrate_latency: `godwit migrate` to QEMU's `migrate` through a real
+#       server and two node agents (goal: under 1 s; skipped without the agent).
 # Usage: bench/run.sh [BUILD_DIR]   (default: build; built if needed)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +62,9 @@ else
 fi
 "$build/bench/bench_store" "${store_args[@]}" | tee -a "$tmp/all.jsonl" || status=1
 
+"$build/bench/bench_migrate" "$build/guest/workload/godwit-workload.elf" | tee -a "$tmp/all.jsonl" || status=1
+python3 bench/migrate_latency.py --build "$build" | tee -a "$tmp/all.jsonl" || status=1
+
 python3 - "$tmp/all.jsonl" >&2 <<'PY'
 import json, sys
 print("\n== summary")
@@ -82,6 +90,19 @@ for l in map(json.loads, open(sys.argv[1])):
               f" {l['concurrent_clients']}; get {l['get_us_median']:.0f} us; list of {l['list_objects']}"
               f" {l['list_ms_median']:.1f} ms ({l['list_selected']} by selector {l['list_selector_ms_median']:.1f} ms);"
               f" watch {l['watch_ms_median']:.2f} ms median, {l['watch_ms_p99']:.2f} ms p99{goals}")
+    elif b == "migrate_summary":
+        d, g = l["direct"], l["godwit"]
+        print(f"migration of the {l['guest']} {l['memory_mib']} MiB guest (median of {l['runs']}):"
+              f" direct QMP {d['wall_ms']:.0f} ms wall (QEMU {d['qemu_total_ms']:.0f} ms, downtime"
+              f" {d['downtime_ms']:.0f} ms, {d['throughput_mib_s']:.0f} MiB/s); Godwit {g['wall_ms']:.0f} ms"
+              f" wall (QEMU {g['qemu_total_ms']:.0f} ms, downtime {g['downtime_ms']:.0f} ms,"
+              f" {g['throughput_mib_s']:.0f} MiB/s, migrate after {g['start_ms']:.0f} ms); ratio"
+              f" {l['ratio_wall']:.2f} wall, {l['ratio_qemu_total']:.2f} QEMU total, goal 1.10"
+              f" {'met' if l['goal_met_wall'] else 'MISSED'}")
+    elif b == "migrate_latency_summary":
+        print(f"godwit migrate -> QEMU migrate: median {l['start_latency_ms_median']:.0f} ms, max"
+              f" {l['start_latency_ms_max']:.0f} ms over {l['runs']} runs, goal 1 s"
+              f" {'met' if l['goal_met'] else 'MISSED'}; steps {l['steps_ms_median']}")
     elif b == "libvirt_cpu_baseline":
         a, g = l["answer"], l.get("godwit", {})
         print(f"libvirt {l['libvirt']} cpu-baseline of {l['hosts']:>3} hosts: {l['virsh_ms_median']:.1f} ms"

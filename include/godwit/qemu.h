@@ -333,7 +333,14 @@ void gw_qemu_migration_free(struct gw_qemu_migration *m);
  * now_ns is the monotonic time. The migration's own failures are not
  * errors: they end in GW_QEMU_MIGRATION_PHASE_FAILED with a reason. */
 void gw_qemu_migration_step(struct gw_qemu_migration *m, uint64_t now_ns);
-/* Steps every poll interval until the migration is completed or failed. */
+/* Until the next step is due: the poll interval, cut short when the
+ * source's MIGRATION event says the migration ended (completed, failed,
+ * cancelled, post-copy paused), so that the end is seen at once. Events
+ * are turned on with the capabilities (adopted: if the previous executor
+ * did). Uses the source's QMP connection: call it from the stepping thread. */
+void gw_qemu_migration_wait(struct gw_qemu_migration *m);
+/* Steps, then waits (gw_qemu_migration_wait), until the migration is
+ * completed or failed. */
 void gw_qemu_migration_run(struct gw_qemu_migration *m);
 /* Asks for an abort (migrate_cancel at the next step); any thread may
  * call it. Ignored in post-copy, which cannot be undone. */

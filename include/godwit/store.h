@@ -80,6 +80,15 @@ int gw_store_get(struct gw_store *store, const char *kind, const char *ns, const
 int gw_store_list(struct gw_store *store, const char *kind, const char *ns, const char *selector,
 		  json_t **items, int64_t *list_rv, struct gw_err **err);
 
+/* The list of gw_store_list as JSON text, for the API server: appends the
+ * items array ("[{...},{...}]", compact, each object with its
+ * resourceVersion, sorted as gw_store_list sorts) to *out; *count items.
+ * The SQLite backend keeps each cached object's text beside it (encoded by
+ * the first list that needs it, dropped when the object is written), so a
+ * repeated list is a concatenation; other backends encode each item. */
+int gw_store_list_text(struct gw_store *store, const char *kind, const char *ns, const char *selector,
+		       struct gw_buf *out, size_t *count, int64_t *list_rv, struct gw_err **err);
+
 /* Creates object (borrowed, not modified). Sets metadata.uid (random UUID)
  * and metadata.creationTimestamp (RFC 3339, UTC) when absent. A
  * resourceVersion in the input is refused (-EINVAL), as Kubernetes does.
@@ -117,6 +126,12 @@ struct gw_store_event {
 	enum gw_store_event_type type;
 	int64_t rv;      /* of this change; DELETED: of the deletion */
 	json_t *object;  /* owned; DELETED: the last state, with the deletion's rv */
+	/* MODIFIED whose metadata.labels changed: the previous state (owned,
+	 * with this event's rv), so that a label-selector watch can tell an
+	 * object that leaves its selector from one that stays; NULL when the
+	 * labels did not change (and for events recorded before the store
+	 * kept it). */
+	json_t *prev_object;
 };
 void gw_store_event_fini(struct gw_store_event *event);
 

@@ -71,6 +71,9 @@ struct gw_buf {
 void gw_buf_init(struct gw_buf *b);
 void gw_buf_fini(struct gw_buf *b);
 void gw_buf_add(struct gw_buf *b, const char *s, size_t n);
+/* Room for `extra` more bytes (and the NUL) without a reallocation, for
+ * writers that fill data + len themselves. */
+void gw_buf_reserve(struct gw_buf *b, size_t extra);
 void gw_buf_puts(struct gw_buf *b, const char *s);
 void gw_buf_printf(struct gw_buf *b, const char *fmt, ...) GW_PRINTF(2, 3);
 void gw_buf_vprintf(struct gw_buf *b, const char *fmt, va_list ap) GW_PRINTF(2, 0);

@@ -61,15 +61,18 @@ int gw_cli_load_doc(const char *path, const char *kind, json_t **out, struct gw_
 int gw_cli_load_modeldb(const char *path, struct gw_cpu_modeldb **db, struct gw_err **err);
 
 /* ---- client commands (src/cli/client_common.c) ---- */
-/* Options every client command takes: --server, --token, --config. */
+/* Options every client command takes: --server, --token, --token-file,
+ * --config. */
 struct gw_cli_conn {
-	const char *server, *token, *config;
+	const char *server, *token, *token_file, *config;
 };
 #define GW_CLI_CONN_OPTIONS                                                                         \
 	{"server", required_argument, NULL, 0x100}, {"token", required_argument, NULL, 0x101},       \
-	{"config", required_argument, NULL, 0x102}
+	{"config", required_argument, NULL, 0x102}, {"token-file", required_argument, NULL, 0x103}
 /* Takes one of the options above (returns true) or not (false). */
 bool gw_cli_conn_option(struct gw_cli_conn *conn, int opt, const char *arg);
+/* --token-file is read here (its first line; an empty or unreadable file
+ * is an error naming it); --token and --token-file together are refused. */
 int gw_cli_connect(const struct gw_cli_conn *conn, struct gw_client **client, struct gw_err **err);
 /* A resource by kind, plural or short name; an error naming the known ones. */
 int gw_cli_resource(const char *name, const struct gw_server_resource **res, struct gw_err **err);
@@ -95,7 +98,8 @@ int gw_cmd_uncordon(int argc, char **argv);
 int gw_cmd_watch(int argc, char **argv);
 
 /* ---- cluster input shared by check, explain and plan ----------------------------
- * `-f PATH` (repeatable), `--rules godwit|kubevirt`, the what-ifs
+ * `-f PATH` (repeatable) or `--server URL` (with the client options above:
+ * the cluster is read from a running server), `--rules godwit|kubevirt`, the what-ifs
  * (`--add-node`, `--set-cpu-model`, `--remove-node`, repeatable except the
  * model), `--model-db FILE` and `-o table|json`. A command puts
  * GW_CLI_CLUSTER_LONGOPTS in its option table and GW_CLI_CLUSTER_SHORTOPTS
@@ -117,12 +121,14 @@ enum {
 	{"add-node", required_argument, NULL, GW_CLI_OPT_ADD_NODE},                 \
 	{"set-cpu-model", required_argument, NULL, GW_CLI_OPT_SET_CPU_MODEL},       \
 	{"remove-node", required_argument, NULL, GW_CLI_OPT_REMOVE_NODE},           \
-	{"model-db", required_argument, NULL, GW_CLI_OPT_MODEL_DB}
+	{"model-db", required_argument, NULL, GW_CLI_OPT_MODEL_DB},                 \
+	GW_CLI_CONN_OPTIONS
 /* Usage lines for these options, for a command's --help. */
 extern const char gw_cli_cluster_usage[];
 
 struct gw_cli_cluster_opts {
 	struct gw_strv inputs;             /* -f */
+	struct gw_cli_conn conn;           /* --server, --token, ... (borrowed from argv) */
 	const struct gw_rule_set *rules;   /* --rules; godwit by default */
 	struct gw_whatif whatif;
 	const char *model_db;              /* --model-db (borrowed from argv) */
@@ -136,9 +142,13 @@ void gw_cli_cluster_opts_fini(struct gw_cli_cluster_opts *o);
 /* 1: the option was one of these and is taken; 0: not one of these;
  * -1: a bad value (the message is printed; exit GW_EXIT_USAGE). */
 int gw_cli_cluster_option(struct gw_cli_cluster_opts *o, int opt, const char *arg);
+/* NULL when the input is one of -f and --server; else the usage message
+ * ("give the cluster with -f PATH or --server URL", or both given). */
+const char *gw_cli_cluster_input_problem(const struct gw_cli_cluster_opts *o);
 /* Model database, every -f input (files or directories) loaded and
- * linked, the what-ifs applied. Without -f: -EINVAL naming the option
- * (the caller checks that first for a usage error). On failure nothing
+ * linked, or every resource of the --server, the what-ifs applied.
+ * Without either: -EINVAL naming the options (the caller checks
+ * gw_cli_cluster_input_problem first for a usage error). On failure nothing
  * is returned; the error names file, document and field. */
 int gw_cli_cluster_load(struct gw_cli_cluster_opts *o, struct gw_cpu_modeldb **db, struct gw_cluster **cluster,
 			struct gw_err **err);

@@ -11,14 +11,53 @@ bool gw_cli_conn_option(struct gw_cli_conn *conn, int opt, const char *arg)
 	case 0x100: conn->server = arg; return true;
 	case 0x101: conn->token = arg; return true;
 	case 0x102: conn->config = arg; return true;
+	case 0x103: conn->token_file = arg; return true;
 	default: return false;
 	}
 }
 
+/* The token of --token-file: the file's first line, without surrounding
+ * blanks (the server writes DATA-DIR/token as 64 hex digits and a newline). */
+static int read_token_file(const char *path, char **token, struct gw_err **err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r = gw_file_read(path, 64 * 1024, &text, &len, err);
+	if (r < 0)
+		return gw_err_wrap(err, "--token-file");
+	char *start = text;
+	while (*start == ' ' || *start == '\t')
+		start++;
+	size_t n = strcspn(start, "\r\n");
+	while (n > 0 && (start[n - 1] == ' ' || start[n - 1] == '\t'))
+		n--;
+	if (n == 0 || strlen(start) != len - (size_t)(start - text)) {
+		free(text);
+		return gw_err_set(err, -EINVAL, "--token-file %s: %s", path,
+				  n == 0 ? "empty first line: no token" : "a NUL byte in the file: not a token");
+	}
+	*token = gw_strndup(start, n);
+	explicit_bzero(text, len);
+	free(text);
+	return 0;
+}
+
 int gw_cli_connect(const struct gw_cli_conn *conn, struct gw_client **client, struct gw_err **err)
 {
-	struct gw_client_options o = {.server = conn->server, .token = conn->token, .config_path = conn->config};
-	return gw_client_new(&o, client, err);
+	if (conn->token && conn->token_file)
+		return gw_err_set(err, -EINVAL, "--token and --token-file: give one of them");
+	_cleanup_free_ char *file_token = NULL;
+	if (conn->token_file) {
+		int r = read_token_file(conn->token_file, &file_token, err);
+		if (r < 0)
+			return r;
+	}
+	struct gw_client_options o = {.server = conn->server, .token = file_token ? file_token : conn->token,
+				      .config_path = conn->config};
+	int r = gw_client_new(&o, client, err);
+	if (file_token)
+		explicit_bzero(file_token, strlen(file_token));
+	return r;
 }
 
 int gw_cli_resource(const char *name, const struct gw_server_resource **res, struct gw_err **err)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The cluster input of check, explain and plan: -f, --rules, the
- * what-ifs, --model-db and -o, parsed and loaded the same way for all. */
+/* The cluster input of check, explain and plan: -f or --server, --rules,
+ * the what-ifs, --model-db and -o, parsed and loaded the same way for all. */
 #include <string.h>
 
 #include "cli.h"
@@ -9,6 +9,9 @@ const char gw_cli_cluster_usage[] =
 	"  -f, --file PATH        manifests (YAML or JSON, multi-document, Lists) or a directory of\n"
 	"                         them, or `kubectl get nodes,namespaces,vmis,vmims,migrationpolicies,\n"
 	"                         kubevirt,pods -A -o json` output; repeatable\n"
+	"  --server URL           instead of -f: every resource of a running `godwit server`\n"
+	"                         (token: --token T, --token-file F, $GODWIT_TOKEN or the config\n"
+	"                         file; --config FILE names another)\n"
 	"  --rules R              godwit (default) or kubevirt\n"
 	"  --add-node P           what if: add a node, from a CPU profile (file or directory, any\n"
 	"                         `cpu` format) or a file of Node documents; repeatable\n"
@@ -37,6 +40,8 @@ void gw_cli_cluster_opts_fini(struct gw_cli_cluster_opts *o)
 
 int gw_cli_cluster_option(struct gw_cli_cluster_opts *o, int opt, const char *arg)
 {
+	if (gw_cli_conn_option(&o->conn, opt, arg))
+		return 1;
 	switch (opt) {
 	case 'f':
 		gw_strv_push(&o->inputs, arg);
@@ -71,11 +76,45 @@ int gw_cli_cluster_option(struct gw_cli_cluster_opts *o, int opt, const char *ar
 	}
 }
 
+const char *gw_cli_cluster_input_problem(const struct gw_cli_cluster_opts *o)
+{
+	if (o->inputs.n && o->conn.server)
+		return "-f and --server: give one cluster input, files or a server";
+	if (!o->inputs.n && !o->conn.server)
+		return "give the cluster with -f PATH or --server URL";
+	if (o->conn.token && o->conn.token_file)
+		return "--token and --token-file: give one of them";
+	return NULL;
+}
+
+/* Every resource of the server, as the files would give them. */
+static int load_from_server(const struct gw_cli_cluster_opts *o, struct gw_cluster *c, struct gw_err **err)
+{
+	struct gw_client *client = NULL;
+	int r = gw_cli_connect(&o->conn, &client, err);
+	if (r == 0)
+		r = gw_client_load_cluster(client, c, err);
+	gw_client_free(client);
+	if (r < 0)
+		return gw_err_wrap(err, "--server %s", o->conn.server);
+	return 0;
+}
+
 int gw_cli_cluster_parse(const struct gw_cli_cluster_opts *o, struct gw_cluster **cluster, struct gw_err **err)
 {
-	if (!o->inputs.n)
-		return gw_err_set(err, -EINVAL, "-f: no input given");
+	const char *problem = gw_cli_cluster_input_problem(o);
+	if (problem)
+		return gw_err_set(err, -EINVAL, "%s", problem);
 	struct gw_cluster *c = gw_cluster_new();
+	if (o->conn.server) {
+		int r = load_from_server(o, c, err);
+		if (r < 0) {
+			gw_cluster_free(c);
+			return r;
+		}
+		*cluster = c;
+		return 0;
+	}
 	for (size_t i = 0; i < o->inputs.n; i++) {
 		int r = gw_cluster_load(c, o->inputs.v[i], err);
 		if (r < 0) {

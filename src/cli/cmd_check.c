@@ -5,7 +5,7 @@
 #include "cli.h"
 
 static const char usage[] =
-	"usage: godwit check -f PATH... [--rules godwit|kubevirt] [--add-node P]... [--set-cpu-model M]\n"
+	"usage: godwit check (-f PATH... | --server URL) [--rules godwit|kubevirt] [--add-node P]... [--set-cpu-model M]\n"
 	"                    [--remove-node N]... [--max-nodes N] [--parse-only] [--model-db FILE]\n"
 	"                    [-o table|json]\n"
 	"\n"
@@ -409,8 +409,8 @@ int gw_cmd_check(int argc, char **argv)
 	}
 	if (rc < 0 && optind < argc)
 		rc = gw_cli_usage(usage, "check: unexpected argument \"%s\"", argv[optind]);
-	if (rc < 0 && !o.inputs.n)
-		rc = gw_cli_usage(usage, "check: give the cluster with -f PATH");
+	if (rc < 0 && gw_cli_cluster_input_problem(&o))
+		rc = gw_cli_usage(usage, "check: %s", gw_cli_cluster_input_problem(&o));
 	if (rc < 0)
 		rc = only_parse ? parse_only(&o) : run(&o, &co);
 	gw_cli_cluster_opts_fini(&o);

@@ -7,7 +7,7 @@
 #include "godwit/explain.h"
 
 static const char usage_explain[] =
-	"usage: godwit explain VM [--node N] -f PATH... [options]\n"
+	"usage: godwit explain VM [--node N] (-f PATH... | --server URL) [options]\n"
 	"\n"
 	"  VM                     NAME or NAMESPACE/NAME (a VirtualMachine resolves to its VMI)\n"
 	"  --node N               only this node's reasons (and label fix)\n";
@@ -159,10 +159,11 @@ int gw_cmd_explain(int argc, char **argv)
 			}
 		}
 	}
-	if (rc < 0 && (optind != argc - 1 || o.inputs.n == 0)) {
-		rc = gw_cli_usage(NULL, "%s", optind >= argc ? "explain: name a VM"
-					     : o.inputs.n == 0 ? "explain: give -f PATH"
-							       : "explain: name one VM");
+	if (rc < 0 && (optind != argc - 1 || gw_cli_cluster_input_problem(&o))) {
+		rc = gw_cli_usage(NULL, "explain: %s",
+				  optind >= argc			 ? "name a VM"
+				  : gw_cli_cluster_input_problem(&o) ? gw_cli_cluster_input_problem(&o)
+								     : "name one VM");
 		print_usage(stderr);
 	}
 	if (rc >= 0) {

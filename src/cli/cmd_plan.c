@@ -8,7 +8,7 @@
 #include "godwit/explain.h"
 
 static const char usage_drain[] =
-	"usage: godwit plan drain NODE... -f PATH... [--bandwidth Q] [options]\n"
+	"usage: godwit plan drain NODE... (-f PATH... | --server URL) [--bandwidth Q] [options]\n"
 	"\n"
 	"  NODE                   a node to drain; several are drained together\n"
 	"  --bandwidth Q          bytes per second one migration moves (a quantity: 1Gi, 500Mi);\n"
@@ -121,8 +121,9 @@ static int cmd_plan_drain(int argc, char **argv)
 			}
 		}
 	}
-	if (rc < 0 && (optind >= argc || o.inputs.n == 0)) {
-		rc = gw_cli_usage(NULL, "%s", optind >= argc ? "plan drain: name a node" : "plan drain: give -f PATH");
+	if (rc < 0 && (optind >= argc || gw_cli_cluster_input_problem(&o))) {
+		rc = gw_cli_usage(NULL, "plan drain: %s",
+				  optind >= argc ? "name a node" : gw_cli_cluster_input_problem(&o));
 		print_usage(stderr);
 	}
 	if (rc >= 0) {
@@ -159,7 +160,7 @@ static int cmd_plan_drain(int argc, char **argv)
 
 int gw_cmd_plan(int argc, char **argv)
 {
-	static const char plan_usage[] = "usage: godwit plan drain NODE... -f PATH... [options]\n";
+	static const char plan_usage[] = "usage: godwit plan drain NODE... (-f PATH... | --server URL) [options]\n";
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		fputs(plan_usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? GW_EXIT_USAGE : GW_EXIT_OK;

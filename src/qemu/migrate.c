@@ -13,8 +13,9 @@
  *
  * The target may be remote (NULL: another agent's QEMU): COMPLETING then
  * ends with the source's "completed", and failures leave it alone. An
- * adopted migration (the agent restarted) starts at RUNNING with the
- * recorded start and mode; its first step reads QEMU's state. */
+ * adopted migration (the agent restarted) sends nothing to start: its
+ * first step reads QEMU's state and goes from NEW to RUNNING (or on to
+ * its end) with the recorded start and mode. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,6 +38,7 @@ struct gw_qemu_migration {
 	struct gw_vm *source, *target;
 	char *uri;                     /* NULL when adopted */
 	bool adopted;                  /* QEMU already runs the migration */
+	bool events;                   /* the source sends MIGRATION events */
 	struct gw_qemu_migration_config cfg;
 	struct gw_qemu_migration_monitor mon;
 	bool source_was_running;
@@ -368,15 +370,20 @@ static void start(struct gw_qemu_migration *m, uint64_t now_ns)
 		add_reason(m, "the target QEMU (pid %d) is not running", (int)gw_vm_pid(m->target));
 		goto fail;
 	}
-	json_t *caps = json_pack("{s:[{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
+	/* `events`: QEMU says when the migration ends (MIGRATION events), so
+	 * the end is seen at once rather than at the next poll, as libvirt's
+	 * migration job ends for KubeVirt. The decisions keep the poll. */
+	json_t *caps = json_pack("{s:[{s:s,s:b},{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
 				 "postcopy-ram", "state", m->cfg.allow_post_copy, "capability",
-				 "auto-converge", "state", m->cfg.allow_auto_converge);
+				 "auto-converge", "state", m->cfg.allow_auto_converge, "capability",
+				 "events", "state", 1);
 	r = qmp(m->source, "migrate-set-capabilities", caps, &err);
 	json_decref(caps);
 	if (r < 0) {
 		add_reason(m, "setting migration capabilities: %s", gw_err_msg(err));
 		goto fail;
 	}
+	m->events = true;
 	json_t *params = json_pack("{s:I}", "max-bandwidth",
 				   (json_int_t)gw_qemu_migration_max_bandwidth(m->cfg.bandwidth_bytes_per_s));
 	r = qmp(m->source, "migrate-set-parameters", params, &err);
@@ -481,12 +488,32 @@ static void poll_running(struct gw_qemu_migration *m, uint64_t now_ns)
 	json_decref(info);
 }
 
+/* QEMU 7.2 says "completed" (and sends the event) a moment before it
+ * computes total-time and downtime, which read 0 until then: ask again a
+ * few times, at most ~100 ms, for the figures the VMI reports. */
+static void complete_times(struct gw_qemu_migration *m)
+{
+	for (int i = 0; i < 20 && m->status.total_time_ms == 0; i++) {
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = 5000000};
+		nanosleep(&ts, NULL);
+		json_t *info = NULL;
+		if (gw_qmp_execute(gw_vm_qmp(m->source), "query-migrate", NULL, &info, NULL) < 0) {
+			json_decref(info);
+			return;
+		}
+		struct gw_qemu_migration_sample sample;
+		record(m, info, &sample);
+		json_decref(info);
+	}
+}
+
 /* What RUNNING does with one query-migrate answer. */
 static void handle_running(struct gw_qemu_migration *m, json_t *info, uint64_t now_ns)
 {
 	struct gw_qemu_migration_sample sample;
 	const char *st = record(m, info, &sample);
 	if (!strcmp(st, "completed")) {
+		complete_times(m);
 		set_phase(m, GW_QEMU_MIGRATION_PHASE_COMPLETING, now_ns);
 		poll_completing(m, now_ns);
 	} else if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
@@ -569,6 +596,27 @@ static void poll_completing(struct gw_qemu_migration *m, uint64_t now_ns)
 	gw_err_free(err);
 }
 
+/* Whether the previous executor turned MIGRATION events on (capabilities
+ * cannot be changed while a migration runs; reading them is fine). */
+static bool events_enabled(struct gw_vm *source)
+{
+	json_t *caps = NULL;
+	struct gw_err *err = NULL;
+	bool on = false;
+	if (gw_qmp_execute(gw_vm_qmp(source), "query-migrate-capabilities", NULL, &caps, &err) == 0) {
+		size_t i;
+		json_t *cap;
+		json_array_foreach(caps, i, cap) {
+			const char *name = json_string_value(json_object_get(cap, "capability"));
+			if (name && !strcmp(name, "events"))
+				on = json_is_true(json_object_get(cap, "state"));
+		}
+	}
+	json_decref(caps);
+	gw_err_free(err);
+	return on;
+}
+
 /* The first step of an adopted migration: the source's run state, then
  * QEMU's migration state, acted on at once (it may have ended meanwhile). */
 static void take_over(struct gw_qemu_migration *m, uint64_t now_ns)
@@ -590,6 +638,7 @@ static void take_over(struct gw_qemu_migration *m, uint64_t now_ns)
 	m->source_was_running = running || m->mon.mode != GW_QEMU_MIGRATION_MODE_PRECOPY ||
 				!strcmp(status, "finish-migrate") || !strcmp(status, "postmigrate");
 	free(status);
+	m->events = events_enabled(m->source);
 	json_t *info = NULL;
 	if (gw_qmp_execute(gw_vm_qmp(m->source), "query-migrate", NULL, &info, &err) < 0 ||
 	    !json_is_object(info)) {
@@ -657,16 +706,54 @@ unsigned gw_qemu_migration_poll_interval_ms(const struct gw_qemu_migration *m)
 	return m->cfg.poll_interval_ms ? m->cfg.poll_interval_ms : DEFAULT_POLL_INTERVAL_MS;
 }
 
+static bool migration_ended(const char *qemu_status)
+{
+	static const char *const ends[] = {"completed", "failed", "cancelled", "postcopy-paused"};
+	for (size_t i = 0; qemu_status && i < GW_ARRAY_SIZE(ends); i++)
+		if (!strcmp(qemu_status, ends[i]))
+			return true;
+	return false;
+}
+
+void gw_qemu_migration_wait(struct gw_qemu_migration *m)
+{
+	uint64_t deadline = gw_now_ns() + (uint64_t)gw_qemu_migration_poll_interval_ms(m) * 1000000u;
+	if (m->events && m->status.phase == GW_QEMU_MIGRATION_PHASE_RUNNING) {
+		for (uint64_t now = gw_now_ns(); now < deadline; now = gw_now_ns()) {
+			json_t *ev = NULL;
+			struct gw_err *err = NULL;
+			int r = gw_qmp_wait_event(gw_vm_qmp(m->source), "MIGRATION",
+						  (int)((deadline - now) / 1000000u) + 1, &ev, &err);
+			gw_err_free(err);
+			if (r < 0) {
+				if (r == -ETIMEDOUT)
+					return;
+				break; /* the connection failed: the next step says so */
+			}
+			const char *st = json_string_value(
+				json_object_get(json_object_get(ev, "data"), "status"));
+			bool ended = migration_ended(st);
+			json_decref(ev);
+			if (ended)
+				return;
+		}
+	}
+	uint64_t now = gw_now_ns();
+	if (now >= deadline)
+		return;
+	uint64_t left = deadline - now;
+	struct timespec ts = {.tv_sec = (time_t)(left / NS_PER_S), .tv_nsec = (long)(left % NS_PER_S)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 void gw_qemu_migration_run(struct gw_qemu_migration *m)
 {
 	while (!gw_qemu_migration_finished(m)) {
 		gw_qemu_migration_step(m, gw_now_ns());
 		if (gw_qemu_migration_finished(m))
 			break;
-		unsigned ms = gw_qemu_migration_poll_interval_ms(m);
-		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
+		gw_qemu_migration_wait(m);
 	}
 }
 

@@ -72,19 +72,30 @@ void gw_handle_get(struct gw_server *s, const struct gw_route *rt, struct gw_rep
 	reply_ok(r, 200, obj);
 }
 
+/* The list's envelope is written around the store's text of the items
+ * (the same bytes jansson would give, without building and encoding a
+ * tree of every object: 10,000 objects take milliseconds, not a hundred).
+ * metadata comes after items, where the list's resourceVersion is known
+ * (member order means nothing in JSON). */
 void gw_handle_list(struct gw_server *s, const struct gw_route *rt, const char *selector, struct gw_reply *r)
 {
 	_cleanup_err_ struct gw_err *err = NULL;
-	json_t *items = NULL;
 	int64_t rv = 0;
-	if (gw_store_list(s->store, rt->kind->plural, rt->ns, selector, &items, &rv, &err) < 0)
+	size_t count = 0;
+	struct gw_buf b;
+	gw_buf_init(&b);
+	gw_buf_printf(&b, "{\"apiVersion\":\"%s\",\"kind\":\"%sList\",\"items\":", rt->kind->api_version,
+		      rt->kind->kind);
+	if (gw_store_list_text(s->store, rt->kind->plural, rt->ns, selector, &b, &count, &rv, &err) < 0) {
+		gw_buf_fini(&b);
 		return gw_reply_from_err(r, err);
-	char rvs[32];
-	snprintf(rvs, sizeof(rvs), "%lld", (long long)rv);
-	_cleanup_free_ char *list_kind = gw_asprintf("%sList", rt->kind->kind);
-	reply_ok(r, 200,
-		 json_pack("{s:s, s:s, s:{s:s}, s:o}", "apiVersion", rt->kind->api_version, "kind", list_kind,
-			   "metadata", "resourceVersion", rvs, "items", items));
+	}
+	gw_buf_printf(&b, ",\"metadata\":{\"resourceVersion\":\"%lld\"}}\n", (long long)rv);
+	json_decref(r->body);
+	r->body = NULL;
+	r->status = 200;
+	r->text_len = b.len;
+	r->text = gw_buf_steal(&b);
 }
 
 /* The body must be one object of the route's kind, in the route's

@@ -78,7 +78,17 @@ static mhd_result send_reply(struct gw_server *s, struct MHD_Connection *conn, c
 			     const char *url, struct gw_reply *r)
 {
 	gw_server_logf(s, "%s %s %u", method, url, r->status);
-	mhd_result ret = send_json(conn, r->status, r->body);
+	mhd_result ret;
+	if (r->text) {
+		struct MHD_Response *resp =
+			MHD_create_response_from_buffer(r->text_len, r->text, MHD_RESPMEM_MUST_FREE);
+		r->text = NULL;
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		ret = MHD_queue_response(conn, r->status, resp);
+		MHD_destroy_response(resp);
+	} else {
+		ret = send_json(conn, r->status, r->body);
+	}
 	json_decref(r->body);
 	r->body = NULL;
 	return ret;
@@ -196,8 +206,21 @@ static void watch_fill(struct watch_stream *w)
 			return;
 		}
 		w->idle_polls = 0;
-		if (selected(w, ev.object))
-			queue_event(w, gw_store_event_type_name(ev.type), ev.object);
+		/* Kubernetes: with a selector, an object whose labels change
+		 * enters the watch (ADDED) or leaves it (DELETED, carrying its
+		 * previous state with the event's resourceVersion). */
+		const char *type = gw_store_event_type_name(ev.type);
+		const json_t *obj = ev.object;
+		bool now = selected(w, ev.object);
+		bool before = ev.prev_object ? selected(w, ev.prev_object) : now;
+		if (now && !before) {
+			type = "ADDED";
+		} else if (!now && before) {
+			type = "DELETED";
+			obj = ev.prev_object;
+		}
+		if (now || before)
+			queue_event(w, type, obj);
 		gw_store_event_fini(&ev);
 	}
 	if (w->pending.len == 0)
@@ -393,7 +416,7 @@ static mhd_result dispatch(struct gw_server *s, struct MHD_Connection *conn, con
 out:
 	json_decref(body);
 	gw_route_fini(&rt);
-	if (!r.body)
+	if (!r.body && !r.text)
 		gw_reply_error(&r, 500, "InternalError", NULL, "no reply");
 	return send_reply(s, conn, method, url, &r);
 }

@@ -43,10 +43,14 @@ void gw_finalizers_stop(struct gw_finalizers *f);
 
 void gw_server_logf(struct gw_server *s, const char *fmt, ...) GW_PRINTF(2, 3);
 
-/* A handler's answer: an HTTP status and a JSON body (owned). */
+/* A handler's answer: an HTTP status and a JSON body (owned), or the body
+ * already encoded (`text`, owned, NUL-terminated, ending in a newline;
+ * lists build it from the store's texts). */
 struct gw_reply {
 	unsigned status;
 	json_t *body;
+	char *text;
+	size_t text_len;
 };
 
 /* {"kind":"Status","error":{"code","reason","message"[,"field"]}} */

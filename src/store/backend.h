@@ -30,6 +30,11 @@ struct gw_store_ops {
 	int (*list)(struct gw_store *s, const char *kind, const char *ns,
 		    const struct gw_store_selector *sel, json_t **items, int64_t *list_rv,
 		    struct gw_err **err);
+	/* Optional: the same list as JSON array text appended to out;
+	 * -ENOTSUP sends gw_store_list_text to the generic encoding. */
+	int (*list_text)(struct gw_store *s, const char *kind, const char *ns,
+			 const struct gw_store_selector *sel, struct gw_buf *out, size_t *count,
+			 int64_t *list_rv, struct gw_err **err);
 	/* object has no resourceVersion; -EEXIST if the key exists. */
 	int (*create)(struct gw_store *s, const char *kind, const char *ns, const char *name,
 		      const json_t *object, int64_t *rv, struct gw_err **err);

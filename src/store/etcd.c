@@ -657,11 +657,29 @@ static int watch_event(struct etcd_watch *w, const json_t *e)
 			return -EIO;
 		}
 		ev.type = version == 1 ? GW_STORE_ADDED : GW_STORE_MODIFIED;
+		/* prev_kv: the previous state, kept when the labels changed
+		 * (a label-selector watch needs it; gw_store_event). */
+		json_t *prev = json_object_get(e, "prev_kv");
+		int64_t prev_rev, prev_version;
+		json_t *old = NULL;
+		if (ev.type == GW_STORE_MODIFIED && prev && parse_kv(prev, &old, &prev_rev, &prev_version, NULL) < 0) {
+			json_decref(ev.object);
+			watch_fail(w, -EIO, "etcd: watch: malformed prev_kv");
+			return -EIO;
+		}
+		json_t *old_labels = json_object_get(json_object_get(old, "metadata"), "labels");
+		json_t *new_labels = json_object_get(json_object_get(ev.object, "metadata"), "labels");
+		if (old && (old_labels || new_labels) && !json_equal(old_labels, new_labels)) {
+			gw_store_set_rv(old, ev.rv);
+			ev.prev_object = old;
+		} else {
+			json_decref(old);
+		}
 	}
 	if (ev.rv < w->next_rev) {
 		/* Already delivered (etcd repeats nothing, but a reconnect must
 		 * not make us). */
-		json_decref(ev.object);
+		gw_store_event_fini(&ev);
 		return 0;
 	}
 	w->next_rev = ev.rv + 1;

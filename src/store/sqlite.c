@@ -67,7 +67,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SAVEPOINT] = "SAVEPOINT op",
 	[ST_RELEASE] = "RELEASE op",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
-	[ST_GET] = "SELECT rv, object FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+	[ST_GET] = "SELECT rv, object, labels FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
 	[ST_GET_META] = "SELECT value FROM meta WHERE key = ?1",
 	[ST_LIST_KIND] = "SELECT rv, object, labels FROM objects WHERE kind = ?1",
 	[ST_LIST_NS] = "SELECT rv, object, labels FROM objects WHERE kind = ?1 AND namespace = ?2",
@@ -76,8 +76,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_UPDATE_OBJECT] = "UPDATE objects SET rv = ?4, object = ?5, labels = ?6 "
 			     "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
 	[ST_DELETE_OBJECT] = "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
-	[ST_INSERT_EVENT] = "INSERT INTO events (rv, type, kind, namespace, name, object) "
-			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_INSERT_EVENT] = "INSERT INTO events (rv, type, kind, namespace, name, object, prev_object) "
+			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_SET_META] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
 	[ST_COMPACT] = "DELETE FROM events WHERE rv <= ?1",
 };
@@ -88,8 +88,14 @@ static const char schema_sql[] =
 	" name TEXT NOT NULL, rv INTEGER NOT NULL, object TEXT NOT NULL, labels TEXT,"
 	" PRIMARY KEY (kind, namespace, name)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS events (rv INTEGER PRIMARY KEY, type INTEGER NOT NULL,"
-	" kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL);"
-	"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1), ('rv', 0), ('compacted', 0);";
+	" kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,"
+	" prev_object TEXT);"
+	"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 2), ('rv', 0), ('compacted', 0);";
+
+/* Schema 2 added events.prev_object: an update that changed the labels
+ * keeps the previous state there, so that a watch with a label selector
+ * can tell an object that leaves it (DELETED) or enters it (ADDED). */
+#define SCHEMA_VERSION 2
 
 enum op_type { OP_CREATE, OP_UPDATE, OP_DELETE, OP_COMPACT };
 
@@ -132,6 +138,11 @@ struct sqlite_store {
 	 * the kinds listed so far; NULL when disabled. Objects in it are shared
 	 * with list results and never modified: a write replaces them. */
 	json_t *cache;
+	/* Beside it, kind -> {key: JSON string holding the object's compact
+	 * text}, made by the first text list that needs it and dropped by
+	 * the next write of the key: the API server's lists concatenate
+	 * these instead of encoding every object each time. */
+	json_t *cache_text;
 };
 
 struct sqlite_watch {
@@ -475,6 +486,114 @@ static int sqlite_list(struct gw_store *base, const char *kind, const char *ns,
 	return 0;
 }
 
+/* One item of a text list: its own copy of the key (the cache's may go
+ * once the lock is dropped), the cached object and its text when known. */
+struct text_item {
+	char *key;
+	json_t *object;
+	json_t *text;   /* JSON string; NULL until encoded */
+	bool fresh;     /* encoded by this list: offered back to the cache */
+};
+
+static int compare_text_items(const void *a, const void *b)
+{
+	return strcmp(((const struct text_item *)a)->key, ((const struct text_item *)b)->key);
+}
+
+/* The cached kind's matching items as one JSON array text. Texts missing
+ * from the cache are encoded outside the lock and put back if the object
+ * is still the cached one. -ENOTSUP: no cache (the caller encodes). */
+static int sqlite_list_text(struct gw_store *base, const char *kind, const char *ns,
+			    const struct gw_store_selector *sel, struct gw_buf *out, size_t *count,
+			    int64_t *list_rv, struct gw_err **err)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (!s->cache)
+		return -ENOTSUP;
+	pthread_mutex_lock(&s->lock);
+	json_t *kind_map = json_object_get(s->cache, kind);
+	pthread_mutex_unlock(&s->lock);
+	if (!kind_map) {
+		/* The first list of a kind fills the cache. */
+		json_t *items = NULL;
+		int64_t rv;
+		int r = sqlite_list(base, kind, ns, NULL, &items, &rv, err);
+		json_decref(items);
+		if (r < 0)
+			return r;
+	}
+	pthread_mutex_lock(&s->lock);
+	kind_map = json_object_get(s->cache, kind);
+	if (!kind_map) {
+		/* A commit came between the snapshot and the filling. */
+		pthread_mutex_unlock(&s->lock);
+		return -ENOTSUP;
+	}
+	json_t *texts = json_object_get(s->cache_text, kind);
+	size_t n = json_object_size(kind_map), kept = 0;
+	struct text_item *v = gw_calloc(n ? n : 1, sizeof(*v));
+	_cleanup_free_ char *prefix = ns ? gw_asprintf("%s\x01", ns) : NULL;
+	size_t prefix_len = prefix ? strlen(prefix) : 0;
+	const char *key;
+	json_t *o;
+	json_object_foreach(kind_map, key, o) {
+		if (prefix && strncmp(key, prefix, prefix_len))
+			continue;
+		if (sel && !gw_store_selector_matches(
+				   sel, json_object_get(json_object_get(o, "metadata"), "labels")))
+			continue;
+		v[kept++] = (struct text_item){gw_strdup(key), json_incref(o),
+					       json_incref(json_object_get(texts, key)), false};
+	}
+	*list_rv = s->rv;
+	pthread_mutex_unlock(&s->lock);
+
+	qsort(v, kept, sizeof(*v), compare_text_items);
+	size_t fresh = 0;
+	gw_buf_add(out, "[", 1);
+	for (size_t i = 0; i < kept; i++) {
+		if (i)
+			gw_buf_add(out, ",", 1);
+		if (v[i].text) {
+			gw_buf_add(out, json_string_value(v[i].text), json_string_length(v[i].text));
+			continue;
+		}
+		/* Encoded in place in the answer, then kept: one copy. */
+		size_t room = 0, text_len = 0;
+		do {
+			gw_buf_reserve(out, room = room ? text_len : 4096);
+			text_len = json_dumpb(v[i].object, out->data + out->len, room, JSON_COMPACT);
+		} while (text_len > room);
+		v[i].text = json_stringn_nocheck(out->data + out->len, text_len);
+		out->len += text_len;
+		out->data[out->len] = '\0';
+		v[i].fresh = true;
+		fresh++;
+	}
+	gw_buf_add(out, "]", 1);
+	*count = kept;
+	if (fresh) {
+		pthread_mutex_lock(&s->lock);
+		kind_map = json_object_get(s->cache, kind);
+		texts = json_object_get(s->cache_text, kind);
+		if (kind_map && !texts) {
+			texts = json_object();
+			json_object_set_new(s->cache_text, kind, texts);
+		}
+		for (size_t i = 0; i < kept && kind_map; i++)
+			if (v[i].fresh && json_object_get(kind_map, v[i].key) == v[i].object)
+				json_object_set(texts, v[i].key, v[i].text);
+		pthread_mutex_unlock(&s->lock);
+	}
+	for (size_t i = 0; i < kept; i++) {
+		free(v[i].key);
+		json_decref(v[i].object);
+		json_decref(v[i].text);
+	}
+	free(v);
+	return 0;
+}
+
 /* ---- the leader's side of a write (wdb, no lock held) ------------------- */
 
 static int step_done(sqlite3_stmt *st)
@@ -501,7 +620,7 @@ static int compact_to(struct db *d, int64_t rv)
 }
 
 static int record_event(struct db *d, int64_t rv, enum gw_store_event_type type,
-			const struct write_op *op, const char *text)
+			const struct write_op *op, const char *text, const char *prev_text)
 {
 	sqlite3_stmt *st = d->stmt[ST_INSERT_EVENT];
 	sqlite3_bind_int64(st, 1, rv);
@@ -510,11 +629,22 @@ static int record_event(struct db *d, int64_t rv, enum gw_store_event_type type,
 	sqlite3_bind_text(st, 4, op->ns, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, op->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
+	if (prev_text)
+		sqlite3_bind_text(st, 7, prev_text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
 	return step_done(st);
 }
 
-/* The stored rv of a key (0: none), and its text if wanted (caller frees). */
-static int stored_rv(struct db *d, const struct write_op *op, int64_t *rv, char **text)
+static bool same_text(const char *a, const char *b)
+{
+	return a && b ? !strcmp(a, b) : a == b;
+}
+
+/* The stored rv of a key (0: none), and its text if wanted (caller frees):
+ * always (text_always), or only when its labels are not `labels` (an
+ * update that changes them records the previous state). */
+static int stored_rv(struct db *d, const struct write_op *op, int64_t *rv, char **text, bool text_always)
 {
 	sqlite3_stmt *st = d->stmt[ST_GET];
 	bind_key(st, op->kind, op->ns, op->name);
@@ -522,7 +652,7 @@ static int stored_rv(struct db *d, const struct write_op *op, int64_t *rv, char 
 	*rv = 0;
 	if (rc == SQLITE_ROW) {
 		*rv = sqlite3_column_int64(st, 0);
-		if (text)
+		if (text && (text_always || !same_text((const char *)sqlite3_column_text(st, 2), op->labels)))
 			*text = gw_strdup((const char *)sqlite3_column_text(st, 1));
 		rc = SQLITE_DONE;
 	}
@@ -576,7 +706,7 @@ static int apply(struct sqlite_store *s, struct write_op *op, int64_t rv, int64_
 			goto db_fail;
 	} else {
 		int64_t cur;
-		if ((rc = stored_rv(d, op, &cur, op->type == OP_DELETE ? &old_text : NULL)))
+		if ((rc = stored_rv(d, op, &cur, &old_text, op->type == OP_DELETE)))
 			goto db_fail;
 		op->current_rv = cur;
 		if (!cur)
@@ -598,7 +728,11 @@ static int apply(struct sqlite_store *s, struct write_op *op, int64_t rv, int64_
 	enum gw_store_event_type type = op->type == OP_CREATE   ? GW_STORE_ADDED
 					: op->type == OP_UPDATE ? GW_STORE_MODIFIED
 								: GW_STORE_DELETED;
-	if ((rc = record_event(d, rv, type, op, old_text ? old_text : op->text)))
+	if (type == GW_STORE_DELETED)
+		rc = record_event(d, rv, type, op, old_text, NULL);
+	else
+		rc = record_event(d, rv, type, op, op->text, old_text);
+	if (rc)
 		goto db_fail;
 	op->rv = rv;
 	return 0;
@@ -678,6 +812,7 @@ static void cache_apply(struct sqlite_store *s, struct write_op *batch)
 		if (!kind_map)
 			continue;
 		_cleanup_free_ char *key = cache_key(op->ns, op->name);
+		json_object_del(json_object_get(s->cache_text, op->kind), key);
 		if (op->type == OP_DELETE) {
 			json_object_del(kind_map, key);
 		} else {
@@ -821,7 +956,7 @@ static int sqlite_watch(struct gw_store *base, const char *kind, const char *ns,
 	if (w->pos < s->compacted)
 		r = expired(err, w->pos, s->compacted);
 	else if (sqlite3_prepare_v3(s->rdb.conn,
-				    "SELECT rv, type, object FROM events WHERE rv > ?1 AND kind = ?2"
+				    "SELECT rv, type, object, prev_object FROM events WHERE rv > ?1 AND kind = ?2"
 				    " AND (?3 IS NULL OR namespace = ?3) ORDER BY rv LIMIT ?4",
 				    -1, SQLITE_PREPARE_PERSISTENT, &w->stmt, NULL) != SQLITE_OK)
 		r = db_error(s, &s->rdb, err, "watch");
@@ -861,6 +996,12 @@ static int fetch_events(struct sqlite_watch *w, struct gw_err **err)
 		ev->type = (enum gw_store_event_type)type;
 		if ((r = load_object(s, st, 2, ev->rv, &ev->object, err)) < 0)
 			break;
+		ev->prev_object = NULL;
+		if (sqlite3_column_type(st, 3) != SQLITE_NULL &&
+		    (r = load_object(s, st, 3, ev->rv, &ev->prev_object, err)) < 0) {
+			gw_store_event_fini(ev);
+			break;
+		}
 		w->pending_n++;
 	}
 	if (r == 0 && rc != SQLITE_DONE)
@@ -889,7 +1030,8 @@ static int sqlite_watch_next(struct gw_store_watch *base, int timeout_ms,
 	struct sqlite_store *s = w->s;
 	if (w->pending_next < w->pending_n) {
 		*ev = w->pending[w->pending_next];
-		w->pending[w->pending_next++].object = NULL;
+		w->pending[w->pending_next].object = NULL;
+		w->pending[w->pending_next++].prev_object = NULL;
 		return 0;
 	}
 	struct timespec deadline;
@@ -907,6 +1049,7 @@ static int sqlite_watch_next(struct gw_store_watch *base, int timeout_ms,
 			if (w->pending_n) {
 				*ev = w->pending[0];
 				w->pending[0].object = NULL;
+				w->pending[0].prev_object = NULL;
 				w->pending_next = 1;
 				break;
 			}
@@ -958,6 +1101,7 @@ static void sqlite_close(struct gw_store *base)
 	db_close(&s->rdb);
 	db_close(&s->wdb);
 	json_decref(s->cache);
+	json_decref(s->cache_text);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
 	pthread_cond_destroy(&s->written);
@@ -997,6 +1141,28 @@ static int take_lock(struct sqlite_store *s, struct gw_err **err)
 	return 0;
 }
 
+/* A store written by schema 1 gets events.prev_object (its old events
+ * have none: a watch treats their labels as unchanged). */
+static int migrate(struct sqlite_store *s, struct db *d, struct gw_err **err)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(d->conn, "SELECT value FROM meta WHERE key = 'schema'", -1, &st, NULL) != SQLITE_OK)
+		return db_error(s, d, err, "schema");
+	int64_t schema = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (schema != 1)
+		return 0;
+	if (sqlite3_exec(d->conn,
+			 "BEGIN IMMEDIATE; ALTER TABLE events ADD COLUMN prev_object TEXT;"
+			 " UPDATE meta SET value = 2 WHERE key = 'schema'; COMMIT;",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		int r = db_error(s, d, err, "schema 1 to 2");
+		sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);
+		return r;
+	}
+	return 0;
+}
+
 static int db_open(struct sqlite_store *s, struct db *d, bool writer, struct gw_err **err)
 {
 	if (sqlite3_open_v2(s->path, &d->conn,
@@ -1022,6 +1188,9 @@ static int db_open(struct sqlite_store *s, struct db *d, bool writer, struct gw_
 		if (sqlite3_exec(d->conn, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(d->conn, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
 			return db_error(s, d, err, "schema");
+		int r = migrate(s, d, err);
+		if (r < 0)
+			return r;
 	}
 	sqlite3_busy_timeout(d->conn, 5000);
 	for (int i = 0; i < ST_COUNT; i++)
@@ -1051,6 +1220,7 @@ int gw_store_sqlite_open(const char *path, const struct gw_store_options *opts,
 	s->lock_fd = -1;
 	s->history = opts && opts->history_events > 0 ? opts->history_events : DEFAULT_HISTORY;
 	s->cache = opts && opts->no_list_cache ? NULL : json_object();
+	s->cache_text = s->cache ? json_object() : NULL;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -1064,7 +1234,7 @@ int gw_store_sqlite_open(const char *path, const struct gw_store_options *opts,
 	    (r = db_open(s, &s->rdb, false, err)) < 0)
 		goto fail;
 	int64_t schema = 0;
-	if (read_meta(&s->wdb, "schema", &schema) || schema != 1 || read_meta(&s->wdb, "rv", &s->rv) ||
+	if (read_meta(&s->wdb, "schema", &schema) || schema != SCHEMA_VERSION || read_meta(&s->wdb, "rv", &s->rv) ||
 	    read_meta(&s->wdb, "compacted", &s->compacted)) {
 		r = gw_err_set(err, -EIO, "store %s: not a Godwit store (schema %" PRId64 ")", path,
 			       schema);
@@ -1082,6 +1252,7 @@ static const struct gw_store_ops sqlite_ops = {
 	.close = sqlite_close,
 	.get = sqlite_get,
 	.list = sqlite_list,
+	.list_text = sqlite_list_text,
 	.create = sqlite_create,
 	.update = sqlite_update,
 	.remove = sqlite_remove,

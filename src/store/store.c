@@ -231,6 +231,37 @@ int gw_store_list(struct gw_store *store, const char *kind, const char *ns, cons
 	return 0;
 }
 
+int gw_store_list_text(struct gw_store *store, const char *kind, const char *ns, const char *selector,
+		       struct gw_buf *out, size_t *count, int64_t *list_rv, struct gw_err **err)
+{
+	*count = 0;
+	int r = check_key(kind, ns, NULL, err);
+	if (r < 0)
+		return r;
+	if (store->ops->list_text) {
+		struct gw_store_selector *sel = NULL;
+		if (selector && *selector && (r = gw_store_selector_parse(selector, &sel, err)) < 0)
+			return r;
+		int64_t rv = 0;
+		r = store->ops->list_text(store, kind, ns, sel, out, count, &rv, err);
+		gw_store_selector_free(sel);
+		if (r != -ENOTSUP) {
+			if (r == 0 && list_rv)
+				*list_rv = rv;
+			return r;
+		}
+	}
+	json_t *items = NULL;
+	if ((r = gw_store_list(store, kind, ns, selector, &items, list_rv, err)) < 0)
+		return r;
+	char *text = json_dumps(items, JSON_COMPACT);
+	gw_buf_puts(out, text ? text : "[]");
+	*count = json_array_size(items);
+	free(text);
+	json_decref(items);
+	return 0;
+}
+
 int gw_store_create(struct gw_store *store, const char *kind, const json_t *object,
 		    json_t **created, struct gw_err **err)
 {
@@ -407,6 +438,8 @@ void gw_store_event_fini(struct gw_store_event *event)
 		return;
 	json_decref(event->object);
 	event->object = NULL;
+	json_decref(event->prev_object);
+	event->prev_object = NULL;
 }
 
 int gw_store_watch(struct gw_store *store, const char *kind, const char *ns, int64_t from_rv,
@@ -425,6 +458,7 @@ int gw_store_watch_next(struct gw_store_watch *watch, int timeout_ms, struct gw_
 			struct gw_err **err)
 {
 	event->object = NULL;
+	event->prev_object = NULL;
 	return watch->ops->watch_next(watch, timeout_ms, event, err);
 }
 

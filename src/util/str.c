@@ -17,7 +17,7 @@ void gw_buf_fini(struct gw_buf *b)
 	gw_buf_init(b);
 }
 
-static void buf_reserve(struct gw_buf *b, size_t extra)
+void gw_buf_reserve(struct gw_buf *b, size_t extra)
 {
 	if (b->len + extra + 1 <= b->cap)
 		return;
@@ -30,7 +30,7 @@ static void buf_reserve(struct gw_buf *b, size_t extra)
 
 void gw_buf_add(struct gw_buf *b, const char *s, size_t n)
 {
-	buf_reserve(b, n);
+	gw_buf_reserve(b, n);
 	memcpy(b->data + b->len, s, n);
 	b->len += n;
 	b->data[b->len] = '\0';
@@ -49,7 +49,7 @@ void gw_buf_vprintf(struct gw_buf *b, const char *fmt, va_list ap)
 	va_end(ap2);
 	if (n < 0)
 		return;
-	buf_reserve(b, (size_t)n);
+	gw_buf_reserve(b, (size_t)n);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
 }

@@ -516,6 +516,30 @@ static char *qemu_migration_status(struct vm_fixture *f, struct gw_vm *vm)
 	return out;
 }
 
+/* run() waits on QEMU's MIGRATION events between polls: with a 10 s poll
+ * interval an idle migration is still seen completed within a few seconds
+ * (without the events the first query would come after 10 s). */
+static void migration_end_seen_at_once(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	start_pair(f, &p, 0, false);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.poll_interval_ms = 10000;
+	new_migration(f, &p, &c);
+	uint64_t t0 = gw_now_ns();
+	gw_qemu_migration_run(p.m);
+	double s_taken = (double)(gw_now_ns() - t0) / 1e9;
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("10 s poll, events", &s);
+	print_message("# seen completed after %.2f s\n", s_taken);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_COMPLETED);
+	assert_true(s_taken < 6.0);
+	assert_running(f, p.target, "running");
+	free_pair(&p);
+}
+
 /* The target QEMU belongs to another agent (NULL here); this test holds
  * it as a separate handle, as that agent would. COMPLETED comes with the
  * source's "completed"; the target runs by itself. */
@@ -698,6 +722,73 @@ static void adopt_finished_migration(void **state)
 	free_pair(&p);
 }
 
+/* The previous executor had paused the guest to converge (mode Paused):
+ * the adopted migration knows T was doubled, and when it is aborted the
+ * guest is resumed on the source although it was paused when adopted. */
+static void adopt_paused_migration_resumes_on_abort(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	uint64_t start_ms = start_then_restart_agent(f, &p);
+	json_t *reply = NULL;
+	if (gw_qmp_execute(gw_vm_qmp(p.source), "stop", NULL, &reply, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	json_decref(reply);
+	struct gw_qemu_migration_config c = small_vm_config();
+	c.allow_workload_disruption = true;
+	if (gw_qemu_migration_adopt(p.source, p.target, &c, start_ms, GW_QEMU_MIGRATION_MODE_PAUSED,
+				    &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	assert_int_equal(s.mode, GW_QEMU_MIGRATION_MODE_PAUSED);
+	assert_int_equal(s.acceptable_completion_s, 2 * 150);
+	gw_qemu_migration_step(p.m, gw_now_ns());
+	gw_qemu_migration_get_status(p.m, &s);
+	assert_int_equal(s.phase, GW_QEMU_MIGRATION_PHASE_RUNNING);
+	assert_running(f, p.source, "paused");
+	gw_qemu_migration_request_abort(p.m);
+	run_bounded(&p, 40);
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("adopted while paused, aborted", &s);
+	assert_non_null(strstr(s.failure_reason, "aborted on request"));
+	assert_failed_safely(f, &p, &s);
+	free_pair(&p);
+}
+
+/* QEMU's migration was cancelled while no executor watched: adopting it
+ * fails at the first step with QEMU's status; the VM runs on the source. */
+static void adopt_cancelled_migration(void **state)
+{
+	struct vm_fixture *f = *state;
+	struct pair p;
+	uint64_t start_ms = start_then_restart_agent(f, &p);
+	json_t *reply = NULL;
+	if (gw_qmp_execute(gw_vm_qmp(p.source), "migrate_cancel", NULL, &reply, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	json_decref(reply);
+	uint64_t deadline = gw_now_ns() + 30000000000ull;
+	for (;;) {
+		_cleanup_free_ char *st = qemu_migration_status(f, p.source);
+		if (!strcmp(st, "cancelled"))
+			break;
+		if (gw_now_ns() > deadline)
+			fail_msg("QEMU's migration still %s after 30 s", st);
+		usleep(50 * 1000);
+	}
+	struct gw_qemu_migration_config c = small_vm_config();
+	if (gw_qemu_migration_adopt(p.source, p.target, &c, start_ms, GW_QEMU_MIGRATION_MODE_PRECOPY,
+				    &p.m, &f->err) < 0)
+		fail_msg("%s", gw_err_msg(f->err));
+	gw_qemu_migration_step(p.m, gw_now_ns());
+	struct gw_qemu_migration_status s;
+	gw_qemu_migration_get_status(p.m, &s);
+	print_status("adopted after a cancel", &s);
+	assert_non_null(strstr(s.failure_reason, "migration cancelled"));
+	assert_failed_safely(f, &p, &s);
+	free_pair(&p);
+}
+
 /* Bad input to adopt: a start in the future or missing, an unknown mode. */
 static void adopt_is_checked(void **state)
 {
@@ -751,6 +842,8 @@ int main(void)
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(stuck_migration_aborts, vm_fixture_setup,
 						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(migration_end_seen_at_once, vm_fixture_setup,
+						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(remote_target_migrates, vm_fixture_setup,
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(remote_target_killed, vm_fixture_setup,
@@ -761,6 +854,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(adopt_deadline_counts_from_start, vm_fixture_setup,
 						vm_fixture_teardown),
 		cmocka_unit_test_setup_teardown(adopt_finished_migration, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(adopt_paused_migration_resumes_on_abort, vm_fixture_setup,
+						vm_fixture_teardown),
+		cmocka_unit_test_setup_teardown(adopt_cancelled_migration, vm_fixture_setup,
 						vm_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

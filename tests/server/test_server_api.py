@@ -5,7 +5,7 @@
 Starts the real binary as a process on 127.0.0.1 with a free port and a
 temporary data directory (and, for the etcd part, a real etcd), drives it
 with http.client, and kills every process it started at exit, even on
-failure. Usage: test_server_api.py GODWIT_BINARY [sqlite|etcd|cli]"""
+failure. Usage: test_server_api.py GODWIT_BINARY [sqlite|etcd|cli|tls|report|control|control_etcd]"""
 import atexit
 import http.client
 import json
@@ -55,7 +55,7 @@ class Server:
             # until removed, objects as written): the controllers, which
             # act on them, stay off there.
             [GODWIT, "server", "--data-dir", data_dir, "--listen", "127.0.0.1:0",
-             *(["--no-controllers"] if MODE == "sqlite" else []), *extra],
+             *(["--no-controllers"] if MODE in ("sqlite", "report") else []), *extra],
             stdout=subprocess.PIPE, stderr=open(data_dir + ".log", "a"),
             text=True)
         procs.append(self.proc)
@@ -185,6 +185,39 @@ def objects_of_every_kind():
          {"apiVersion": "migrations.kubevirt.io/v1alpha1", "kind": "MigrationPolicy", "metadata": meta("p1"),
           "spec": {"allowPostCopy": True, "selectors": {"virtualMachineInstanceSelector": {"app": "vm1"}}}}),
     ]
+
+
+def check_selector_watch(s):
+    """A label-selector watch sees an object leave (DELETED, its last
+    matching state) and enter (ADDED) when its labels change, as in
+    Kubernetes; changes outside the selector are not sent."""
+    code, doc = s.request("POST", "/api/v1/nodes",
+                          body={"kind": "Node", "metadata": {"name": "sel", "labels": {"pool": "a"}}})
+    w = Watch(s, "/api/v1/nodes?watch=true&labelSelector=pool%3Da&resourceVersion="
+              + doc["metadata"]["resourceVersion"])
+
+    def patch(labels, spec=None):
+        body = {"metadata": {"labels": labels}}
+        if spec is not None:
+            body["spec"] = spec
+        code, doc = s.request("PATCH", "/api/v1/nodes/sel", body=body, ctype="application/merge-patch+json")
+        return doc["metadata"]["resourceVersion"]
+
+    patch({"x": "1"})                       # stays in: MODIFIED
+    left = patch({"pool": "b"})             # leaves: DELETED
+    patch({"x": "2"})                       # outside: nothing
+    patch({}, {"unschedulable": True})      # outside, labels unchanged: nothing
+    patch({"pool": "a"})                    # enters: ADDED
+    s.request("DELETE", "/api/v1/nodes/sel")  # deleted while in: DELETED
+    evs = [w.next() for _ in range(4)]
+    w.close()
+    types = [e["type"] for e in evs]
+    ok(types == ["MODIFIED", "DELETED", "ADDED", "DELETED"],
+       "selector watch: MODIFIED inside, DELETED on leaving, nothing outside, ADDED on entering", evs)
+    gone = evs[1]["object"] if len(evs) > 1 and evs[1] else {}
+    ok(gone.get("metadata", {}).get("labels", {}).get("pool") == "a"
+       and gone["metadata"]["resourceVersion"] == left,
+       "the DELETED of an object leaving the selector: its previous state, the change's resourceVersion", gone)
 
 
 def test_sqlite(tmp):
@@ -378,6 +411,7 @@ def test_sqlite(tmp):
     ev = w.next()
     w.close()
     ok(ev["type"] == "ADDED" and ev["object"]["metadata"]["name"] == "n4", "watch with labelSelector", ev)
+    check_selector_watch(s)
 
     # -- VMIM admission (3.4): every reason
     s.request("POST", NS + "/virtualmachineinstances", body=vmi("vm-bad", iface="bridge", volumes=[("d", "rwo")]))
@@ -483,7 +517,9 @@ def test_sqlite(tmp):
     s.stop()
 
 
-def test_etcd(tmp):
+def start_etcd(tmp):
+    """A real single-member etcd on free loopback ports (killed at exit);
+    its client URL. Skips the whole run when etcd is not installed."""
     etcd = os.environ.get("GODWIT_ETCD") or shutil.which("etcd") or "/usr/bin/etcd"
     if not os.access(etcd, os.X_OK):
         print("1..0 # SKIP etcd not installed (Debian: etcd-server)")
@@ -508,6 +544,11 @@ def test_etcd(tmp):
         except OSError:
             pass
         time.sleep(0.1)
+    return url
+
+
+def test_etcd(tmp):
+    url = start_etcd(tmp)
     data = os.path.join(tmp, "data")
     s = Server(data, ["--store", "etcd", "--etcd", url, "--etcd-prefix", "/t%d" % os.getpid()])
     code, _ = s.request("GET", "/api/v1/nodes", token="nope")
@@ -533,6 +574,7 @@ def test_etcd(tmp):
     ev = w.next()
     w.close()
     ok(ev["type"] == "DELETED", "etcd: watch resumed from a resourceVersion", ev)
+    check_selector_watch(s)
     code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
                           body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "m"},
                                 "spec": {"vmiName": "vm1"}})
@@ -605,6 +647,29 @@ def test_cli(tmp):
        "cli: apply -f DIR creates", out + err)
     rc, out, err = run("apply", "-f", man)
     ok(rc == 0 and "configured" in out, "cli: apply again updates", out + err)
+    # Dependency order, not file order: the migration's file sorts first, its VMI's last.
+    order = os.path.join(tmp, "order")
+    os.mkdir(order)
+    with open(os.path.join(order, "0-migration.yaml"), "w") as f:
+        f.write("apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceMigration\n"
+                "metadata: {name: mig-order}\nspec: {vmiName: vm-order}\n")
+    with open(os.path.join(order, "1-vmi.json"), "w") as f:
+        f.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": [vmi("vm-order")]}))
+    with open(os.path.join(order, "2-node.yaml"), "w") as f:
+        f.write("apiVersion: v1\nkind: Node\nmetadata: {name: n-order}\n")
+    rc, out, err = run("apply", "-f", order)
+    lines = out.splitlines()
+    ok(rc == 0 and lines == ["nodes/n-order created", "virtualmachineinstances/vm-order created",
+                             "virtualmachineinstancemigrations/mig-order created"],
+       "cli: apply -f DIR goes Node, VMI, migration whatever the file names", out + err)
+    with open(os.path.join(order, "3-broken.yaml"), "w") as f:
+        f.write("kind: Node\nmetadata: {name: [unclosed\n")
+    with open(os.path.join(order, "0-new-node.yaml"), "w") as f:
+        f.write("apiVersion: v1\nkind: Node\nmetadata: {name: n-never}\n")
+    rc, out, err = run("apply", "-f", order)
+    code, _ = s.request("GET", "/api/v1/nodes/n-never")
+    ok(rc != 0 and "3-broken.yaml" in err and code == 404,
+       "cli: apply reads every file first: a broken one changes nothing", out + err)
     rc, out, err = run("get", "vmi")
     ok(rc == 0 and "vm1" in out and "Running" in out, "cli: get vmi (table)", out + err)
     rc, out, err = run("get", "nodes", "n1", "-o", "json")
@@ -659,11 +724,410 @@ def test_cli(tmp):
     s.stop()
 
 
+# Scenarios whose reports do not depend on the input's order: where objects tie
+# (node names listed in a sentence, drain waves), the input order
+# decides, and the server lists each kind by namespace and name
+# (node-state, s10-s12, s24-s27 and 004/label-added write their nodes in
+# another order).
+REPORT_SCENARIOS = ["000-common-cpu-model", "000-cluster-cpu-model", "002-blockers", "002-host-model-xyz-abc",
+                    "003-policy-precedence", "s17-added-node-selector", "004-node-labels/before",
+                    "s06-default-cpu-model", "s07-s09-cluster-model", "s18-no-host-model-label", "s20-s22-blockers"]
+# Their drain plans pick among equally free targets by input order: plan drain is not compared.
+PLAN_TIES = {"003-policy-precedence"}
+
+
+def canonical(doc):
+    """The report without what depends on the source: `where` of findings
+    (a file and document, or a server path and index) and the order of
+    lists (the input's order: files as written, the server sorted by
+    namespace and name)."""
+    if isinstance(doc, dict):
+        return {k: canonical(v) for k, v in doc.items() if k != "where"}
+    if isinstance(doc, list):
+        return sorted((canonical(v) for v in doc), key=lambda v: json.dumps(v, sort_keys=True))
+    return doc
+
+
+def first_difference(a, b, path="$"):
+    """Where two JSON values first differ, for the failure message."""
+    if type(a) is not type(b):
+        return "%s: %s vs %s" % (path, json.dumps(a)[:300], json.dumps(b)[:300])
+    if isinstance(a, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                return "%s.%s: only in %s" % (path, k, "files" if k in a else "server")
+            d = first_difference(a[k], b[k], "%s.%s" % (path, k))
+            if d:
+                return d
+        return None
+    if isinstance(a, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = first_difference(x, y, "%s[%d]" % (path, i))
+            if d:
+                return d
+        return None if len(a) == len(b) else "%s: %d vs %d items" % (path, len(a), len(b))
+    return None if a == b else "%s: %s vs %s" % (path, json.dumps(a), json.dumps(b))
+
+
+def test_report(tmp):
+    """check / explain / plan drain --server give the report of -f on the same files."""
+    root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+    def run(*args, env=None):
+        p = subprocess.run([GODWIT, *args], env=env, capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+    def same(name, file_args, server_args, env):
+        rc_f, out_f, err_f = run(*file_args)
+        rc_s, out_s, err_s = run(*server_args, env=env)
+        try:
+            a, b = canonical(json.loads(out_f)), canonical(json.loads(out_s))
+        except ValueError:
+            a, b = None, "not JSON"
+        ok(rc_f == 0 and rc_s == 0 and a == b, name,
+           "rc %s/%s\n%s%s\nfirst difference (files vs server): %s" % (rc_f, rc_s, err_f, err_s,
+                                                                      first_difference(a, b)))
+        return a
+
+    for i, scenario in enumerate(REPORT_SCENARIOS):
+        man = os.path.join(root, "tests", "scenarios", scenario, "manifests")
+        s = Server(os.path.join(tmp, "data%d" % i))
+        url = "http://127.0.0.1:%d" % s.port
+        env = dict(os.environ, HOME=tmp)
+        for k in ("GODWIT_SERVER", "GODWIT_TOKEN", "GODWIT_CA"):
+            env.pop(k, None)
+        # The directory as it is: `apply` puts migrations after the VMIs they name (admission
+        # refuses a VMIM of a missing VMI) although migrations.yaml sorts before vmis.yaml.
+        rc, out, err = run("apply", "-f", man, "--server", url, "--token", s.token, env=env)
+        ok(rc == 0, "%s: apply -f the manifests" % scenario, out + err)
+        # The token through each way a client command takes it.
+        ways = [["--server", url, "--token", s.token], ["--server", url, "--token-file", s.data_dir + "/token"]]
+        env_token = dict(env, GODWIT_TOKEN=s.token)
+        for rules in ("godwit", "kubevirt"):
+            report = same("%s: check -o json --rules %s: --server = -f" % (scenario, rules),
+                          ["check", "-f", man, "--rules", rules, "-o", "json"],
+                          ["check", *ways[0], "--rules", rules, "-o", "json"], env)
+        same("%s: check with what-ifs (--set-cpu-model, --remove-node): --server = -f" % scenario,
+             ["check", "-f", man, "--set-cpu-model", "IvyBridge", "--remove-node", report["vms"][0]["node"] or "x",
+              "-o", "json"],
+             ["check", "--server", url, "--set-cpu-model", "IvyBridge", "--remove-node",
+              report["vms"][0]["node"] or "x", "-o", "json"], env_token)
+        for vm in report["vms"]:
+            name = "%s/%s" % (vm["namespace"], vm["name"])
+            same("%s: explain %s: --server = -f" % (scenario, name), ["explain", name, "-f", man, "-o", "json"],
+                 ["explain", name, *ways[1], "-o", "json"], env)
+        for node in sorted({vm["node"] for vm in report["vms"] if vm["node"]} if scenario not in PLAN_TIES else ()):
+            same("%s: plan drain %s: --server = -f" % (scenario, node),
+                 ["plan", "drain", node, "-f", man, "-o", "json"],
+                 ["plan", "drain", node, *ways[0], "-o", "json"], env)
+        if i == 0:
+            rc, out, err = run("check", "-f", man, "--server", url, "--token", s.token, env=env)
+            ok(rc == 2 and "-f and --server" in err, "check -f and --server together: usage error", err)
+            rc, out, err = run("check", "-o", "json", env=env_token)
+            ok(rc == 2 and "-f PATH or --server URL" in err, "check with neither -f nor --server: usage error", err)
+            rc, out, err = run("explain", "x", "--server", url, "--token", "wrong", env=env)
+            ok(rc != 0 and "401" in err, "explain --server with a wrong token: 401 reported", err)
+            rc, out, err = run("plan", "drain", "n", "--server", url, "--token-file", os.path.join(tmp, "none"),
+                               env=env)
+            ok(rc == 3 and "--token-file" in err and "none" in err, "a missing --token-file is named", err)
+            rc, out, err = run("check", "--server", url, "--token", "t", "--token-file", s.data_dir + "/token",
+                               env=env)
+            ok(rc == 2 and "--token-file" in err, "--token and --token-file together: usage error", err)
+        s.stop()
+
+
+class VmimMonitor:
+    """Every VMIM event of an HTTP watch, replayed: the most migrations in
+    flight (Scheduling..Running) at once in the cluster and per source
+    node, and each VMIM's phases in order. Resumes from the last event's
+    resourceVersion when the stream breaks (a server restart)."""
+    FLIGHT = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
+
+    def __init__(self, server):
+        self.server = server
+        self.rv = "0"
+        self.phase, self.source = {}, {}
+        self.max_cluster = 0
+        self.max_node = {}
+        self.phases = {}
+        self.resumes = 0
+        self.errors = []
+        import threading
+        self.lock = threading.Lock()
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop:
+            try:
+                w = Watch(self.server, NS + "/virtualmachineinstancemigrations?watch=true&resourceVersion=" + self.rv)
+                if w.status != 200:
+                    self.errors.append("watch status %d" % w.status)
+                    return
+                while not self.stop:
+                    ev = w.next()
+                    if ev is None:
+                        break
+                    self.event(ev)
+                w.close()
+            except (OSError, http.client.HTTPException, ValueError):
+                pass
+            if not self.stop:
+                self.resumes += 1
+                time.sleep(0.2)
+
+    def event(self, ev):
+        o = ev["object"]
+        name = o["metadata"]["name"]
+        with self.lock:
+            self.rv = o["metadata"]["resourceVersion"]
+            if ev["type"] == "DELETED":
+                self.phase.pop(name, None)
+            else:
+                phase = o.get("status", {}).get("phase", "")
+                self.phase[name] = phase
+                self.source[name] = o.get("status", {}).get("sourceNode")
+                seen = self.phases.setdefault(name, [])
+                if not seen or seen[-1] != phase:
+                    seen.append(phase)
+            flying = [n for n, p in self.phase.items() if p in self.FLIGHT]
+            self.max_cluster = max(self.max_cluster, len(flying))
+            for n in flying:
+                node = self.source.get(n)
+                count = sum(1 for m in flying if self.source.get(m) == node)
+                self.max_node[node] = max(self.max_node.get(node, 0), count)
+
+    def close(self):
+        self.stop = True
+
+
+def node_doc(name):
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {
+                "kubevirt.io/schedulable": "true", "kubernetes.io/arch": "amd64",
+                "machine-type.node.kubevirt.io/q35": "true",
+                "cpu-model.node.kubevirt.io/Haswell-noTSX": "true",
+                "cpu-model-migration.node.kubevirt.io/Haswell-noTSX": "true"}},
+            "spec": {}, "status": {"allocatable": {"cpu": "64", "memory": "256Gi"}}}
+
+
+def wait_for(cond, timeout=30, step=0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+def test_control(tmp, server_args=()):
+    """The controllers inside the real server process, seen over HTTP only:
+    6 migrations under limits 5 / 2 observed through a watch, a server
+    restart in the middle of them (phases kept, the watch resumes, the
+    work goes on), and a pending timeout shortened by its annotation. The
+    test plays the node agents' side of the hand-off through the API (the
+    real agent's end-to-end tests live with it)."""
+    data = os.path.join(tmp, "data")
+    s = Server(data, server_args)
+    s.request("POST", "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts",
+              body={"kind": "KubeVirt", "metadata": {"name": "kubevirt"},
+                    "spec": {"configuration": {"migrations": {"parallelMigrationsPerCluster": 5,
+                                                              "parallelOutboundMigrationsPerNode": 2}}}})
+    for i in range(1, 7):
+        code, doc = s.request("POST", "/api/v1/nodes", body=node_doc("node-%d" % i))
+        if code != 201:
+            ok(False, "create node-%d" % i, doc)
+    # node-1 holds 3 VMs (its outbound limit 2 holds one back), node-2..4 one each: at most 2+1+1+1 = 5
+    # in flight, the cluster limit, so the sixth waits for one to finish.
+    placement = {"vm-a1": "node-1", "vm-a2": "node-1", "vm-a3": "node-1", "vm-b": "node-2", "vm-c": "node-3",
+                 "vm-d": "node-4"}
+    for name, node in placement.items():
+        code, doc = s.request("POST", NS + "/virtualmachineinstances", body=vmi(name, node=node))
+        if code != 201:
+            ok(False, "create %s" % name, doc)
+    mon = VmimMonitor(s)
+    time.sleep(0.3)
+    names = []
+    for name in placement:
+        code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                              body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "mig-" + name},
+                                    "spec": {"vmiName": name}})
+        ok(code == 201, "VMIM mig-%s admitted" % name, doc)
+        names.append("mig-" + name)
+
+    def phases():
+        code, doc = s.request("GET", NS + "/virtualmachineinstancemigrations")
+        return {i["metadata"]["name"]: i.get("status", {}).get("phase", "") for i in doc["items"]}
+
+    # Without agents the migrations stop at PreparingTarget (the hand-off is written, no target
+    # answers): the queue fills up to the limits and stays there.
+    full = wait_for(lambda: (lambda p: p if sum(1 for v in p.values() if v == "PreparingTarget") == 5 else None)(
+        phases()), timeout=30)
+    before = phases()
+    ok(full and sorted(before.values()) == ["Pending"] + ["PreparingTarget"] * 5,
+       "5 of 6 migrations in flight (cluster limit 5), one Pending", before)
+    pending = [n for n, p in before.items() if p == "Pending"]
+    ok(pending and pending[0].startswith("mig-vm-a"), "the one held back comes from node-1 (outbound limit 2)",
+       before)
+
+    # -- restart in the middle: phases kept, hand-offs kept
+    code, vmis_before = s.request("GET", NS + "/virtualmachineinstances")
+    rc = s.stop()
+    ok(rc == 0, "server stopped (SIGTERM) with 5 migrations in flight", rc)
+    s2 = Server(data, server_args)
+    # The monitor holds `s`: point it at the new process (a new port, the same token).
+    s.port, s.token, s.proc = s2.port, s2.token, s2.proc
+    time.sleep(1.5)   # a few controller passes
+    after = phases()
+    ok(after == before, "after the restart every VMIM keeps its phase (nothing lost, nothing moved back)",
+       (before, after))
+    code, vmis_after = s.request("GET", NS + "/virtualmachineinstances")
+    uids = lambda lst: {i["metadata"]["name"]: i.get("status", {}).get("migrationState", {}).get("migrationUid")
+                        for i in lst["items"]}
+    ok(uids(vmis_before) == uids(vmis_after) and sum(1 for u in uids(vmis_after).values() if u) == 5,
+       "the VMIs' hand-offs (migrationState) are kept across the restart", uids(vmis_after))
+
+    # -- the agents' side through the API: target ready, started, completed; the work resumes
+    def agent_round():
+        code, lst = s.request("GET", NS + "/virtualmachineinstances")
+        for v in lst["items"]:
+            ms = v.get("status", {}).get("migrationState")
+            if not ms or ms.get("completed"):
+                continue
+            st = dict(v["status"])
+            ms = dict(ms)
+            if not ms.get("targetNodeAddress"):
+                ms["targetNodeAddress"] = "127.0.0.1:1"
+            elif not ms.get("startTimestamp"):
+                ms["startTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                ms["mode"] = "PreCopy"
+            else:
+                ms["completed"] = True
+                ms["endTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                st["nodeName"] = ms["targetNode"]
+            st["migrationState"] = ms
+            s.request("PUT", NS + "/virtualmachineinstances/%s/status" % v["metadata"]["name"],
+                      body={"metadata": {"resourceVersion": v["metadata"]["resourceVersion"]}, "status": st})
+
+    def all_succeeded():
+        agent_round()
+        p = phases()
+        return p if all(v == "Succeeded" for v in p.values()) else None
+
+    done = wait_for(all_succeeded, timeout=60, step=0.3)
+    ok(done and len(done) == 6, "all 6 migrations Succeeded after the restart (the sixth admitted when one ended)",
+       phases())
+    wait_for(lambda: all(mon.phase.get(n) == "Succeeded" for n in names), timeout=10)
+    with mon.lock:
+        ok(mon.max_cluster == 5, "watch: at most 5 in flight at once, and 5 reached", mon.max_cluster)
+        ok(mon.max_node.get("node-1") == 2 and all(v <= 2 for v in mon.max_node.values()),
+           "watch: at most 2 outbound from one node (node-1 reached 2)", mon.max_node)
+        order = ["", "Pending", "Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running", "Succeeded"]
+        six = {n: mon.phases.get(n, []) for n in names}
+        bad = {n: p for n, p in six.items()
+               if [order.index(x) for x in p] != sorted(order.index(x) for x in p) or p[-1:] != ["Succeeded"]}
+        ok(not bad, "watch: every VMIM's phases in order, none going back", six)
+        ok(mon.resumes >= 1 and not mon.errors, "watch resumed across the restart from its last resourceVersion",
+           (mon.resumes, mon.errors))
+    code, lst = s.request("GET", NS + "/virtualmachineinstances")
+    moved = {i["metadata"]["name"]: i["status"]["nodeName"] for i in lst["items"]}
+    ok(all(moved[n] != placement[n] for n in placement), "every VMI is on another node", moved)
+
+    # -- a pending timeout shortened by its annotation (no target answers)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration",
+                                "metadata": {"name": "mig-timeout",
+                                             "annotations": {"kubevirt.io/migrationPendingPodTimeoutSeconds": "2"}},
+                                "spec": {"vmiName": "vm-b"}})
+    ok(code == 201, "VMIM with a 2 s pending timeout admitted", doc)
+
+    def timed_out():
+        code, m = s.request("GET", NS + "/virtualmachineinstancemigrations/mig-timeout")
+        return m if m.get("status", {}).get("phase") == "Failed" else None
+
+    m = wait_for(timed_out, timeout=20)
+    reasons = [c.get("reason") for c in (m or {}).get("status", {}).get("conditions", [])]
+    ok(m and "PendingTimeout" in reasons, "pending timeout: Failed (PendingTimeout) within seconds", m)
+    code, v = s.request("GET", NS + "/virtualmachineinstances/vm-b")
+    ms = v.get("status", {}).get("migrationState", {})
+    ok(ms.get("completed") and ms.get("failed") and "timed out" in ms.get("failureReason", ""),
+       "the VMI's migrationState is closed as failed (the target agent stops)", ms)
+
+    # -- abort after the hand-off (DELETE): the controller asks the source agent, which reports it
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "mig-abort"},
+                                "spec": {"vmiName": "vm-c"}})
+    ok(code == 201, "VMIM mig-abort admitted", doc)
+    ok(wait_for(lambda: phases().get("mig-abort") == "PreparingTarget", timeout=20),
+       "mig-abort handed off (PreparingTarget)", phases())
+    code, doc = s.request("DELETE", NS + "/virtualmachineinstancemigrations/mig-abort")
+    ok(code == 202, "DELETE of a migration in flight: 202, kept by its finalizer", doc)
+    v = wait_for(lambda: (lambda v: v if v["status"]["migrationState"].get("abortRequested") else None)(
+        s.request("GET", NS + "/virtualmachineinstances/vm-c")[1]), timeout=20)
+    ok(v, "the controller asks the agent to abort (migrationState.abortRequested)", v)
+    if v:
+        st = dict(v["status"])
+        st["migrationState"] = dict(st["migrationState"], abortStatus="Succeeded", completed=True, failed=True,
+                                    failureReason="Live migration has been aborted",
+                                    endTimestamp=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        s.request("PUT", NS + "/virtualmachineinstances/vm-c/status",
+                  body={"metadata": {"resourceVersion": v["metadata"]["resourceVersion"]}, "status": st})
+    gone = wait_for(lambda: s.request("GET", NS + "/virtualmachineinstancemigrations/mig-abort")[0] == 404,
+                    timeout=20)
+    time.sleep(0.3)
+    with mon.lock:
+        aborted = mon.phases.get("mig-abort", [])
+    ok(gone and aborted[-1:] == ["Failed"],
+       "the aborted migration ends Failed, then goes once the controller removed its finalizer", aborted)
+    code, v = s.request("GET", NS + "/virtualmachineinstances/vm-c")
+    ok(v["status"]["nodeName"] == moved["vm-c"], "the aborted VM stays where it was", v["status"])
+
+    # -- before the hand-off: a VM pinned to its node has no target, so its migration stays in Scheduling
+    s.request("PATCH", "/api/v1/nodes/node-5", body={"metadata": {"labels": {"pin": "node-5"}}},
+              ctype="application/merge-patch+json")
+    pinned = vmi("vm-pinned", node="node-5")
+    pinned["spec"]["nodeSelector"] = {"pin": "node-5"}
+    s.request("POST", NS + "/virtualmachineinstances", body=pinned)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration",
+                                "metadata": {"name": "mig-unschedulable", "annotations": {
+                                    "kubevirt.io/migrationUnschedulablePodTimeoutSeconds": "2"}},
+                                "spec": {"vmiName": "vm-pinned"}})
+    ok(code == 201, "VMIM with a 2 s unschedulable timeout admitted", doc)
+    m = wait_for(lambda: (lambda m: m if m.get("status", {}).get("phase") == "Failed" else None)(
+        s.request("GET", NS + "/virtualmachineinstancemigrations/mig-unschedulable")[1]), timeout=20)
+    reasons = [c.get("reason") for c in (m or {}).get("status", {}).get("conditions", [])]
+    ok(m and "UnschedulableTimeout" in reasons, "unschedulable timeout: Failed (UnschedulableTimeout)", m)
+    code, doc = s.request("POST", NS + "/virtualmachineinstancemigrations",
+                          body={"kind": "VirtualMachineInstanceMigration", "metadata": {"name": "mig-cancel"},
+                                "spec": {"vmiName": "vm-pinned"}})
+    ok(code == 201 and wait_for(lambda: phases().get("mig-cancel") == "Scheduling", timeout=20),
+       "a migration without a target waits in Scheduling", (code, doc, phases()))
+    code, doc = s.request("DELETE", NS + "/virtualmachineinstancemigrations/mig-cancel")
+    gone = wait_for(lambda: s.request("GET", NS + "/virtualmachineinstancemigrations/mig-cancel")[0] == 404,
+                    timeout=20)
+    time.sleep(0.3)
+    mon.close()
+    with mon.lock:
+        canceled = mon.phases.get("mig-cancel", [])
+    ok(code == 202 and gone and canceled[-1:] == ["Failed"],
+       "abort before the hand-off (Scheduling): Failed, then removed with its finalizer", (code, canceled))
+    code, v = s.request("GET", NS + "/virtualmachineinstances/vm-pinned")
+    ok(v["status"]["nodeName"] == "node-5" and not v["status"].get("migrationState"),
+       "the VM never handed off stays on its node without a migrationState", v["status"])
+    s.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="godwit-server-test-")
     dirs.append(tmp)
     try:
-        {"sqlite": test_sqlite, "etcd": test_etcd, "cli": test_cli, "tls": test_tls}[MODE](tmp)
+        {"sqlite": test_sqlite, "etcd": test_etcd, "cli": test_cli, "tls": test_tls,
+         "report": test_report, "control": test_control,
+         "control_etcd": lambda t: test_control(t, ["--store", "etcd", "--etcd", start_etcd(t),
+                                                    "--etcd-prefix", "/c%d" % os.getpid()])}[MODE](tmp)
     except Exception as e:  # a crash is a failure, not a silent pass
         import traceback
         ok(False, "test run raised %s" % type(e).__name__, traceback.format_exc())

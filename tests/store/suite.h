@@ -545,6 +545,94 @@ static void test_list_follows_writes(void **state)
 	assert_int_equal(list_count_kind(s, "pods", "b", NULL), 1);
 }
 
+/* gw_store_list_text gives the bytes of gw_store_list's items, encoded:
+ * for every namespace and selector, before and after writes (the SQLite
+ * backend's texts are cached and must follow the writes). */
+static void expect_list_text(struct gw_store *s, const char *ns, const char *selector)
+{
+	_cleanup_err_ struct gw_err *err = NULL;
+	_cleanup_json_ json_t *items = NULL;
+	int64_t rv = 0, text_rv = 0;
+	assert_int_equal(gw_store_list(s, "pods", ns, selector, &items, &rv, &err), 0);
+	_cleanup_free_ char *want = json_dumps(items, JSON_COMPACT);
+	struct gw_buf b;
+	gw_buf_init(&b);
+	gw_buf_puts(&b, "x");   /* appended to what is there */
+	size_t count = 0;
+	assert_int_equal(gw_store_list_text(s, "pods", ns, selector, &b, &count, &text_rv, &err), 0);
+	assert_string_equal(b.data + 1, want);
+	assert_int_equal(b.data[0], 'x');
+	assert_int_equal(count, json_array_size(items));
+	assert_int_equal(text_rv, rv);
+	gw_buf_fini(&b);
+}
+
+static void test_list_text(void **state)
+{
+	struct gw_store *s = *state;
+	_cleanup_err_ struct gw_err *err = NULL;
+	json_decref(create_ok(s, "pods", "b", "p2", "{\"app\":\"x\"}"));
+	json_decref(create_ok(s, "pods", "a", "p1", "{\"app\":\"x\"}"));
+	json_decref(create_ok(s, "pods", "a", "p3", "{\"app\":\"y\",\"q\":\"\\\"\u00e9\"}"));
+	for (int round = 0; round < 2; round++) {
+		expect_list_text(s, NULL, NULL);
+		expect_list_text(s, "a", NULL);
+		expect_list_text(s, NULL, "app=x");
+		expect_list_text(s, "b", "app=y");
+	}
+	_cleanup_json_ json_t *c = NULL;
+	assert_int_equal(gw_store_get(s, "pods", "a", "p1", &c, &err), 0);
+	json_object_set_new(json_object_get(json_object_get(c, "metadata"), "labels"), "app", json_string("y"));
+	assert_int_equal(gw_store_update(s, "pods", c, NULL, &err), 0);
+	assert_int_equal(gw_store_delete(s, "pods", "b", "p2", 0, NULL, &err), 0);
+	json_decref(create_ok(s, "pods", "a", "p0", NULL));
+	expect_list_text(s, NULL, NULL);
+	expect_list_text(s, NULL, "app=y");
+	expect_list_text(s, "c", NULL);
+	struct gw_buf b;
+	gw_buf_init(&b);
+	size_t count = 0;
+	assert_int_equal(gw_store_list_text(s, "pods", NULL, "app in (", &b, &count, NULL, &err), -EINVAL);
+	gw_buf_fini(&b);
+}
+
+/* An update that changes the labels carries the previous state (for
+ * label-selector watches); one that keeps them carries none. */
+static void test_watch_prev_labels(void **state)
+{
+	struct gw_store *s = *state;
+	_cleanup_err_ struct gw_err *err = NULL;
+	_cleanup_json_ json_t *a = create_ok(s, "pods", "ns", "a", "{\"app\":\"x\"}");
+	struct gw_store_watch *w = NULL;
+	assert_int_equal(gw_store_watch(s, "pods", NULL, rv_of(a), &w, &err), 0);
+	json_t *labels = json_object_get(json_object_get(a, "metadata"), "labels");
+	json_object_set_new(a, "spec", json_pack("{s:i}", "cpu", 2));
+	_cleanup_json_ json_t *a2 = NULL;
+	assert_int_equal(gw_store_update(s, "pods", a, &a2, &err), 0);
+	json_object_set_new(labels, "app", json_string("y"));
+	json_object_del(json_object_get(a, "metadata"), "resourceVersion");
+	_cleanup_json_ json_t *a3 = NULL;
+	assert_int_equal(gw_store_update(s, "pods", a, &a3, &err), 0);
+
+	struct gw_store_event ev = next_event(w);
+	assert_int_equal(ev.type, GW_STORE_MODIFIED);
+	assert_null(ev.prev_object);
+	gw_store_event_fini(&ev);
+	ev = next_event(w);
+	assert_int_equal(ev.type, GW_STORE_MODIFIED);
+	assert_non_null(ev.prev_object);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_object_get(ev.prev_object, "metadata"), "labels"), "app")),
+			    "x");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ev.prev_object, "spec"), "cpu")), 2);
+	assert_int_equal(rv_of(ev.prev_object), rv_of(a3));
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_object_get(ev.object, "metadata"), "labels"), "app")),
+			    "y");
+	gw_store_event_fini(&ev);
+	gw_store_watch_free(w);
+}
+
 struct lister_writer {
 	struct gw_store *s;
 	int n, failures;
@@ -599,6 +687,7 @@ static void test_list_snapshot_during_writes(void **state)
 		SUITE_TEST(test_list_selector), SUITE_TEST(test_watch_order),                      \
 		SUITE_TEST(test_watch_concurrent), SUITE_TEST(test_watch_expired),                 \
 		SUITE_TEST(test_rv_store_wide), SUITE_TEST(test_concurrent_cas),            \
-		SUITE_TEST(test_list_follows_writes), SUITE_TEST(test_list_snapshot_during_writes)
+		SUITE_TEST(test_list_follows_writes), SUITE_TEST(test_list_snapshot_during_writes), \
+		SUITE_TEST(test_list_text), SUITE_TEST(test_watch_prev_labels)
 
 #endif

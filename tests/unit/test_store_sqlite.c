@@ -320,6 +320,61 @@ static void test_crash_keeps_acknowledged(void **state)
 	}
 }
 
+/* A file written by schema 1 (no events.prev_object) is upgraded at open:
+ * its history still reads (without previous states) and writes go on. */
+static void test_schema1_upgraded(void **state)
+{
+	_cleanup_free_ char *path = new_path();
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	static const char schema1[] =
+		"PRAGMA journal_mode=WAL;"
+		"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+		"CREATE TABLE objects (kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
+		" rv INTEGER NOT NULL, object TEXT NOT NULL, labels TEXT, PRIMARY KEY (kind, namespace, name))"
+		" WITHOUT ROWID;"
+		"CREATE TABLE events (rv INTEGER PRIMARY KEY, type INTEGER NOT NULL, kind TEXT NOT NULL,"
+		" namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL);"
+		"INSERT INTO meta VALUES ('schema', 1), ('rv', 2), ('compacted', 0);"
+		"INSERT INTO objects VALUES ('pods', 'ns', 'a', 2, '{\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\","
+		"\"labels\":{\"app\":\"y\"}}}', '{\"app\":\"y\"}');"
+		"INSERT INTO events VALUES (1, 0, 'pods', 'ns', 'a', '{\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\","
+		"\"labels\":{\"app\":\"x\"}}}'), (2, 1, 'pods', 'ns', 'a', '{\"metadata\":{\"name\":\"a\","
+		"\"namespace\":\"ns\",\"labels\":{\"app\":\"y\"}}}');";
+	assert_int_equal(sqlite3_exec(db, schema1, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	struct gw_store *s = NULL;
+	_cleanup_err_ struct gw_err *err = NULL;
+	if (gw_store_open(path, NULL, &s, &err) < 0)
+		fail_msg("open a schema 1 store: %s", gw_err_msg(err));
+	struct gw_store_watch *w = NULL;
+	assert_int_equal(gw_store_watch(s, "pods", NULL, 1, &w, &err), 0);
+	_cleanup_json_ json_t *a = NULL;
+	assert_int_equal(gw_store_get(s, "pods", "ns", "a", &a, &err), 0);
+	json_object_set_new(json_object_get(json_object_get(a, "metadata"), "labels"), "app", json_string("z"));
+	assert_int_equal(gw_store_update(s, "pods", a, NULL, &err), 0);
+	struct gw_store_event ev = next_event(w);   /* the old event: no previous state */
+	assert_int_equal(ev.rv, 2);
+	assert_null(ev.prev_object);
+	gw_store_event_fini(&ev);
+	ev = next_event(w);
+	assert_int_equal(ev.rv, 3);
+	assert_non_null(ev.prev_object);
+	gw_store_event_fini(&ev);
+	gw_store_watch_free(w);
+	gw_store_close(s);
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema'", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(st, 0), 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
 static void test_selector_parse(void **state)
 {
 	static const char *const good[] = {"a=b", "a==b", "a!=b", "a", "!a", "a in (x)",
@@ -407,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_writers_large_list),
 		cmocka_unit_test(test_crash_keeps_acknowledged),
 		cmocka_unit_test(test_selector_parse),
+		cmocka_unit_test(test_schema1_upgraded),
 		cmocka_unit_test(test_base64),
 	};
 	return cmocka_run_group_tests_name("store_sqlite", tests, NULL, NULL);
