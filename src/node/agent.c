@@ -138,10 +138,13 @@ static void *watch_thread(void *arg)
 		wake_release(w);
 		return NULL;
 	}
+	bool failing = false;   /* say it once, not every second while the server is away */
 	while (!wake_stopping(w)) {
 		err = NULL;
-		if (gw_client_watch(c, VMI_COLLECTION "?watch=true", on_event, w, &err) < 0)
-			watch_log(w, "retrying", err);
+		int r = gw_client_watch(c, VMI_COLLECTION "?watch=true", on_event, w, &err);
+		if (r < 0 && !failing)
+			watch_log(w, "retrying every second", err);
+		failing = r < 0;
 		gw_err_free(err);
 		if (!wake_stopping(w))
 			sleep(1);
@@ -201,6 +204,7 @@ struct phase_edit {
 	const char *phase;          /* Running or Failed */
 	const char *reason, *message;
 	json_t *cpu;                /* status.godwit.cpu to record (borrowed), or NULL */
+	bool written;               /* out: the edit changed something */
 };
 
 static int edit_phase(json_t *vmi, void *arg)
@@ -213,8 +217,16 @@ static int edit_phase(json_t *vmi, void *arg)
 	/* Another VMI of the same name, or no longer ours: nothing to say. */
 	if (!uid || strcmp(uid, e->uid) != 0 || !node || strcmp(node, e->node) != 0)
 		return -ESTALE;
-	if (phase_final(phase) || (phase && strcmp(phase, e->phase) == 0))
+	if (phase_final(phase))
 		return 0;
+	if (phase && strcmp(phase, e->phase) == 0) {
+		/* Already said; only a CPU definition may be missing. */
+		if (!e->cpu || json_object_get(json_object_get(status, "godwit"), "cpu"))
+			return 0;
+		json_object_set(json_child(status, "godwit"), "cpu", e->cpu);
+		e->written = true;
+		return 1;
+	}
 	json_object_set_new(status, "phase", json_string(e->phase));
 	append_transition(status, e->phase);
 	if (strcmp(e->phase, "Running") == 0)
@@ -223,6 +235,7 @@ static int edit_phase(json_t *vmi, void *arg)
 		set_condition(status, "Ready", "False", e->reason, e->message);
 	if (e->cpu)
 		json_object_set(json_child(status, "godwit"), "cpu", e->cpu);
+	e->written = true;
 	return 1;
 }
 
@@ -232,7 +245,7 @@ static void write_phase(struct agent *a, const char *ns, const char *name, struc
 	int r = vmi_update(a->client, ns, name, false, edit_phase, e, &err);
 	if (r < 0 && r != -ESTALE && r != -ENOENT)
 		agent_log(a, "vm %s/%s: phase %s not written: %s", ns, name, e->phase, gw_err_msg(err));
-	else if (r == 0)
+	else if (r == 0 && e->written)
 		agent_log(a, "vm %s/%s: phase %s%s%s", ns, name, e->phase, e->message ? ": " : "",
 			  e->message ? e->message : "");
 	gw_err_free(err);
@@ -274,13 +287,13 @@ static void start_vm(struct agent *a, const json_t *doc, const struct gw_cluster
 	int r = runtime_start(a, doc, c, LV_RUN, NULL, &lv, &cpu, &err);
 	if (r < 0) {
 		agent_log(a, "vm %s/%s: not started: %s", ns, name, gw_err_msg(err));
-		struct phase_edit e = {uid, a->name, "Failed", "VMStartFailed", gw_err_msg(err), NULL};
+		struct phase_edit e = {uid, a->name, "Failed", "VMStartFailed", gw_err_msg(err), NULL, false};
 		write_phase(a, ns, name, &e);
 		gw_err_free(err);
 		return;
 	}
 	agent_add_vm(a, lv);
-	struct phase_edit e = {uid, a->name, "Running", NULL, NULL, cpu};
+	struct phase_edit e = {uid, a->name, "Running", NULL, NULL, cpu, false};
 	write_phase(a, ns, name, &e);
 	json_decref(cpu);
 }
@@ -314,19 +327,20 @@ static void lifecycle(struct agent *a, const json_t *doc, const struct gw_cluste
 			start_vm(a, doc, c, uid, ns, name);
 		} else if (strcmp(phase, "Running") == 0) {
 			struct phase_edit e = {uid, a->name, "Failed", "QEMUExited",
-					       "the QEMU process exited (no VM of this VMI runs on its node)", NULL};
+					       "the QEMU process exited (no VM of this VMI runs on its node)", NULL, false};
 			write_phase(a, ns, name, &e);
 		}
 		return;
 	}
 	if (!lv->vm || !gw_vm_alive(lv->vm)) {
-		struct phase_edit e = {uid, a->name, "Failed", "QEMUExited", "the QEMU process exited", NULL};
+		struct phase_edit e = {uid, a->name, "Failed", "QEMUExited", "the QEMU process exited", NULL, false};
 		write_phase(a, ns, name, &e);
 		return;
 	}
-	if (!phase || strcmp(phase, "Running") != 0) {
+	if (!phase || strcmp(phase, "Running") != 0 ||
+	    (lv->cpu && !json_object_get(json_object_get(status, "godwit"), "cpu"))) {
 		/* Started by an agent that stopped before it said so. */
-		struct phase_edit e = {uid, a->name, "Running", NULL, NULL, NULL};
+		struct phase_edit e = {uid, a->name, "Running", NULL, NULL, lv->cpu, false};
 		write_phase(a, ns, name, &e);
 	}
 	/* Source side of a migration (step 3 of the hand-off). */
@@ -334,9 +348,15 @@ static void lifecycle(struct agent *a, const json_t *doc, const struct gw_cluste
 	const char *muid = json_string_value(json_object_get(ms, "migrationUid"));
 	const char *source = json_string_value(json_object_get(ms, "sourceNode"));
 	if (!muid || !source || strcmp(source, a->name) != 0 || json_is_true(json_object_get(ms, "completed")) ||
-	    !json_string_value(json_object_get(ms, "targetNodeAddress")) || gw_strv_contains(&a->done_migrations, muid))
+	    gw_strv_contains(&a->done_migrations, muid))
 		return;
 	bool adopt = json_string_value(json_object_get(ms, "startTimestamp")) != NULL;
+	if (!adopt && json_is_true(json_object_get(ms, "abortRequested"))) {
+		source_abort_unstarted(a, ns, name, muid);
+		return;
+	}
+	if (!json_string_value(json_object_get(ms, "targetNodeAddress")))
+		return;
 	struct gw_err *err = NULL;
 	if (source_start(a, lv, doc, adopt, &err) < 0) {
 		agent_log(a, "migration %s of %s/%s: %s", muid, ns, name, gw_err_msg(err));
@@ -377,10 +397,16 @@ static void pass(struct agent *a)
 	_cleanup_json_ json_t *list = NULL, *kubevirts = NULL;
 	if (node_call(a->client, "GET", VMI_COLLECTION, NULL, NULL, &list, &err) < 0 ||
 	    node_call(a->client, "GET", "/apis/kubevirt.io/v1/kubevirts", NULL, NULL, &kubevirts, &err) < 0) {
-		agent_log(a, "list: %s", gw_err_msg(err));
+		/* Once per outage: the resync retries every 2 s. */
+		if (!a->list_failing)
+			agent_log(a, "list: %s (retrying)", gw_err_msg(err));
+		a->list_failing = true;
 		gw_err_free(err);
 		return;
 	}
+	if (a->list_failing)
+		agent_log(a, "list: the server answers again");
+	a->list_failing = false;
 	struct gw_cluster *c = gw_cluster_new();
 	json_t *kv = json_array_get(json_object_get(kubevirts, "items"), 0);
 	if (kv && gw_cluster_add_doc(c, kv, "the KubeVirt CR", 0, &err) < 0) {
@@ -578,7 +604,7 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 	unsigned heartbeat_ms = (o->heartbeat_interval_s ? o->heartbeat_interval_s : DEFAULT_HEARTBEAT_S) * 1000;
 	unsigned resync_ms = o->resync_ms ? o->resync_ms : DEFAULT_RESYNC_MS;
 	uint64_t next_heartbeat = node_now_ms() + heartbeat_ms, next_pass = 0;
-	bool dirty = true;
+	bool dirty = true, heartbeat_failing = false;
 	while (!agent_stopping(&a)) {
 		uint64_t now = node_now_ms();
 		if (now >= next_heartbeat) {
@@ -590,8 +616,11 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 				e = NULL;
 				hr = node_register(&a, &e);
 			}
-			if (hr < 0)
-				agent_log(&a, "heartbeat: %s", gw_err_msg(e));
+			if (hr < 0 && !heartbeat_failing)
+				agent_log(&a, "heartbeat: %s (retrying every interval)", gw_err_msg(e));
+			else if (hr == 0 && heartbeat_failing)
+				agent_log(&a, "heartbeat: sent again");
+			heartbeat_failing = hr < 0;
 			gw_err_free(e);
 			next_heartbeat = now + heartbeat_ms;
 		}

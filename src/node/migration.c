@@ -197,6 +197,37 @@ static int edit_fail(json_t *vmi, void *arg)
 	return 1;
 }
 
+/* An abort that came before the migration started: nothing to cancel in
+ * QEMU, the source answers at once (the controller waits for abortStatus). */
+static int edit_abort_unstarted(json_t *vmi, void *arg)
+{
+	const char *migration_uid = arg;
+	json_t *ms = json_object_get(json_object_get(vmi, "status"), "migrationState");
+	const char *uid = json_string_value(json_object_get(ms, "migrationUid"));
+	if (!uid || strcmp(uid, migration_uid) != 0 || json_is_true(json_object_get(ms, "completed")) ||
+	    json_object_get(ms, "startTimestamp"))
+		return 0;
+	char ts[40];
+	node_format_time(node_now_ms(), ts);
+	json_object_set_new(ms, "abortStatus", json_string("Succeeded"));
+	json_object_set_new(ms, "completed", json_true());
+	json_object_set_new(ms, "failed", json_true());
+	json_object_set_new(ms, "failureReason", json_string("Live migration has been aborted"));
+	json_object_set_new(ms, "endTimestamp", json_string(ts));
+	return 1;
+}
+
+void source_abort_unstarted(struct agent *a, const char *ns, const char *name, const char *migration_uid)
+{
+	struct gw_err *err = NULL;
+	gw_strv_push(&a->done_migrations, migration_uid);
+	if (vmi_update(a->client, ns, name, false, edit_abort_unstarted, (void *)migration_uid, &err) < 0)
+		agent_log(a, "migration %s: abort not written: %s", migration_uid, gw_err_msg(err));
+	else
+		agent_log(a, "migration %s of %s/%s: aborted before it started", migration_uid, ns, name);
+	gw_err_free(err);
+}
+
 /* ---- source: the thread ----------------------------------------------- */
 
 static void sleep_ms(unsigned ms)

@@ -42,6 +42,7 @@ struct local_vm {
 	char *migration_uid;       /* LV_INCOMING: the migration it receives */
 	struct gw_vm *vm;          /* NULL while a migration thread owns it, or when gone */
 	uint64_t memory_bytes;
+	json_t *cpu;               /* the CPU definition it runs with (status.godwit.cpu), or NULL */
 	struct source_mig *mig;    /* a source migration in flight, or NULL */
 };
 
@@ -65,8 +66,7 @@ struct agent {
 	struct local_vm **vms;
 	size_t n_vms;
 	struct gw_strv done_migrations; /* uids this agent finished, either role */
-	uint64_t next_heartbeat_ns;
-	bool registered;
+	bool list_failing;         /* the last list failed (logged once) */
 };
 
 void agent_log(struct agent *a, const char *fmt, ...) GW_PRINTF(2, 3);
@@ -115,6 +115,9 @@ void agent_drop_vm(struct agent *a, struct local_vm *lv);  /* removes from the l
 /* Source: starts a thread for the VMI's migration (adopt = it was already
  * running in QEMU before the agent restarted). */
 int source_start(struct agent *a, struct local_vm *lv, const json_t *vmi_doc, bool adopt, struct gw_err **err);
+/* The controller asked for an abort before the source started: closes
+ * the migrationState as aborted. */
+void source_abort_unstarted(struct agent *a, const char *ns, const char *name, const char *migration_uid);
 /* If lv's migration thread ended: joins it, and returns true with the VM
  * back in lv->vm (failure) or gone (success: lv should be dropped). */
 bool source_reap(struct agent *a, struct local_vm *lv, bool *succeeded);

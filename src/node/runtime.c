@@ -20,6 +20,7 @@ void local_vm_free(struct local_vm *lv)
 	free(lv->uid);
 	free(lv->dir);
 	free(lv->migration_uid);
+	json_decref(lv->cpu);
 	free(lv);
 }
 
@@ -43,10 +44,10 @@ void agent_drop_vm(struct agent *a, struct local_vm *lv)
 
 int local_vm_save(const struct local_vm *lv, struct gw_err **err)
 {
-	_cleanup_json_ json_t *meta = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I}", "namespace", lv->ns, "name", lv->name,
-						"uid", lv->uid, "role", lv->role == LV_RUN ? "run" : "incoming",
+	_cleanup_json_ json_t *meta = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I, s:O?}", "namespace", lv->ns, "name",
+						lv->name, "uid", lv->uid, "role", lv->role == LV_RUN ? "run" : "incoming",
 						"migrationUid", lv->migration_uid, "memoryBytes",
-						(json_int_t)lv->memory_bytes);
+						(json_int_t)lv->memory_bytes, "cpu", lv->cpu);
 	_cleanup_free_ char *text = json_dumps(meta, JSON_COMPACT);
 	_cleanup_free_ char *path = gw_asprintf("%s/" META_FILE, lv->dir);
 	return gw_file_write_atomic(path, text, strlen(text), err);
@@ -87,6 +88,8 @@ static struct local_vm *load_meta(const char *dir)
 	lv->migration_uid = mig ? gw_strdup(mig) : NULL;
 	json_int_t mem = json_integer_value(json_object_get(meta, "memoryBytes"));
 	lv->memory_bytes = mem > 0 ? (uint64_t)mem : 0;
+	json_t *cpu = json_object_get(meta, "cpu");
+	lv->cpu = json_is_object(cpu) ? json_incref(cpu) : NULL;
 	return lv;
 }
 
@@ -227,6 +230,7 @@ int runtime_start(struct agent *a, const json_t *vmi_doc, const struct gw_cluste
 	lv->role = role;
 	lv->migration_uid = migration_uid ? gw_strdup(migration_uid) : NULL;
 	lv->memory_bytes = vm.memory_mib << 20;
+	lv->cpu = json_incref(def);
 	lv->dir = gw_asprintf("%s/%s_%s_%.8s%s", a->vms_dir, lv->ns, lv->name, uid, role == LV_INCOMING ? "_in" : "");
 	if (mkdir(lv->dir, 0700) < 0 && errno != EEXIST) {
 		r = gw_err_set(err, -errno, "state directory %s: %s", lv->dir, strerror(errno));

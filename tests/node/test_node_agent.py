@@ -357,6 +357,25 @@ def main():
        "the VM keeps running on node-a after the abort", serial(src_dir)[-500:])
     ok(wait_for(lambda: not incoming_dirs(), 10), "node-b stopped its target QEMU", b.vm_dirs())
 
+    # 2b. An abort before the target is ready (its agent is down): the
+    # source agent closes the migration itself, nothing was started.
+    ok(b.stop() == 0, "node-b's agent stops")
+    previous_uid = state().get("migrationUid")
+    res = migrate("migrate")
+    ok(res[0], "godwit migrate vm-work (target agent down)", res[1])
+    handed = wait_for(lambda: state().get("migrationUid") not in (None, previous_uid) and
+                      state().get("targetNode") == "node-b", 20)
+    res = migrate("migrate-cancel")
+    ok(handed and res[0], "godwit migrate-cancel vm-work after the hand-off", res[1])
+    wait_for(lambda: state().get("completed"), 20)
+    ms = state()
+    ok(ms.get("abortStatus") == "Succeeded" and ms.get("failed") is True and not ms.get("startTimestamp") and
+       not ms.get("targetNodeAddress") and "aborted before it started" in a.text(),
+       "the source agent answers the abort of a migration that never started", json.dumps(ms, indent=1))
+    ok(vmi().get("status", {}).get("nodeName") == "node-a" and alive(src_pid), "the VM stays on node-a")
+    b.start()
+    ok(wait_for(lambda: b.text().count("Node updated") >= 1, 20), "node-b's agent is back")
+
     # 3. Unlimited bandwidth: the migration completes.
     status, _ = server.request("PUT", KV + "/kubevirt", {"metadata": {"name": "kubevirt", "namespace": "kubevirt"},
                                                       "spec": {"configuration": {}}})
@@ -448,6 +467,19 @@ def main():
     more = wait_for(lambda: len(status_lines(serial(pc_dst))) >= 2, 20)
     ok(more and "CORRUPT" not in serial(pc_dst) and all(x.get("corrupt") == "0" for x in status_lines(serial(pc_dst))),
        "the guest carries on on node-b after post-copy with no bad page", serial(pc_dst)[-500:])
+
+    # A QEMU that dies by itself: the VMI fails saying so, and runStrategy
+    # Always brings a new VMI that an agent starts again.
+    old_uid = pc().get("metadata", {}).get("uid")
+    pc_pid = pid_of(pc_dst) if pc_dst else None
+    if pc_pid:
+        os.kill(pc_pid, signal.SIGKILL)
+    ok(wait_for(lambda: "vm default/vm-pc: phase Failed: the QEMU process exited" in b.text(), 10),
+       "a QEMU killed from outside makes its VMI Failed (QEMUExited)", b.text()[-800:])
+    again = wait_for(lambda: pc().get("metadata", {}).get("uid") not in (None, old_uid) and
+                     pc().get("status", {}).get("phase") == "Running", 30)
+    ok(again, "the VM's new VMI runs again (on %s)" % pc().get("status", {}).get("nodeName"),
+       json.dumps(pc().get("status"))[:800])
     server.request("DELETE", "/apis/kubevirt.io/v1/namespaces/default/virtualmachines/vm-pc")
     server.request("DELETE", VMIS + "/vm-pc")
     ok(wait_for(lambda: not b.vm_dirs() and not a.vm_dirs(), 20), "its QEMU is stopped after the delete",
