@@ -144,35 +144,14 @@ def migrate_with_progress(cl, target):
     return m
 
 
-def dump_cluster(cl, directory):
-    """The cluster as files for `godwit explain -f` (until explain reads a
-    server itself)."""
-    os.makedirs(directory, exist_ok=True)
-    for kind, args in (("nodes", ["nodes"]), ("vms", ["vm", "-A"]), ("vmis", ["vmi", "-A"]),
-                       ("vmims", ["vmim", "-A"]), ("kubevirt", ["kubevirts", "-A"]),
-                       ("policies", ["migrationpolicies"])):
-        _, out, _ = cl.cli("get", *args, "-o", "json")
-        with open(os.path.join(directory, kind + ".json"), "w") as f:
-            f.write(out)
+def explain(cl, *args):
+    """godwit explain VM ARGS --server URL (the token from the environment).
+    Returns (the command as shown, its output)."""
+    cmd = ["explain", VM, *args, "--server", cl.url]
+    return " ".join(cmd), cl.cli(*cmd)[1]
 
 
-def explain(cl, workdir, *args):
-    """godwit explain VM ARGS on the live cluster: --server when this build
-    has it, otherwise on a dump of the cluster. Returns (command as shown,
-    stdout)."""
-    p = subprocess.run([cl.godwit, "explain", "--help"], capture_output=True, text=True)
-    if "--server" in p.stdout + p.stderr:
-        cmd = ["explain", VM, *args, "--server", cl.url]
-        shown = " ".join(cmd)
-    else:
-        dump = os.path.join(workdir, "dump")
-        dump_cluster(cl, dump)
-        cmd = ["explain", VM, *args, "-f", dump]
-        shown = " ".join(cmd[:-1]) + " <the cluster dumped with godwit get -o json>"
-    return shown, cl.cli(*cmd)[1]
-
-
-def story(cl, args, workdir):
+def story(cl, args):
     profiles = {name: os.path.join(ROOT, "data", "hosts", prof + ".json") for name, prof, _, _ in NODES}
 
     step(1, "A control plane and three nodes of three CPU generations")
@@ -199,7 +178,7 @@ def story(cl, args, workdir):
     migrate_with_progress(cl, "node-b")
 
     step(4, "Can it go on to node-c?")
-    shown, out = explain(cl, workdir, "--node", "node-c")
+    shown, out = explain(cl, "--node", "node-c")
     say("   $ godwit " + shown)
     shown, reasons = False, []
     for line in out.splitlines():
@@ -216,7 +195,7 @@ def story(cl, args, workdir):
                 say("   %s... and %d more like these" % (" " * 6, len(reasons) - 3))
                 reasons = reasons[:3]
             say("   " + line)
-    _, out_json = explain(cl, workdir, "-o", "json")
+    _, out_json = explain(cl, "-o", "json")
     doc = json.loads(out_json)
     node_c = next(n for n in doc["nodes"] if n["name"] == "node-c")
     missing = [r["subject"].rsplit("/", 1)[-1] for r in node_c["reasons"]]
@@ -279,7 +258,7 @@ def story(cl, args, workdir):
     node = vmi["status"]["nodeName"]
     say("   Running again on %s with -cpu %s" % (node, (C.dig(vmi, "status.godwit.cpu") or {}).get("qemu", model)))
     wait_guest(cl, node)
-    _, out_json = explain(cl, workdir, "-o", "json")
+    _, out_json = explain(cl, "-o", "json")
     eligible = json.loads(out_json)["eligibleNodes"]
     say("   $ godwit explain %s: eligible targets now %s" % (VM, ", ".join(eligible)))
     expect(set(eligible) == {n for n, _, _, _ in NODES} - {node}, "not every other node is eligible")
@@ -313,7 +292,7 @@ def main():
         cl = C.Cluster(args.godwit, [(n, addr, os.path.join(ROOT, "data", "hosts", p + ".json"), mem)
                                      for (n, p, _, mem), addr in zip(NODES, addresses)],
                        log=lambda m: say("   (%s)" % m), keep=args.keep, parent=args.workdir)
-        story(cl, args, cl.dir)
+        story(cl, args)
     except SystemExit:
         say()
         say("demo: interrupted")
