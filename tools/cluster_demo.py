@@ -238,6 +238,10 @@ def story(cl, args):
     fix = next((f for f in doc.get("fixes", []) if f.get("fix") == "common-model"), None)
     expect(fix and fix.get("model"), "explain offers no common-model fix")
     model = fix["model"]
+    _, rep, _ = run(cl, "check", "--server", cl.url, "-o", "json", show=False)
+    rec = json.loads(rep)["cluster"]["recommendedCpuModel"] or {}
+    say("   $ godwit check --server %s  ->  recommended cluster CPU model: %s" % (cl.url, rec.get("model")))
+    expect(rec.get("model") == model, "check (%s) and explain (%s) disagree" % (rec.get("model"), model))
     _, bl, _ = cl.cli("cpu", "baseline", *sum((["--profile", p] for p in profiles.values()), []), "-o", "json")
     bl = json.loads(bl)
     say("   $ godwit explain %s  ->  fix: set a common CPU model: %s (frees %s)" % (
