@@ -408,7 +408,11 @@ def case_drain(godwit, elf):
     vs = C.wait_for("6 VMIs moved off node-a", all_moved, 240, interval=1)
     ok(True, "all 6 VMIs Running off node-a: " + ", ".join(
         "%s->%s" % (v["metadata"]["name"], v["status"]["nodeName"]) for v in vs))
-    vmims = [m for m in cl.list("vmim") if C.dig(m, "status.sourceNode") == "node-a"]
+    # The controller records Succeeded shortly after the agent moved the VMI.
+    def all_final():
+        ms = [m for m in cl.list("vmim") if C.dig(m, "status.sourceNode") == "node-a"]
+        return ms if ms and all(C.dig(m, "status.phase") in C.FINAL_VMIM for m in ms) else None
+    vmims = C.wait_for("the evacuation migrations final", all_final, 30)
     done = [m for m in vmims if C.dig(m, "status.phase") == "Succeeded"]
     ok(len(done) >= 6, "%d evacuation migrations succeeded (of %d)" % (len(done), len(vmims)))
     ok(all(C.dig(m, "metadata.annotations", {}).get("kubevirt.io/evacuationMigration") == "node-a"
@@ -439,6 +443,10 @@ def case_drain(godwit, elf):
     bad = []
     for v in vs:
         name, node = v["metadata"]["name"], v["status"]["nodeName"]
+        try:
+            wait_guest_progress(cl, name, node, 0, 1, timeout=30)
+        except C.Timeout:
+            pass
         text = cl.serial_text(name, node)
         lines = C.status_lines(text)
         if not lines or lines[-1]["corrupt"] or "CORRUPT" in text:
