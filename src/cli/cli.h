@@ -74,6 +74,10 @@ bool gw_cli_conn_option(struct gw_cli_conn *conn, int opt, const char *arg);
 /* --token-file is read here (its first line; an empty or unreadable file
  * is an error naming it); --token and --token-file together are refused. */
 int gw_cli_connect(const struct gw_cli_conn *conn, struct gw_client **client, struct gw_err **err);
+/* The token of --token-file: the file's first line, without surrounding
+ * blanks (the server writes DATA-DIR/token as 64 hex digits and a newline);
+ * an empty first line or a NUL byte is an error naming the file. */
+int gw_cli_read_token_file(const char *path, char **token, struct gw_err **err);
 /* A resource by kind, plural or short name; an error naming the known ones. */
 int gw_cli_resource(const char *name, const struct gw_server_resource **res, struct gw_err **err);
 /* GET/POST/... expecting 2xx: 0 with *reply, or the server's error. */
@@ -133,6 +137,9 @@ struct gw_cli_cluster_opts {
 	struct gw_whatif whatif;
 	const char *model_db;              /* --model-db (borrowed from argv) */
 	enum gw_output output;
+	/* The command reads no object's JSON document (check): they are not
+	 * kept (gw_cluster.drop_docs). */
+	bool drop_docs;
 	/* After gw_cli_cluster_load: the cluster cpuModel before --set-cpu-model
 	 * (NULL when none), for gw_check_options.previous_cpu_model. */
 	char *previous_cpu_model;

@@ -16,9 +16,7 @@ bool gw_cli_conn_option(struct gw_cli_conn *conn, int opt, const char *arg)
 	}
 }
 
-/* The token of --token-file: the file's first line, without surrounding
- * blanks (the server writes DATA-DIR/token as 64 hex digits and a newline). */
-static int read_token_file(const char *path, char **token, struct gw_err **err)
+int gw_cli_read_token_file(const char *path, char **token, struct gw_err **err)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -48,7 +46,7 @@ int gw_cli_connect(const struct gw_cli_conn *conn, struct gw_client **client, st
 		return gw_err_set(err, -EINVAL, "--token and --token-file: give one of them");
 	_cleanup_free_ char *file_token = NULL;
 	if (conn->token_file) {
-		int r = read_token_file(conn->token_file, &file_token, err);
+		int r = gw_cli_read_token_file(conn->token_file, &file_token, err);
 		if (r < 0)
 			return r;
 	}

@@ -37,23 +37,6 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-static int read_token(const char *path, char **out, struct gw_err **err)
-{
-	char *data = NULL;
-	size_t len = 0;
-	int r = gw_file_read(path, 4096, &data, &len, err);
-	if (r < 0)
-		return gw_err_wrap(err, "--token-file");
-	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
-		data[--len] = 0;
-	if (!len) {
-		free(data);
-		return gw_err_set(err, -EINVAL, "--token-file %s: empty", path);
-	}
-	*out = data;
-	return 0;
-}
-
 enum {
 	OPT_SERVER = 0x100, OPT_TOKEN, OPT_TOKEN_FILE, OPT_NAME, OPT_PROFILE, OPT_ADDRESS, OPT_STATE_DIR,
 	OPT_MEMORY, OPT_CPUS, OPT_HEARTBEAT, OPT_QEMU, OPT_ACCEL, OPT_MODEL_DB,
@@ -144,7 +127,7 @@ int gw_cmd_node(int argc, char **argv)
 	struct gw_err *err = NULL;
 	_cleanup_free_ char *token = NULL;
 	if (token_file) {
-		if (read_token(token_file, &token, &err) < 0)
+		if (gw_cli_read_token_file(token_file, &token, &err) < 0)
 			return gw_cli_fail(err);
 		o.token = token;
 	}

@@ -106,6 +106,41 @@ static void update_vm_status(struct gw_ctl *ctl, const struct gw_vm *vm, const s
 		ctl_update(ctl, KIND_VMS, doc);
 }
 
+/* vmi's ownerReference to the VirtualMachine that controls it (controller:
+ * true), or NULL. */
+static const json_t *controller_ref(const struct gw_vmi *vmi)
+{
+	const json_t *refs = json_object_get(json_object_get(vmi->doc, "metadata"), "ownerReferences");
+	size_t i;
+	json_t *ref;
+	json_array_foreach(refs, i, ref) {
+		const char *kind = ctl_str(ref, "kind");
+		if (kind && strcmp(kind, "VirtualMachine") == 0 && json_is_true(json_object_get(ref, "controller")))
+			return ref;
+	}
+	return NULL;
+}
+
+/* Kubernetes' garbage collector for the VMIs of VMs: a VMI whose
+ * controlling VM is gone (or was made again with another uid) or is being
+ * deleted is deleted too, as KubeVirt stops the VMI of a VM being
+ * deleted. Its agent then stops the QEMU. */
+static void collect_orphans(struct gw_ctl *ctl, const struct gw_cluster *c)
+{
+	for (size_t i = 0; i < c->n_vmis; i++) {
+		const struct gw_vmi *vmi = c->vmis[i];
+		const json_t *ref = controller_ref(vmi);
+		if (!ref || ctl_str(vmi->doc, "metadata.deletionTimestamp"))
+			continue;
+		const char *name = ctl_str(ref, "name"), *uid = ctl_str(ref, "uid");
+		const struct gw_vm *vm = name ? gw_cluster_vm(c, vmi->meta.namespace, name) : NULL;
+		if (!vm || (uid && vm->meta.uid && strcmp(uid, vm->meta.uid) != 0))
+			delete_vmi(ctl, vmi, "its VirtualMachine is gone");
+		else if (ctl_str(vm->doc, "metadata.deletionTimestamp"))
+			delete_vmi(ctl, vmi, "its VirtualMachine is being deleted");
+	}
+}
+
 int64_t ctl_pass_vm(struct gw_ctl *ctl, const struct gw_cluster *c)
 {
 	for (size_t i = 0; i < c->n_vms; i++) {
@@ -135,6 +170,7 @@ int64_t ctl_pass_vm(struct gw_ctl *ctl, const struct gw_cluster *c)
 			create_vmi(ctl, vm);
 		update_vm_status(ctl, vm, vmi);
 	}
+	collect_orphans(ctl, c);
 	return -1;
 }
 

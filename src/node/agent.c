@@ -443,6 +443,25 @@ static void pass(struct agent *a)
 
 /* ---- set-up ------------------------------------------------------------------- */
 
+/* The models this node can run are its own QEMU's, as KubeVirt's labeller
+ * sees them through libvirt: labels and host-models never name a model the
+ * binary lacks (QEMU 7.2 has no SapphireRapids). --model-db overrides; a
+ * QEMU that cannot be asked leaves the built-in database, said in the log. */
+static int load_model_db(struct agent *a, const char *path, struct gw_err **err)
+{
+	if (path)
+		return gw_cpu_modeldb_load(path, &a->db, err);
+	struct gw_err *probe_err = NULL;
+	if (gw_cpu_modeldb_from_qemu(a->qemu, &a->db, &probe_err) == 0) {
+		agent_log(a, "CPU models: %zu, from %s (%s)", a->db->n, a->qemu, a->db->source);
+		return 0;
+	}
+	agent_log(a, "CPU models: the built-in database (%s could not be asked: %s)", a->qemu,
+		  gw_err_msg(probe_err));
+	gw_err_free(probe_err);
+	return gw_cpu_modeldb_builtin(&a->db, err);
+}
+
 static int load_profile(struct agent *a, struct gw_err **err)
 {
 	const struct gw_node_agent_options *o = a->o;
@@ -500,7 +519,7 @@ static int setup(struct agent *a, struct gw_err **err)
 	r = make_dir(a->vms_dir, err);
 	if (r < 0)
 		return r;
-	r = o->model_db ? gw_cpu_modeldb_load(o->model_db, &a->db, err) : gw_cpu_modeldb_builtin(&a->db, err);
+	r = load_model_db(a, o->model_db, err);
 	if (r < 0)
 		return r;
 	r = load_profile(a, err);

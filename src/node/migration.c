@@ -427,17 +427,17 @@ bool source_reap(struct agent *a, struct local_vm *lv, bool *succeeded)
 
 void source_stop(struct agent *a, struct local_vm *lv)
 {
+	(void)a;
 	struct source_mig *s = lv->mig;
 	if (!s)
 		return;
-	/* The thread sees the stop flag within one poll and a write. */
+	/* The thread sees the stop flag within one poll and a write. After a
+	 * success its VM is gone (s->vm NULL); otherwise the handle comes back
+	 * to be detached. */
 	pthread_join(s->thread, NULL);
-	bool succeeded = s->succeeded;
 	lv->vm = s->vm;
 	lv->mig = NULL;
 	source_mig_free(s);
-	(void)a;
-	(void)succeeded;
 }
 
 /* ---- target ------------------------------------------------------------- */

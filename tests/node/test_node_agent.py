@@ -217,6 +217,15 @@ def main():
        any(k.startswith("host-model-cpu.node.kubevirt.io/") for k in labels) and
        labels.get("kubevirt.io/schedulable") == "true",
        "the Node carries the labeller's labels of its profile", json.dumps(labels)[:2000])
+    # The labels name only models this node's QEMU has (its own model list, as libvirt would
+    # give it), whatever the profile's generation.
+    tsv = subprocess.run([GODWIT, "cpu", "models", "--from-qemu", qemu, "-o", "tsv"], capture_output=True,
+                         text=True, timeout=60).stdout
+    local = {line.split("\t")[0] for line in tsv.splitlines() if line and not line.startswith("#")}
+    named = {k.split("/", 1)[1] for k in labels
+             if k.startswith(("cpu-model.node.kubevirt.io/", "host-model-cpu.node.kubevirt.io/"))}
+    ok(local and named and named <= local and "CPU models: %d, from" % len(local) in a.text(),
+       "labels name only the local QEMU's models (%d of them)" % len(local), (sorted(named - local), a.text()[:600]))
     ok(st.get("capacity") == {"cpu": "4", "memory": "4194304Ki"} and st.get("allocatable") == st.get("capacity"),
        "capacity and allocatable from --cpus/--memory", st)
     ok(st.get("addresses") == [{"type": "InternalIP", "address": "127.0.0.1"}] and

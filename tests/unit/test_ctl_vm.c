@@ -120,6 +120,15 @@ static void test_vm_lifecycle(void **state)
 	/* Always again. */
 	fx_modify(&f, "virtualmachines", "default", "vm1", set_strategy, "Always");
 	assert_true(fx_wait(&f, vmi_placed, "vm1", WAIT_MS));
+
+	/* The VM deleted: its VMI goes with it (garbage collection). A VMI no
+	 * VM controls stays. */
+	json_t *lone = fx_vmi_doc("lone", "n1", "1Gi", NULL);
+	fx_create(&f, "virtualmachineinstances", lone);
+	fx_delete(&f, "virtualmachines", "default", "vm1");
+	assert_true(fx_wait(&f, vmi_gone, "vm1", WAIT_MS));
+	usleep(300 * 1000);
+	assert_true(vmi_exists(&f, "lone"));
 	fx_close(&f);
 }
 
