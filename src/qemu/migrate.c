@@ -1171,6 +1171,8 @@ int gw_qemu_migration_adopt(struct gw_vm *source, struct gw_vm *target,
 				  start_unix_ms, start_unix_ms ? "in the future" : "missing");
 	struct gw_qemu_migration *m = migration_alloc(source, target, cfg);
 	m->adopted = true;
+	/* Block migration: the mirrors may still run in QEMU; a failure ends them. */
+	m->mirrors_started = cfg->n_mirror_devices > 0;
 	/* The monitor counts from `migrate`, on the monotonic clock: place
 	 * the recorded wall-clock start on it (a start slightly ahead of this
 	 * clock, from another host's agent, counts as now). */
