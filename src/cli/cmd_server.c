@@ -190,6 +190,7 @@ int gw_cmd_server(int argc, char **argv)
 		.tls_cert_pem = cert,
 		.tls_key_pem = key,
 		.log = log_line,
+		.rules = rules,
 	};
 	struct gw_server *server = NULL;
 	if (gw_server_start(store, &o, &server, &err) < 0) {
