@@ -18,7 +18,7 @@
 #include "godwit/store.h"
 
 #define TOKEN "bench-token-0123456789abcdef"
-#define CLIENTS 4
+#define MAX_CLIENTS 64
 #define WATCH_EVENTS 200
 
 static char base_url[64];
@@ -167,10 +167,19 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 int main(int argc, char **argv)
 {
 	size_t n = 10000;
-	if (argc == 3 && !strcmp(argv[1], "-n"))
-		n = strtoul(argv[2], NULL, 10);
+	int clients = 4;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "-n"))
+			n = strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "-c"))
+			clients = atoi(argv[i + 1]);
+	}
 	if (n < 100)
 		n = 100;
+	if (clients < 1 || clients > MAX_CLIENTS) {
+		fprintf(stderr, "bench_server: -c %d: 1 to %d clients\n", clients, MAX_CLIENTS);
+		return 2;
+	}
 	char dir[] = "/tmp/godwit-bench-server-XXXXXX";
 	if (!mkdtemp(dir))
 		return 1;
@@ -192,21 +201,21 @@ int main(int argc, char **argv)
 	report_creates("http_create", 1, n, bench_ms_since(t0), one.lat_ms, one.failures);
 
 	/* 2. concurrent clients */
-	struct worker ws[CLIENTS];
-	pthread_t th[CLIENTS];
-	size_t per = n / CLIENTS / 2;
-	double *all = gw_calloc(per * CLIENTS, sizeof(double));
+	struct worker ws[MAX_CLIENTS];
+	pthread_t th[MAX_CLIENTS];
+	size_t per = n / (size_t)clients / 2;
+	double *all = gw_calloc(per * (size_t)clients, sizeof(double));
 	t0 = gw_now_ns();
-	for (int i = 0; i < CLIENTS; i++) {
+	for (int i = 0; i < clients; i++) {
 		ws[i] = (struct worker){.id = i + 1, .n = per, .lat_ms = all + (size_t)i * per};
 		pthread_create(&th[i], NULL, create_worker, &ws[i]);
 	}
 	int fails = 0;
-	for (int i = 0; i < CLIENTS; i++) {
+	for (int i = 0; i < clients; i++) {
 		pthread_join(th[i], NULL);
 		fails += ws[i].failures;
 	}
-	report_creates("http_create_concurrent", CLIENTS, per * CLIENTS, bench_ms_since(t0), all, fails);
+	report_creates("http_create_concurrent", clients, per * (size_t)clients, bench_ms_since(t0), all, fails);
 
 	/* 3. list of n objects (the first n nodes by selector would parse
 	 * them all too; the whole kind is what a client asks for) */

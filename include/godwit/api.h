@@ -35,6 +35,7 @@ struct gw_map {
 	char **keys;   /* sorted, unique */
 	char **values;
 	size_t n;
+	size_t cap;    /* slots allocated; gw_map_set grows them geometrically */
 };
 void gw_map_init(struct gw_map *m);
 void gw_map_fini(struct gw_map *m);
@@ -161,6 +162,9 @@ struct gw_volume {
 	enum gw_volume_kind kind;
 	char *claim;          /* PVC / DataVolume name */
 	bool hostdisk_shared;
+	/* emptyDisk.capacity as written (a positive integer as its digits),
+	 * whatever the volume's kind; NULL when unset */
+	char *empty_disk_capacity;
 };
 enum gw_disk_type { GW_DISK_DISK, GW_DISK_CDROM, GW_DISK_LUN, GW_DISK_FILESYSTEM };
 struct gw_disk {
@@ -195,6 +199,7 @@ struct gw_vmi_spec {
 	bool sev, sev_snp, tdx;          /* launchSecurity */
 	bool hyperv_reenlightenment, hyperv_passthrough;
 	bool dedicated_cpu;
+	bool realtime;                   /* spec.domain.cpu.realtime set (neither null nor false) */
 	char *eviction_strategy;         /* NULL when unset */
 };
 
@@ -212,6 +217,7 @@ struct gw_vmi {
 	struct gw_vmi_spec spec;
 	char *phase;                     /* status.phase; NULL when absent */
 	char *node_name;                 /* status.nodeName */
+	char *machine_type_status;       /* status.machine.type (canonical, after boot); NULL unset */
 	/* claim -> access modes as Kubernetes spells them, comma-joined
 	 * ("ReadWriteMany", "ReadWriteOnce,ReadOnlyMany"): from
 	 * status.volumeStatus[].persistentVolumeClaimInfo, else (gw_cluster_link)
@@ -325,6 +331,12 @@ struct gw_cluster {
 	size_t n_findings;
 	size_t n_docs;                   /* objects decoded (List items counted one by one) */
 	size_t n_skipped;                /* documents and List items of kinds Godwit does not use */
+	/* Set before loading: decoded objects keep no JSON document (`doc`
+	 * NULL) except the KubeVirt CR and MigrationPolicies. For a big
+	 * cluster read only to be judged (`godwit check`): the placement
+	 * rules read the typed fields, and the documents would be most of the
+	 * memory. */
+	bool drop_docs;
 	struct gw_cluster_index *index;  /* private: name -> object */
 };
 

@@ -35,6 +35,10 @@ int gw_client_request(struct gw_client *c, const char *method, const char *path,
 /* Turns an error answer into an error: "404 NotFound: message". Returns
  * -ENOENT (404), -EBUSY (409), -EACCES (401), -EINVAL (400, 422), -EIO. */
 int gw_client_error(long status, const json_t *reply, struct gw_err **err);
+/* gw_client_request expecting a 2xx answer: 0 with its body in *reply
+ * (may be NULL: dropped), or the error of gw_client_error. */
+int gw_client_call(struct gw_client *c, const char *method, const char *path, const char *content_type,
+		   const json_t *body, json_t **reply, struct gw_err **err);
 
 /* Streams a watch (path with ?watch=true...). fn gets each event
  * (borrowed) and returns nonzero to stop. 0 when fn stopped it or the

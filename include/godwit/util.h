@@ -121,6 +121,23 @@ int gw_doc_load_file(const char *path, json_t **docs, struct gw_err **err);
 int gw_doc_load_string(const char *name, const char *text, size_t len, json_t **docs,
 		       struct gw_err **err);
 
+/* A JSON file read without its whole tree (yajl): each top-level value
+ * (counted from 0) is built and handed to value(); a top-level object's
+ * "items" array is not built but handed element by element to item()
+ * first, and value() then gets the object without "items" and
+ * items_streamed true. Values are borrowed for the call. A callback
+ * returning non-zero stops the reading with that value.
+ * gw_json_stream_file returns 0, a negative errno (I/O, a callback), or 1
+ * when the file must go to gw_doc_load_file instead, which would answer
+ * differently: not JSON (YAML), any syntax error, a duplicate key, NUL,
+ * UTF-8 that jansson refuses (overlong, surrogates, past U+10FFFF),
+ * a surrogate escape, deep nesting, a number out of range, too big. */
+struct gw_json_stream_ops {
+	int (*item)(void *ctx, size_t doc, size_t index, json_t *item);
+	int (*value)(void *ctx, size_t doc, json_t *value, bool items_streamed);
+};
+int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, void *ctx, struct gw_err **err);
+
 /* Writes a JSON value to a stream, pretty-printed, with a newline. */
 void gw_json_print(FILE *out, const json_t *value);
 
@@ -129,5 +146,12 @@ uint64_t gw_now_ns(void);
 /* The absolute time `ms` milliseconds from now on `clock`, for
  * pthread_cond_timedwait (whose condition variable uses that clock). */
 void gw_deadline_ms(clockid_t clock, int ms, struct timespec *out);
+/* The wall clock in milliseconds since the epoch. */
+uint64_t gw_unix_ms(void);
+/* RFC 3339 UTC with milliseconds: "2026-11-23T11:35:29.123Z". */
+void gw_time_format(int64_t unix_ms, char out[40]);
+/* Parses RFC 3339 (fraction and offset optional) to milliseconds since
+ * the epoch; -1 when unparsable. */
+int64_t gw_time_parse(const char *s);
 
 #endif

@@ -9,9 +9,7 @@
  * for (skipped_kinds below) are skipped too, since manifest directories
  * hold them beside the VMs; any other kind is refused, because it is far
  * more often a typo ("VirtualMachineInstanse") than a resource to ignore. */
-#include <dirent.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -213,6 +211,25 @@ static void free_object(enum gw_kind k, void *obj)
 	}
 }
 
+/* A big check keeps no documents: only the KubeVirt CR's and policies'
+ * (few, and read by the placement rules). */
+static void drop_doc(enum gw_kind k, void *obj)
+{
+	json_t **doc = NULL;
+	switch (k) {
+	case GW_KIND_NODE: doc = &((struct gw_node *)obj)->doc; break;
+	case GW_KIND_NAMESPACE: doc = &((struct gw_namespace *)obj)->doc; break;
+	case GW_KIND_VM: doc = &((struct gw_vm *)obj)->doc; break;
+	case GW_KIND_VMI: doc = &((struct gw_vmi *)obj)->doc; break;
+	case GW_KIND_VMIM: doc = &((struct gw_vmim *)obj)->doc; break;
+	case GW_KIND_POD: doc = &((struct gw_pod *)obj)->doc; break;
+	case GW_KIND_PVC: doc = &((struct gw_pvc *)obj)->doc; break;
+	default: return;
+	}
+	json_decref(*doc);
+	*doc = NULL;
+}
+
 static int decode_object(enum gw_kind k, const json_t *doc, void **out, struct gw_err **err)
 {
 	switch (k) {
@@ -246,21 +263,48 @@ static void store(struct gw_cluster *c, enum gw_kind k, void *obj)
 	}
 }
 
-/* One object of a known kind; `where` is "a.yaml: document 2" or "... items[3]". */
-static int add_object(struct gw_cluster *c, enum gw_kind k, const json_t *doc, const char *where,
-		      struct gw_err **err)
+/* Decodes one object of a known kind; `where` is "a.yaml: document 2" or
+ * "... items[3]". Nothing enters the cluster yet (cluster_insert). */
+int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, const char *where,
+		   struct cluster_decoded *out, struct gw_err **err)
 {
 	void *obj = NULL;
 	_cleanup_free_ char *what = describe(doc, gw_kind_name(k));
+	memset(out, 0, sizeof(*out));
 	int r = decode_object(k, doc, &obj, err);
 	if (r < 0)
 		return gw_err_wrap(err, "%s (%s)", where, what);
+	if (c->drop_docs)
+		drop_doc(k, obj);
+	out->kind = k;
+	out->obj = obj;
+	out->where = gw_asprintf("%s (%s)", where, what);
+	return 0;
+}
+
+void cluster_decoded_fini(struct cluster_decoded *d)
+{
+	if (d->obj)
+		free_object(d->kind, d->obj);
+	free(d->where);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Indexes and stores a decoded object (taken, also on error): duplicates
+ * are refused, naming where the first one was. */
+int cluster_insert(struct gw_cluster *c, struct cluster_decoded *d, struct gw_err **err)
+{
+	enum gw_kind k = d->kind;
+	void *obj = d->obj;
 	const struct gw_meta *m = meta_of(k, obj);
 	char buf[320], *heap;
 	const char *key = object_key(buf, sizeof(buf), m->namespace, m->name, &heap);
-	_cleanup_free_ char *full_where = gw_asprintf("%s (%s)", where, what);
+	_cleanup_free_ char *full_where = d->where;
+	d->where = NULL;
+	d->obj = NULL;
 	bool existed;
 	struct strhash_entry *e;
+	int r;
 	if (k == GW_KIND_KUBEVIRT && c->kubevirt) {
 		/* One KubeVirt CR configures a cluster; two is a mistake, whatever their names. */
 		e = strhash_get(&c->index->by_kind[k], c->kubevirt->meta.namespace
@@ -285,7 +329,15 @@ static int add_object(struct gw_cluster *c, enum gw_kind k, const json_t *doc, c
 	return 0;
 }
 
-static bool is_list_kind(const char *kind)
+static int add_object(struct gw_cluster *c, enum gw_kind k, const json_t *doc, const char *where,
+		      struct gw_err **err)
+{
+	struct cluster_decoded d;
+	int r = cluster_decode(c, k, doc, where, &d, err);
+	return r < 0 ? r : cluster_insert(c, &d, err);
+}
+
+bool cluster_is_list_kind(const char *kind)
 {
 	return strcmp(kind, "List") == 0 || gw_str_has_suffix(kind, "List");
 }
@@ -298,6 +350,41 @@ static bool kind_in(const char *kind, const char *const *list)
 	return false;
 }
 
+char *cluster_list_item_kind(const char *list_kind)
+{
+	/* A typed list (VirtualMachineInstanceList from the API) may leave
+	 * kind and apiVersion out of its items: they are the list's. */
+	return strcmp(list_kind, "List") ? gw_strndup(list_kind, strlen(list_kind) - 4) : NULL;
+}
+
+int cluster_add_list_item(struct gw_cluster *c, const json_t *item, const char *item_kind, const json_t *list_av,
+			  const char *iwhere, struct gw_err **err)
+{
+	if (!json_is_object(item))
+		return dec_fail(err, iwhere, NULL, item, "not an object");
+	int k;
+	if (!json_object_get(item, "kind") && item_kind) {
+		_cleanup_json_ json_t *copy = json_copy((json_t *)item);
+		json_object_set_new(copy, "kind", json_string(item_kind));
+		if (!json_object_get(copy, "apiVersion") && json_is_string(list_av))
+			json_object_set(copy, "apiVersion", (json_t *)list_av);
+		k = gw_kind_from_doc(copy);
+		if (k < 0) {
+			c->n_skipped++;
+			return 0;
+		}
+		c->n_docs++;
+		return add_object(c, (enum gw_kind)k, copy, iwhere, err);
+	}
+	k = gw_kind_from_doc(item);
+	if (k < 0) {
+		c->n_skipped++;
+		return 0;
+	}
+	c->n_docs++;
+	return add_object(c, (enum gw_kind)k, item, iwhere, err);
+}
+
 static int add_list(struct gw_cluster *c, const json_t *doc, const char *kind, const char *where,
 		    struct gw_err **err)
 {
@@ -306,39 +393,12 @@ static int add_list(struct gw_cluster *c, const json_t *doc, const char *kind, c
 		return 0;
 	if (!json_is_array(items))
 		return dec_fail(err, where, NULL, NULL, "items: not a list");
-	/* A typed list (VirtualMachineInstanceList from the API) may leave
-	 * kind and apiVersion out of its items: they are the list's. */
-	_cleanup_free_ char *item_kind = strcmp(kind, "List") ? gw_strndup(kind, strlen(kind) - 4) : NULL;
+	_cleanup_free_ char *item_kind = cluster_list_item_kind(kind);
 	size_t i;
 	json_t *item;
 	json_array_foreach(items, i, item) {
 		_cleanup_free_ char *iwhere = gw_asprintf("%s, items[%zu]", where, i);
-		if (!json_is_object(item))
-			return dec_fail(err, iwhere, NULL, item, "not an object");
-		int k;
-		if (!json_object_get(item, "kind") && item_kind) {
-			_cleanup_json_ json_t *copy = json_copy(item);
-			json_object_set_new(copy, "kind", json_string(item_kind));
-			if (!json_object_get(copy, "apiVersion") && json_is_string(json_object_get(doc, "apiVersion")))
-				json_object_set(copy, "apiVersion", json_object_get(doc, "apiVersion"));
-			k = gw_kind_from_doc(copy);
-			if (k < 0) {
-				c->n_skipped++;
-				continue;
-			}
-			c->n_docs++;
-			int r = add_object(c, (enum gw_kind)k, copy, iwhere, err);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		k = gw_kind_from_doc(item);
-		if (k < 0) {
-			c->n_skipped++;
-			continue;
-		}
-		c->n_docs++;
-		int r = add_object(c, (enum gw_kind)k, item, iwhere, err);
+		int r = cluster_add_list_item(c, item, item_kind, json_object_get(doc, "apiVersion"), iwhere, err);
 		if (r < 0)
 			return r;
 	}
@@ -359,7 +419,7 @@ int gw_cluster_add_doc(struct gw_cluster *c, const json_t *doc, const char *file
 	if (!json_is_string(kindv))
 		return dec_fail(err, where, "kind", kindv, "not a string");
 	const char *kind = json_string_value(kindv);
-	if (is_list_kind(kind) && json_object_get(doc, "items"))
+	if (cluster_is_list_kind(kind) && json_object_get(doc, "items"))
 		return add_list(c, doc, kind, where, err);
 	int k = gw_kind_from_doc(doc);
 	if (k >= 0) {
@@ -380,81 +440,6 @@ int gw_cluster_add_doc(struct gw_cluster *c, const json_t *doc, const char *file
 			   "%s: kind \"%s\" (apiVersion %s) is not supported; supported kinds: %s, and List",
 			   where, kind, avs ? avs : "missing", b.data);
 	gw_buf_fini(&b);
-	return r;
-}
-
-/* ---- files and directories --------------------------------------------------------- */
-
-static bool is_doc_file(const char *name)
-{
-	return gw_str_has_suffix(name, ".yaml") || gw_str_has_suffix(name, ".yml") ||
-	       gw_str_has_suffix(name, ".json");
-}
-
-#define MAX_DIR_DEPTH 32
-
-static int walk(const char *dir, unsigned depth, struct gw_strv *files, struct gw_err **err)
-{
-	if (depth > MAX_DIR_DEPTH)
-		return gw_err_set(err, -ELOOP, "%s: directories nested too deep", dir);
-	DIR *d = opendir(dir);
-	if (!d)
-		return gw_err_set(err, -errno, "%s: %s", dir, strerror(errno));
-	struct dirent *de;
-	int r = 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *full = gw_asprintf("%s/%s", dir, de->d_name);
-		struct stat st;
-		if (stat(full, &st) < 0) {
-			free(full);
-			continue;   /* a dangling link: nothing to read */
-		}
-		if (S_ISDIR(st.st_mode)) {
-			r = walk(full, depth + 1, files, err);
-			free(full);
-			if (r < 0)
-				break;
-		} else if (S_ISREG(st.st_mode) && is_doc_file(de->d_name)) {
-			gw_strv_push_take(files, full);
-		} else {
-			free(full);
-		}
-	}
-	closedir(d);
-	return r;
-}
-
-static int load_file(struct gw_cluster *c, const char *path, struct gw_err **err)
-{
-	json_t *docs = NULL;
-	int r = gw_doc_load_file(path, &docs, err);
-	if (r < 0)
-		return r;
-	size_t i;
-	json_t *doc;
-	json_array_foreach(docs, i, doc) {
-		if ((r = gw_cluster_add_doc(c, doc, path, i, err)) < 0)
-			break;
-	}
-	/* The decoded objects hold their own references to their documents. */
-	json_decref(docs);
-	return r;
-}
-
-int gw_cluster_load(struct gw_cluster *c, const char *path, struct gw_err **err)
-{
-	if (!gw_path_is_dir(path))
-		return load_file(c, path, err);
-	struct gw_strv files;
-	gw_strv_init(&files);
-	int r = walk(path, 0, &files, err);
-	/* Sorted as a whole: the same directory loads in the same order everywhere. */
-	gw_strv_sort(&files);
-	for (size_t i = 0; r == 0 && i < files.n; i++)
-		r = load_file(c, files.v[i], err);
-	gw_strv_fini(&files);
 	return r;
 }
 

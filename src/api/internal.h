@@ -42,6 +42,25 @@ void vmi_spec_fini(struct gw_vmi_spec *s);
 int node_affinity_decode(const json_t *affinity, const char *path, struct gw_node_affinity *a,
 			 struct gw_err **err);
 
+/* ---- cluster.c, for load.c ------------------------------------------------ */
+/* A decoded object not yet in the cluster, and where it was read. */
+struct cluster_decoded {
+	enum gw_kind kind;
+	void *obj;
+	char *where;      /* "a.json: document 1, items[3] (Node n1)" */
+};
+int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, const char *where,
+		   struct cluster_decoded *out, struct gw_err **err);
+int cluster_insert(struct gw_cluster *c, struct cluster_decoded *d, struct gw_err **err);
+void cluster_decoded_fini(struct cluster_decoded *d);
+bool cluster_is_list_kind(const char *kind);
+/* The kind of a typed list's items ("NodeList" -> "Node"), NULL for "List". */
+char *cluster_list_item_kind(const char *list_kind);
+/* One item of a List, as gw_cluster_add_doc takes it: list_av is the
+ * List's apiVersion (items of a typed list may leave kind out). */
+int cluster_add_list_item(struct gw_cluster *c, const json_t *item, const char *item_kind, const json_t *list_av,
+			  const char *iwhere, struct gw_err **err);
+
 /* ---- string hash: key -> (value, where) -------------------------------- */
 struct strhash_entry {
 	char *key;        /* owned; NULL = empty slot */

@@ -10,6 +10,7 @@ void gw_map_init(struct gw_map *m)
 	m->keys = NULL;
 	m->values = NULL;
 	m->n = 0;
+	m->cap = 0;
 }
 
 void gw_map_fini(struct gw_map *m)
@@ -55,6 +56,7 @@ void gw_map_copy(struct gw_map *dst, const struct gw_map *src)
 		dst->values[i] = gw_strdup(src->values[i]);
 	}
 	dst->n = src->n;
+	dst->cap = src->n;
 }
 
 void gw_map_set(struct gw_map *m, const char *key, const char *value)
@@ -67,8 +69,12 @@ void gw_map_set(struct gw_map *m, const char *key, const char *value)
 		m->values[i] = v;
 		return;
 	}
-	m->keys = gw_realloc(m->keys, (m->n + 1) * sizeof(char *));
-	m->values = gw_realloc(m->values, (m->n + 1) * sizeof(char *));
+	if (m->n + 1 > m->cap) {
+		/* Selectors are built key by key (a host-model VM's: ~100). */
+		m->cap = m->cap * 2 > m->n + 1 ? m->cap * 2 : m->n + 8;
+		m->keys = gw_realloc(m->keys, m->cap * sizeof(char *));
+		m->values = gw_realloc(m->values, m->cap * sizeof(char *));
+	}
 	memmove(m->keys + i + 1, m->keys + i, (m->n - i) * sizeof(char *));
 	memmove(m->values + i + 1, m->values + i, (m->n - i) * sizeof(char *));
 	m->keys[i] = gw_strdup(key);
@@ -150,6 +156,7 @@ int gw_map_from_json(const json_t *obj, const char *where, struct gw_map *m, str
 		m->values[i] = pairs[i].value;
 	}
 	m->n = k;
+	m->cap = k;
 	free(pairs);
 	return 0;
 }

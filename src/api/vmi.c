@@ -165,6 +165,10 @@ static int cpu_decode(const json_t *domain, struct gw_vmi_spec *s, const char *p
 	    (r = dec_bool(cpu, pc, "dedicatedCpuPlacement", NULL, &s->dedicated_cpu, err)) < 0 ||
 	    (r = dec_array(cpu, pc, "features", &features, err)) < 0)
 		return r;
+	/* Any value but null and false asks for realtime (KubeVirt: a
+	 * Realtime object, empty or not). */
+	const json_t *rt = json_object_get(cpu, "realtime");
+	s->realtime = rt && !json_is_null(rt) && !json_is_false(rt);
 	if (s->cpu_model && !*s->cpu_model) {
 		free(s->cpu_model);
 		s->cpu_model = NULL;
@@ -364,6 +368,12 @@ static int volumes_decode(const json_t *spec, const char *path, struct gw_vmi_sp
 			return dec_fail(err, pi, NULL, v, "not an object");
 		if ((r = dec_string(v, pi, "name", true, &out->name, err)) < 0)
 			return r;
+		/* Read leniently, as the migration size uses it (sched/policy.c). */
+		const json_t *cap = json_object_get(json_object_get(v, "emptyDisk"), "capacity");
+		if (json_is_string(cap))
+			out->empty_disk_capacity = gw_strdup(json_string_value(cap));
+		else if (json_is_integer(cap) && json_integer_value(cap) > 0)
+			out->empty_disk_capacity = gw_asprintf("%lld", (long long)json_integer_value(cap));
 		out->kind = GW_VOL_OTHER;
 		for (size_t k = 0; k < GW_ARRAY_SIZE(kinds); k++) {
 			if ((r = dec_object(v, pi, kinds[k].key, false, &o, err)) < 0)
@@ -529,6 +539,7 @@ void vmi_spec_fini(struct gw_vmi_spec *s)
 	for (size_t i = 0; i < s->n_volumes; i++) {
 		free(s->volumes[i].name);
 		free(s->volumes[i].claim);
+		free(s->volumes[i].empty_disk_capacity);
 	}
 	free(s->volumes);
 	for (size_t i = 0; i < s->n_disks; i++)
@@ -551,6 +562,7 @@ void gw_vmi_free(struct gw_vmi *v)
 	gw_map_fini(&v->pvc_access_modes);
 	gw_strv_fini(&v->migrated_volumes);
 	free(v->tsc_frequency);
+	free(v->machine_type_status);
 	gw_map_fini(&v->launcher_selector);
 	free(v->migration_uid);
 	json_decref(v->doc);
@@ -613,6 +625,9 @@ static int vmi_status_decode(const json_t *doc, struct gw_vmi *v, struct gw_err 
 	    (r = dec_map(status, "status", "launcherNodeSelector", &v->has_launcher_selector, &v->launcher_selector,
 			 err)) < 0)
 		return r;
+	const json_t *mt = json_object_get(json_object_get(status, "machine"), "type");
+	if (json_is_string(mt) && json_string_value(mt)[0])
+		v->machine_type_status = gw_strdup(json_string_value(mt));
 	if (v->node_name && !*v->node_name) {
 		free(v->node_name);
 		v->node_name = NULL;

@@ -80,9 +80,6 @@ int gw_cli_connect(const struct gw_cli_conn *conn, struct gw_client **client, st
 int gw_cli_read_token_file(const char *path, char **token, struct gw_err **err);
 /* A resource by kind, plural or short name; an error naming the known ones. */
 int gw_cli_resource(const char *name, const struct gw_server_resource **res, struct gw_err **err);
-/* GET/POST/... expecting 2xx: 0 with *reply, or the server's error. */
-int gw_cli_call(struct gw_client *c, const char *method, const char *path, const char *content_type,
-		const json_t *body, json_t **reply, struct gw_err **err);
 /* Namespace for a namespaced command: -n, else "default". */
 const char *gw_cli_namespace(const char *ns);
 
@@ -137,6 +134,9 @@ struct gw_cli_cluster_opts {
 	struct gw_whatif whatif;
 	const char *model_db;              /* --model-db (borrowed from argv) */
 	enum gw_output output;
+	/* The command reads no object's JSON document (check): they are not
+	 * kept (gw_cluster.drop_docs). */
+	bool drop_docs;
 	/* After gw_cli_cluster_load: the cluster cpuModel before --set-cpu-model
 	 * (NULL when none), for gw_check_options.previous_cpu_model. */
 	char *previous_cpu_model;

@@ -72,26 +72,6 @@ int gw_cli_resource(const char *name, const struct gw_server_resource **res, str
 	return r;
 }
 
-int gw_cli_call(struct gw_client *c, const char *method, const char *path, const char *content_type,
-		const json_t *body, json_t **reply, struct gw_err **err)
-{
-	long status = 0;
-	json_t *answer = NULL;
-	int r = gw_client_request(c, method, path, content_type, body, &status, &answer, err);
-	if (r < 0)
-		return r;
-	if (status < 200 || status > 299) {
-		r = gw_client_error(status, answer, err);
-		json_decref(answer);
-		return r;
-	}
-	if (reply)
-		*reply = answer;
-	else
-		json_decref(answer);
-	return 0;
-}
-
 const char *gw_cli_namespace(const char *ns)
 {
 	return ns && *ns ? ns : "default";

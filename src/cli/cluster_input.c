@@ -106,6 +106,7 @@ int gw_cli_cluster_parse(const struct gw_cli_cluster_opts *o, struct gw_cluster 
 	if (problem)
 		return gw_err_set(err, -EINVAL, "%s", problem);
 	struct gw_cluster *c = gw_cluster_new();
+	c->drop_docs = o->drop_docs;
 	if (o->conn.server) {
 		int r = load_from_server(o, c, err);
 		if (r < 0) {

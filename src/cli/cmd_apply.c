@@ -122,12 +122,12 @@ static int apply_one(struct gw_client *c, json_t *doc, const char *default_ns, s
 	_cleanup_json_ json_t *stored = NULL;
 	if (status == 404) {
 		_cleanup_free_ char *coll = gw_server_resource_path(res, ns, NULL);
-		r = gw_cli_call(c, "POST", coll, NULL, doc, &stored, err);
+		r = gw_client_call(c, "POST", coll, NULL, doc, &stored, err);
 		what = "created";
 	} else if (status == 200) {
 		json_object_set(meta, "resourceVersion",
 				json_object_get(json_object_get(old, "metadata"), "resourceVersion"));
-		r = gw_cli_call(c, "PUT", path, NULL, doc, &stored, err);
+		r = gw_client_call(c, "PUT", path, NULL, doc, &stored, err);
 		what = "configured";
 		json_t *status_doc = json_object_get(doc, "status");
 		if (!r && status_doc && !json_equal(status_doc, json_object_get(stored, "status"))) {
@@ -136,7 +136,7 @@ static int apply_one(struct gw_client *c, json_t *doc, const char *default_ns, s
 					json_object_get(json_object_get(stored, "metadata"), "resourceVersion"));
 			json_decref(stored);
 			stored = NULL;
-			r = gw_cli_call(c, "PUT", spath, NULL, doc, &stored, err);
+			r = gw_client_call(c, "PUT", spath, NULL, doc, &stored, err);
 		}
 	} else {
 		return gw_client_error(status, old, err);

@@ -374,6 +374,7 @@ int gw_cmd_check(int argc, char **argv)
 	struct gw_check_options co;
 	bool only_parse = false;
 	gw_cli_cluster_opts_init(&o);
+	o.drop_docs = true;
 	gw_check_options_init(&co);
 	int c, rc = -1;
 	optind = 1;

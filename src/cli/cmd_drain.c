@@ -42,7 +42,7 @@ static int run(int argc, char **argv, bool drain)
 	if (gw_cli_connect(&conn, &client, &err) < 0)
 		return gw_cli_fail(err);
 	_cleanup_free_ char *path = gw_server_resource_path(gw_server_resource_by_plural("nodes"), NULL, node);
-	int r = gw_cli_call(client, "PATCH", path, "application/merge-patch+json", patch, NULL, &err);
+	int r = gw_client_call(client, "PATCH", path, "application/merge-patch+json", patch, NULL, &err);
 	gw_client_free(client);
 	if (r < 0)
 		return gw_cli_fail(err);

@@ -132,7 +132,7 @@ static int run(int argc, char **argv, bool describe)
 		path = gw_buf_steal(&b);
 	}
 	json_t *reply = NULL;
-	int r = gw_cli_call(client, "GET", path, NULL, NULL, &reply, &err);
+	int r = gw_client_call(client, "GET", path, NULL, NULL, &reply, &err);
 	gw_client_free(client);
 	if (r < 0)
 		return gw_cli_fail(err);

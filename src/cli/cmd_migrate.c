@@ -68,7 +68,7 @@ int gw_cmd_migrate(int argc, char **argv)
 	_cleanup_free_ char *path =
 		gw_server_resource_path(gw_server_resource_by_plural("virtualmachineinstancemigrations"), ns, NULL);
 	json_t *created = NULL;
-	int r = gw_cli_call(client, "POST", path, NULL, vmim, &created, &err);
+	int r = gw_client_call(client, "POST", path, NULL, vmim, &created, &err);
 	gw_client_free(client);
 	if (r < 0)
 		return gw_cli_fail(err);
@@ -95,7 +95,7 @@ int gw_cmd_migrate_cancel(int argc, char **argv)
 	_cleanup_free_ char *coll = gw_server_resource_path(res, ns, NULL);
 	_cleanup_free_ char *path = gw_asprintf("%s?labelSelector=kubevirt.io%%2Fvmi-name%%3D%s", coll, vmi);
 	_cleanup_json_ json_t *list = NULL;
-	int r = gw_cli_call(client, "GET", path, NULL, NULL, &list, &err);
+	int r = gw_client_call(client, "GET", path, NULL, NULL, &list, &err);
 	size_t cancelled = 0, i;
 	json_t *m;
 	json_array_foreach(r == 0 ? json_object_get(list, "items") : NULL, i, m) {
@@ -104,7 +104,7 @@ int gw_cmd_migrate_cancel(int argc, char **argv)
 			continue;
 		const char *name = json_string_value(json_object_get(json_object_get(m, "metadata"), "name"));
 		_cleanup_free_ char *mpath = gw_server_resource_path(res, ns, name);
-		r = gw_cli_call(client, "DELETE", mpath, NULL, NULL, NULL, &err);
+		r = gw_client_call(client, "DELETE", mpath, NULL, NULL, NULL, &err);
 		if (r < 0)
 			break;
 		printf("virtualmachineinstancemigrations/%s cancel requested\n", name);

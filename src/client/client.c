@@ -305,3 +305,25 @@ int gw_client_watch(struct gw_client *c, const char *path, gw_client_event_fn fn
 	gw_buf_fini(&sink.buf);
 	return r;
 }
+
+int gw_client_call(struct gw_client *c, const char *method, const char *path, const char *content_type,
+		   const json_t *body, json_t **reply, struct gw_err **err)
+{
+	long status = 0;
+	json_t *answer = NULL;
+	if (reply)
+		*reply = NULL;
+	int r = gw_client_request(c, method, path, content_type, body, &status, &answer, err);
+	if (r < 0)
+		return r;
+	if (status < 200 || status > 299) {
+		r = gw_client_error(status, answer, err);
+		json_decref(answer);
+		return r;
+	}
+	if (reply)
+		*reply = answer;
+	else
+		json_decref(answer);
+	return 0;
+}

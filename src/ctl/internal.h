@@ -59,10 +59,6 @@ struct gw_ctl {
 };
 
 int64_t ctl_now_ms(struct gw_ctl *ctl);
-/* RFC 3339 UTC with milliseconds: "2026-11-23T11:35:29.123Z". */
-void ctl_format_time(int64_t ms, char out[40]);
-/* Parses RFC 3339 (fraction and offset optional); -1 when unparsable. */
-int64_t ctl_parse_time(const char *s);
 void ctl_log(struct gw_ctl *ctl, enum gw_ctl_log_level level, const char *fmt, ...) GW_PRINTF(3, 4);
 
 /* Compare-and-swap update of obj (its metadata.resourceVersion); -EBUSY on

@@ -179,7 +179,7 @@ static void edit_fail_state(json_t *doc, void *a)
 	struct failure *f = a;
 	json_t *ms = ctl_obj(ctl_obj(doc, "status"), "migrationState");
 	char ts[40];
-	ctl_format_time(f->now, ts);
+	gw_time_format(f->now, ts);
 	json_object_set_new(ms, "completed", json_true());
 	json_object_set_new(ms, "failed", json_true());
 	json_object_set_new(ms, "failureReason", json_string(f->reason));
@@ -528,7 +528,7 @@ static int64_t backoff_until(struct pass *p, size_t self)
 	for (size_t a = 1; a < n; a++)
 		for (size_t b = a; b > 0; b--) {
 			const struct gw_vmim *x = c->vmims[l[b - 1]], *y = c->vmims[l[b]];
-			int64_t tx = ctl_parse_time(x->meta.creation_timestamp), ty = ctl_parse_time(y->meta.creation_timestamp);
+			int64_t tx = gw_time_parse(x->meta.creation_timestamp), ty = gw_time_parse(y->meta.creation_timestamp);
 			if (tx > ty || (tx == ty && strcmp(x->meta.name, y->meta.name) > 0))
 				break;
 			size_t t = l[b - 1];
@@ -610,7 +610,7 @@ static void run_queue(struct pass *p, const struct gw_migration_config *cfg)
 		if (!ph || strcmp(ph, "Pending") != 0 || ctl_str(p->docs[i], "metadata.deletionTimestamp"))
 			continue;
 		const struct gw_vmim *m = c->vmims[i];
-		cand[n++] = (struct candidate){i, priority_value(m->priority), ctl_parse_time(m->meta.creation_timestamp)};
+		cand[n++] = (struct candidate){i, priority_value(m->priority), gw_time_parse(m->meta.creation_timestamp)};
 	}
 	qsort_r(cand, n, sizeof(*cand), cmp_candidate, (void *)c);
 	for (size_t k = 0; k < n; k++) {
@@ -624,7 +624,7 @@ static void run_queue(struct pass *p, const struct gw_migration_config *cfg)
 		int64_t until = backoff_until(p, i);
 		if (until) {
 			char ts[40];
-			ctl_format_time(until, ts);
+			gw_time_format(until, ts);
 			_cleanup_free_ char *msg = gw_asprintf("backoff migrating vmi %s/%s until %s", m->meta.namespace,
 							       m->vmi_name, ts);
 			if (ctl_set_condition(doc, "MigrationBackoff", "True", "MigrationBackoff", msg, p->now))

@@ -24,7 +24,7 @@ static void set_node_lapsed(struct gw_ctl *ctl, const struct gw_node *n, bool la
 	json_t *labels = ctl_obj(md, "labels");
 	if (lapsed) {
 		char ts[40];
-		ctl_format_time(now, ts);
+		gw_time_format(now, ts);
 		json_object_set_new(ann, ANN_LAPSED, json_string(ts));
 		json_object_set_new(labels, LABEL_SCHEDULABLE, json_string("false"));
 		ctl_log(ctl, GW_CTL_LOG_WARN, "node %s: no heartbeat for %llds, unschedulable", n->meta.name,
@@ -69,7 +69,7 @@ static int64_t heartbeats(struct gw_ctl *ctl, const struct gw_cluster *c, int64_
 		const char *hb = gw_map_get(&n->meta.annotations, ANN_HEARTBEAT);
 		if (!hb)
 			continue;   /* no agent reports for this node: not ours to judge */
-		int64_t at = ctl_parse_time(hb);
+		int64_t at = gw_time_parse(hb);
 		bool lapsed = at < 0 || now - at > timeout_ms;
 		bool marked = gw_map_get(&n->meta.annotations, ANN_LAPSED) != NULL;
 		if (lapsed != marked)
@@ -126,7 +126,7 @@ static void evacuate(struct gw_ctl *ctl, const struct gw_vmi *vmi, const char *n
 	snprintf(name, sizeof(name), "kubevirt-evacuation-%011llx-%06llx", (unsigned long long)now,
 		 (unsigned long long)++ctl->name_seq);
 	char created[40];
-	ctl_format_time(now, created);
+	gw_time_format(now, created);
 	_cleanup_json_ json_t *m = json_pack(
 		"{s:s, s:s, s:{s:s, s:s, s:{s:s}, s:{s:s}}, s:{s:s, s:s}}", "apiVersion", "kubevirt.io/v1", "kind",
 		"VirtualMachineInstanceMigration", "metadata", "name", name, "namespace", vmi->meta.namespace,

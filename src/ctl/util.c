@@ -6,48 +6,6 @@
 
 #include "internal.h"
 
-void ctl_format_time(int64_t ms, char out[40])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char base[32];
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 40, "%s.%03dZ", base, (int)(ms % 1000));
-}
-
-int64_t ctl_parse_time(const char *s)
-{
-	if (!s)
-		return -1;
-	struct tm tm = {0};
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	int64_t ms = 0;
-	if (*p == '.') {
-		p++;
-		int digits = 0;
-		while (*p >= '0' && *p <= '9') {
-			if (digits < 3)
-				ms = ms * 10 + (*p - '0');
-			digits++;
-			p++;
-		}
-		for (; digits < 3; digits++)
-			ms *= 10;
-	}
-	int64_t offset_s = 0;
-	if (*p == '+' || *p == '-') {
-		int hh = 0, mm = 0;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-			return -1;
-		offset_s = (int64_t)(hh * 3600 + mm * 60) * (*p == '-' ? -1 : 1);
-	} else if (*p != 'Z' && *p != 'z') {
-		return -1;
-	}
-	return ((int64_t)timegm(&tm) - offset_s) * 1000 + ms;
-}
 
 int ctl_update(struct gw_ctl *ctl, const char *kind, json_t *obj)
 {
@@ -110,7 +68,7 @@ bool ctl_set_condition(json_t *obj, const char *type, const char *status, const 
 		break;
 	}
 	char ts[40];
-	ctl_format_time(now_ms, ts);
+	gw_time_format(now_ms, ts);
 	json_array_append_new(conds, json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", type, "status", status,
 					       "reason", reason, "message", message, "lastTransitionTime", ts));
 	return true;
@@ -150,7 +108,7 @@ void ctl_record_phase(json_t *obj, const char *phase, int64_t now_ms)
 		json_object_set_new(st, "phaseTransitionTimestamps", ts);
 	}
 	char t[40];
-	ctl_format_time(now_ms, t);
+	gw_time_format(now_ms, t);
 	json_array_append_new(ts, json_pack("{s:s, s:s}", "phase", phase, "phaseTransitionTimestamp", t));
 	json_object_set_new(st, "phase", json_string(phase));
 }
@@ -163,7 +121,7 @@ int64_t ctl_phase_time(const json_t *obj, const char *phase)
 	json_t *e;
 	json_array_foreach(ts, i, e) {
 		if (strcmp(ctl_str(e, "phase") ?: "", phase) == 0)
-			found = ctl_parse_time(ctl_str(e, "phaseTransitionTimestamp"));
+			found = gw_time_parse(ctl_str(e, "phaseTransitionTimestamp"));
 	}
 	return found;
 }

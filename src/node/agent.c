@@ -19,27 +19,10 @@
 
 /* ---- small helpers ------------------------------------------------------- */
 
-uint64_t node_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void node_format_time(uint64_t unix_ms, char out[40])
-{
-	time_t t = (time_t)(unix_ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char base[32];
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 40, "%s.%03dZ", base, (int)(unix_ms % 1000));
-}
-
 void agent_log(struct agent *a, const char *fmt, ...)
 {
 	char ts[40];
-	node_format_time(node_now_ms(), ts);
+	gw_time_format(gw_unix_ms(), ts);
 	va_list ap;
 	va_start(ap, fmt);
 	pthread_mutex_lock(&a->log_lock);
@@ -117,7 +100,7 @@ static void watch_log(struct wake *w, const char *what, const struct gw_err *err
 	if (wake_stopping(w))
 		return;
 	char ts[40];
-	node_format_time(node_now_ms(), ts);
+	gw_time_format(gw_unix_ms(), ts);
 	fprintf(w->log, "%s node %s: watch: %s (%s)\n", ts, w->name, gw_err_msg(err), what);
 	fflush(w->log);
 }
@@ -159,7 +142,7 @@ static void *watch_thread(void *arg)
 static void append_transition(json_t *status, const char *phase)
 {
 	char ts[40];
-	node_format_time(node_now_ms(), ts);
+	gw_time_format(gw_unix_ms(), ts);
 	json_t *list = json_object_get(status, "phaseTransitionTimestamps");
 	if (!json_is_array(list)) {
 		list = json_array();
@@ -171,7 +154,7 @@ static void append_transition(json_t *status, const char *phase)
 static void set_condition(json_t *status, const char *type, const char *value, const char *reason, const char *message)
 {
 	char ts[40];
-	node_format_time(node_now_ms(), ts);
+	gw_time_format(gw_unix_ms(), ts);
 	json_t *conds = json_object_get(status, "conditions");
 	if (!json_is_array(conds)) {
 		conds = json_array();
@@ -594,13 +577,13 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 		  (long long)a.cpus, (long long)(a.memory_bytes >> 20));
 
 	/* The server may still be starting: retry the registration a while. */
-	uint64_t give_up = node_now_ms() + START_CONNECT_TIMEOUT_MS;
+	uint64_t give_up = gw_unix_ms() + START_CONNECT_TIMEOUT_MS;
 	for (;;) {
 		struct gw_err *e = NULL;
 		r = node_register(&a, &e);
 		if (r == 0)
 			break;
-		if ((r != -ECONNREFUSED && r != -ETIMEDOUT && r != -EIO) || node_now_ms() > give_up || agent_stopping(&a)) {
+		if ((r != -ECONNREFUSED && r != -ETIMEDOUT && r != -EIO) || gw_unix_ms() > give_up || agent_stopping(&a)) {
 			*err = e;
 			goto out;
 		}
@@ -622,10 +605,10 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 
 	unsigned heartbeat_ms = (o->heartbeat_interval_s ? o->heartbeat_interval_s : DEFAULT_HEARTBEAT_S) * 1000;
 	unsigned resync_ms = o->resync_ms ? o->resync_ms : DEFAULT_RESYNC_MS;
-	uint64_t next_heartbeat = node_now_ms() + heartbeat_ms, next_pass = 0;
+	uint64_t next_heartbeat = gw_unix_ms() + heartbeat_ms, next_pass = 0;
 	bool dirty = true, heartbeat_failing = false;
 	while (!agent_stopping(&a)) {
-		uint64_t now = node_now_ms();
+		uint64_t now = gw_unix_ms();
 		if (now >= next_heartbeat) {
 			struct gw_err *e = NULL;
 			int hr = node_heartbeat(&a, &e);
@@ -649,7 +632,7 @@ int gw_node_agent_run(const struct gw_node_agent_options *o, struct gw_err **err
 			migrating |= a.vms[i]->mig != NULL;
 		if (dirty || now >= next_pass || migrating) {
 			pass(&a);
-			next_pass = node_now_ms() + resync_ms;
+			next_pass = gw_unix_ms() + resync_ms;
 		}
 		dirty = wait_dirty(&a, STOP_CHECK_MS);
 	}

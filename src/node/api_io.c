@@ -8,23 +8,8 @@
 int node_call(struct gw_client *c, const char *method, const char *path, const char *content_type,
 	      const json_t *body, json_t **reply, struct gw_err **err)
 {
-	long status = 0;
-	json_t *answer = NULL;
-	if (reply)
-		*reply = NULL;
-	int r = gw_client_request(c, method, path, content_type, body, &status, &answer, err);
-	if (r < 0)
-		return r;
-	if (status < 200 || status > 299) {
-		r = gw_client_error(status, answer, err);
-		json_decref(answer);
-		return gw_err_wrap(err, "%s %s", method, path);
-	}
-	if (reply)
-		*reply = answer;
-	else
-		json_decref(answer);
-	return 0;
+	int r = gw_client_call(c, method, path, content_type, body, reply, err);
+	return r < 0 ? gw_err_wrap(err, "%s %s", method, path) : 0;
 }
 
 char *vmi_path(const char *ns, const char *name)

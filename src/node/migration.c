@@ -59,26 +59,6 @@ static enum gw_qemu_migration_mode mode_from_name(const char *name)
 	return GW_QEMU_MIGRATION_MODE_PRECOPY;
 }
 
-static int64_t parse_time_ms(const char *s)
-{
-	if (!s)
-		return -1;
-	struct tm tm = {0};
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	int64_t ms = 0;
-	if (*p == '.') {
-		int digits = 0;
-		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-			if (digits < 3)
-				ms = ms * 10 + (*p - '0');
-		for (; digits < 3; digits++)
-			ms *= 10;
-	}
-	return (int64_t)timegm(&tm) * 1000 + ms;
-}
-
 /* ---- source: writes ---------------------------------------------------- */
 
 struct progress_edit {
@@ -93,7 +73,7 @@ struct progress_edit {
 static json_t *progress_json_memory(const struct gw_qemu_migration_status *st, bool final)
 {
 	char now[40];
-	node_format_time(node_now_ms(), now);
+	gw_time_format(gw_unix_ms(), now);
 	json_t *p = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "qemuStatus", st->qemu_status[0] ? st->qemu_status : "none",
 			      "transferredBytes", (json_int_t)st->transferred_bytes, "remainingBytes",
 			      (json_int_t)st->remaining_bytes, "totalBytes", (json_int_t)st->total_bytes,
@@ -138,7 +118,7 @@ static int edit_progress(json_t *vmi, void *arg)
 	e->abort_requested = json_is_true(json_object_get(ms, "abortRequested"));
 	char ts[40];
 	if (e->start && !json_object_get(ms, "startTimestamp")) {
-		node_format_time(e->st->start_unix_ms ? e->st->start_unix_ms : node_now_ms(), ts);
+		gw_time_format(e->st->start_unix_ms ? e->st->start_unix_ms : gw_unix_ms(), ts);
 		json_object_set_new(ms, "startTimestamp", json_string(ts));
 	}
 	json_object_set_new(ms, "mode", json_string(gw_qemu_migration_mode_name(e->st->mode)));
@@ -162,10 +142,10 @@ static int edit_final(json_t *vmi, void *arg)
 	if (!ms || json_is_true(json_object_get(ms, "completed")))
 		return 0;
 	char ts[40];
-	node_format_time(e->st->end_unix_ms ? e->st->end_unix_ms : node_now_ms(), ts);
+	gw_time_format(e->st->end_unix_ms ? e->st->end_unix_ms : gw_unix_ms(), ts);
 	if (!json_object_get(ms, "startTimestamp") && e->st->start_unix_ms) {
 		char start[40];
-		node_format_time(e->st->start_unix_ms, start);
+		gw_time_format(e->st->start_unix_ms, start);
 		json_object_set_new(ms, "startTimestamp", json_string(start));
 	}
 	json_object_set_new(ms, "completed", json_true());
@@ -213,7 +193,7 @@ static int edit_fail(json_t *vmi, void *arg)
 	if (!uid || strcmp(uid, e->migration_uid) != 0 || json_is_true(json_object_get(ms, "completed")))
 		return 0;
 	char ts[40];
-	node_format_time(node_now_ms(), ts);
+	gw_time_format(gw_unix_ms(), ts);
 	json_object_set_new(ms, "completed", json_true());
 	json_object_set_new(ms, "failed", json_true());
 	json_object_set_new(ms, "failureReason", json_string(e->reason));
@@ -232,7 +212,7 @@ static int edit_abort_unstarted(json_t *vmi, void *arg)
 	    json_object_get(ms, "startTimestamp"))
 		return 0;
 	char ts[40];
-	node_format_time(node_now_ms(), ts);
+	gw_time_format(gw_unix_ms(), ts);
 	json_object_set_new(ms, "abortStatus", json_string("Succeeded"));
 	json_object_set_new(ms, "completed", json_true());
 	json_object_set_new(ms, "failed", json_true());
@@ -316,7 +296,7 @@ static void *source_thread(void *arg)
 		gw_qemu_migration_step(m, gw_now_ns());
 		if (gw_qemu_migration_finished(m))
 			break;
-		uint64_t now = node_now_ms();
+		uint64_t now = gw_unix_ms();
 		if (!started_written || now - last_write_ms >= PROGRESS_INTERVAL_MS) {
 			bool abort_requested = false, lost = false;
 			write_progress(s, c, m, !started_written, &abort_requested, &lost);
@@ -439,8 +419,8 @@ int source_start(struct agent *a, struct local_vm *lv, const json_t *vmi_doc, bo
 	}
 	s->adopt = adopt;
 	if (adopt) {
-		int64_t start = parse_time_ms(json_string_value(json_object_get(ms, "startTimestamp")));
-		s->adopt_start_ms = start > 0 ? (uint64_t)start : node_now_ms();
+		int64_t start = gw_time_parse(json_string_value(json_object_get(ms, "startTimestamp")));
+		s->adopt_start_ms = start > 0 ? (uint64_t)start : gw_unix_ms();
 		s->adopt_mode = mode_from_name(json_string_value(json_object_get(ms, "mode")));
 	}
 	pthread_mutex_init(&s->lock, NULL);
@@ -532,7 +512,7 @@ static int edit_target(json_t *vmi, void *arg)
 		if (json_object_get(ms, "targetNodeDomainReadyTimestamp"))
 			return 0;
 		char ts[40];
-		node_format_time(node_now_ms(), ts);
+		gw_time_format(gw_unix_ms(), ts);
 		json_object_set_new(ms, "targetNodeDomainDetected", json_true());
 		json_object_set_new(ms, "targetNodeDomainReadyTimestamp", json_string(ts));
 		return 1;
@@ -602,7 +582,7 @@ static void target_prepare(struct agent *a, const json_t *vmi_doc, const struct 
  * converge arrives paused and is resumed here). */
 static int target_resume(struct local_vm *lv, struct gw_err **err)
 {
-	uint64_t deadline = node_now_ms() + TARGET_RUN_TIMEOUT_MS;
+	uint64_t deadline = gw_unix_ms() + TARGET_RUN_TIMEOUT_MS;
 	for (;;) {
 		_cleanup_free_ char *status = NULL;
 		bool running = false;
@@ -618,7 +598,7 @@ static int target_resume(struct local_vm *lv, struct gw_err **err)
 			if (r < 0)
 				return gw_err_wrap(err, "cont (status %s)", status);
 		}
-		if (node_now_ms() > deadline)
+		if (gw_unix_ms() > deadline)
 			return gw_err_set(err, -ETIMEDOUT, "the incoming QEMU did not run within %d ms (status %s)",
 					  TARGET_RUN_TIMEOUT_MS, status);
 		sleep_ms(100);

@@ -74,8 +74,6 @@ struct agent {
 
 void agent_log(struct agent *a, const char *fmt, ...) GW_PRINTF(2, 3);
 /* RFC 3339 UTC with milliseconds. */
-void node_format_time(uint64_t unix_ms, char out[40]);
-uint64_t node_now_ms(void);
 bool agent_stopping(const struct agent *a);
 
 /* ---- API calls (api_io.c) ---- */

@@ -105,7 +105,7 @@ int node_register(struct agent *a, struct gw_err **err)
 	_cleanup_free_ char *path = gw_asprintf("/api/v1/nodes/%s", a->name);
 	_cleanup_free_ char *status_path = gw_asprintf("%s/status", path);
 	char now[40];
-	node_format_time(node_now_ms(), now);
+	gw_time_format(gw_unix_ms(), now);
 	for (int attempt = 0; attempt < REGISTER_ATTEMPTS; attempt++) {
 		_cleanup_json_ json_t *old = NULL, *doc = NULL, *stored = NULL;
 		struct gw_err *e = NULL;
@@ -168,7 +168,7 @@ int node_register(struct agent *a, struct gw_err **err)
 int node_heartbeat(struct agent *a, struct gw_err **err)
 {
 	char now[40];
-	node_format_time(node_now_ms(), now);
+	gw_time_format(gw_unix_ms(), now);
 	_cleanup_free_ char *path = gw_asprintf("/api/v1/nodes/%s", a->name);
 	_cleanup_json_ json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", GW_NODE_ANN_HEARTBEAT, now);
 	return node_call(a->client, "PATCH", path, "application/merge-patch+json", patch, NULL, err);

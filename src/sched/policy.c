@@ -120,7 +120,7 @@ static int64_t bandwidth_mib(int64_t bytes)
 }
 
 /* Sizes of disks BlockMigration copies, where the inputs say: emptyDisk
- * capacities in the VMI document (plain bytes or binary/decimal
+ * capacities of the VMI's volumes (plain bytes or binary/decimal
  * suffixes). Container disks and other copied volumes have no size in
  * the resources, so they add nothing: the deadline is then a lower bound. */
 static int64_t quantity_bytes(const char *s)
@@ -142,21 +142,10 @@ static int64_t quantity_bytes(const char *s)
 
 static int64_t copied_disk_bytes(const struct gw_vmi *vmi)
 {
-	static const char *const volumes_path[] = {"spec", "volumes", NULL};
-	const json_t *vols = vmi->doc ? sched_json_path(vmi->doc, volumes_path) : NULL;
 	int64_t total = 0;
-	size_t i;
-	const json_t *v;
-	if (!json_is_array(vols))
-		return 0;
-	json_array_foreach(vols, i, v) {
-		static const char *const cap_path[] = {"emptyDisk", "capacity", NULL};
-		const json_t *cap = sched_json_path(v, cap_path);
-		if (json_is_string(cap))
-			total += quantity_bytes(json_string_value(cap));
-		else if (json_is_integer(cap) && json_integer_value(cap) > 0)
-			total += json_integer_value(cap);
-	}
+	for (size_t i = 0; i < vmi->spec.n_volumes; i++)
+		if (vmi->spec.volumes[i].empty_disk_capacity)
+			total += quantity_bytes(vmi->spec.volumes[i].empty_disk_capacity);
 	return total;
 }
 

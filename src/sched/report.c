@@ -37,6 +37,46 @@ static ssize_t intern(json_t *map, const char *key, size_t next)
 	return -1;
 }
 
+static size_t triple_hash(size_t a, int64_t b, int64_t c)
+{
+	uint64_t h = (uint64_t)a * 0x9E3779B97F4A7C15ULL;
+	h ^= (uint64_t)b + 0x632BE59BD9B4E019ULL + (h << 6) + (h >> 2);
+	h ^= (uint64_t)c + 0x85EBCA77C2B2AE63ULL + (h << 6) + (h >> 2);
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* The value for (a, b, c), or -1 after recording `next` for it. */
+static ssize_t triple_intern(struct triple_index *t, size_t a, int64_t b, int64_t c, size_t next)
+{
+	if ((t->n + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct triple_slot *slots = gw_calloc(cap, sizeof(*slots));
+		for (size_t i = 0; i < t->cap; i++) {
+			struct triple_slot *s = &t->slots[i];
+			if (!s->value)
+				continue;
+			size_t j = triple_hash(s->a, s->b, s->c) & (cap - 1);
+			while (slots[j].value)
+				j = (j + 1) & (cap - 1);
+			slots[j] = *s;
+		}
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
+	}
+	size_t i = triple_hash(a, b, c) & (t->cap - 1);
+	for (;; i = (i + 1) & (t->cap - 1)) {
+		struct triple_slot *s = &t->slots[i];
+		if (!s->value)
+			break;
+		if (s->a == a && s->b == b && s->c == c)
+			return (ssize_t)(s->value - 1);
+	}
+	t->slots[i] = (struct triple_slot){.a = a, .b = b, .c = c, .value = next + 1};
+	t->n++;
+	return -1;
+}
+
 static void key_sep(struct gw_buf *b, char c)
 {
 	gw_buf_add(b, &c, 1);
@@ -288,9 +328,7 @@ static bool lacks_mem(const struct gw_node *n, int64_t used, int64_t want)
 
 static const struct capacity *capacity(struct report *x, size_t cls, int64_t cpu, int64_t mem)
 {
-	char key[96];
-	snprintf(key, sizeof(key), "%zu:%" PRId64 ":%" PRId64, cls, cpu, mem);
-	ssize_t k = intern(x->cap_index, key, x->n_caps);
+	ssize_t k = triple_intern(&x->cap_index, cls, cpu, mem, x->n_caps);
 	if (k >= 0)
 		return x->caps[k];
 	struct capacity *cp = gw_calloc(1, sizeof(*cp));
@@ -458,9 +496,7 @@ static void eval_classes(struct report *x, int64_t cpu, int64_t mem, size_t sig,
 
 static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem)
 {
-	char key[96];
-	snprintf(key, sizeof(key), "%zu:%" PRId64 ":%" PRId64, sig, cpu, mem);
-	ssize_t k = intern(x->memo_index, key, x->n_memos);
+	ssize_t k = triple_intern(&x->memo_index, sig, cpu, mem, x->n_memos);
 	if (k >= 0)
 		return x->memos[k];
 	size_t cap = x->o.max_nodes_listed;
@@ -804,9 +840,9 @@ static void report_free(struct report *x)
 	free(x->used_mem);
 	json_decref(x->sig_index);
 	json_decref(x->referenced);
-	json_decref(x->cap_index);
+	free(x->cap_index.slots);
 	json_decref(x->subject_index);
-	json_decref(x->memo_index);
+	free(x->memo_index.slots);
 	for (size_t i = 0; i < x->n_memos; i++) {
 		for (size_t g = 0; g < x->memos[i]->ng; g++)
 			free(x->memos[i]->g[g].idx);
@@ -855,9 +891,7 @@ json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_mo
 		gw_check_options_init(&x.o);
 	x.sig_index = json_object();
 	x.referenced = json_object();
-	x.cap_index = json_object();
 	x.subject_index = json_object();
-	x.memo_index = json_object();
 	gw_strv_init(&x.subjects);
 	index_inputs(&x);
 	usage(&x);

@@ -73,6 +73,18 @@ struct memo {
 	size_t *elig, n_elig;
 };
 
+/* (index, cpu, mem) -> dense index: the memos and capacities are looked
+ * up once per class and VM, too often for formatted string keys. */
+struct triple_slot {
+	size_t a;
+	int64_t b, c;
+	size_t value;     /* + 1; 0 = empty slot */
+};
+struct triple_index {
+	struct triple_slot *slots;
+	size_t cap, n;    /* cap: a power of two */
+};
+
 struct report {
 	const struct gw_cluster *c;
 	const struct gw_cpu_modeldb *db;
@@ -91,13 +103,13 @@ struct report {
 	size_t *node_class;                /* node index -> class */
 	struct capacity **caps;
 	size_t n_caps;
-	json_t *cap_index;                 /* "class:cpu:mem" -> index */
+	struct triple_index cap_index;     /* (class, cpu, mem) -> index */
 	json_t *subject_index;             /* subject -> id (1-based) */
 	struct gw_strv subjects;           /* id - 1 -> subject */
 	struct vm_rec *vms;
 	struct memo **memos;
 	size_t n_memos;
-	json_t *memo_index;                /* "sig:cpu:mem" -> index */
+	struct triple_index memo_index;    /* (sig, cpu, mem) -> index */
 	char *recommended;                 /* recommended cluster model, or NULL */
 };
 

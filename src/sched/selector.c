@@ -58,11 +58,27 @@ static bool feature_selects(enum gw_feature_policy p)
 	return p == GW_POLICY_EMPTY || p == GW_POLICY_REQUIRE;
 }
 
+/* prefix + suffix for gw_map_set, which copies it: on the stack when it
+ * fits (a host-model VM's selector takes ~100 such keys, and the report
+ * builds one per VM). */
+static void set_joined(struct gw_map *m, const char *prefix, const char *suffix, const char *value)
+{
+	char buf[256];
+	size_t lp = strlen(prefix), ls = strlen(suffix);
+	if (lp + ls < sizeof(buf)) {
+		memcpy(buf, prefix, lp);
+		memcpy(buf + lp, suffix, ls + 1);
+		gw_map_set(m, buf, value);
+		return;
+	}
+	char *key = gw_asprintf("%s%s", prefix, suffix);
+	gw_map_set(m, key, value);
+	free(key);
+}
+
 static void set_true(struct gw_map *m, const char *prefix, const char *suffix)
 {
-	char *key = gw_asprintf("%s%s", prefix, suffix);
-	gw_map_set(m, key, "true");
-	free(key);
+	set_joined(m, prefix, suffix, "true");
 }
 
 void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, struct gw_map *selector,
@@ -93,9 +109,7 @@ void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *v
 	if (!is_host_mode(model))
 		set_true(selector, SCHED_PREFIX_CPU_MODEL, model);
 	/* step 8: status.machine.type (canonical, after boot) else the spec */
-	static const char *const status_machine[] = {"status", "machine", "type", NULL};
-	const json_t *jm = vmi->doc ? sched_json_path(vmi->doc, status_machine) : NULL;
-	const char *machine = json_is_string(jm) && json_string_value(jm)[0] ? json_string_value(jm)
+	const char *machine = vmi->machine_type_status ? vmi->machine_type_status
 		: spec->machine_type && spec->machine_type[0] ? spec->machine_type
 		: default_machine_type(arch);
 	set_true(selector, "machine-type.node.kubevirt.io/", machine);
@@ -113,9 +127,7 @@ void gw_sched_launch_selector(const struct gw_cluster *c, const struct gw_vmi *v
 	if (needs_tsc && vmi->tsc_frequency && vmi->tsc_frequency[0])
 		set_true(selector, "scheduling.node.kubevirt.io/tsc-frequency-", vmi->tsc_frequency);
 	/* step 11 */
-	static const char *const realtime[] = {"spec", "domain", "cpu", "realtime", NULL};
-	const json_t *rt = vmi->doc ? sched_json_path(vmi->doc, realtime) : NULL;
-	if (rt && !json_is_null(rt) && !json_is_false(rt))
+	if (spec->realtime)
 		gw_map_set(selector, "kubevirt.io/realtime", "true");
 	if (spec->sev || spec->sev_snp)
 		gw_map_set(selector, "kubevirt.io/sev", "true");
@@ -212,17 +224,12 @@ static int host_model_selector(const struct gw_cluster *c, const struct gw_vmi *
 	for (size_t i = 0; i < source->meta.labels.n; i++) {
 		const char *key = source->meta.labels.keys[i], *value = source->meta.labels.values[i];
 		if (gw_str_has_prefix(key, SCHED_PREFIX_HOST_MODEL) && key[strlen(SCHED_PREFIX_HOST_MODEL)]) {
-			char *k = gw_asprintf("%s%s", SCHED_PREFIX_CPU_MODEL_MIGRATION,
-					      key + strlen(SCHED_PREFIX_HOST_MODEL));
-			gw_map_set(selector, k, value);
-			free(k);
+			set_joined(selector, SCHED_PREFIX_CPU_MODEL_MIGRATION, key + strlen(SCHED_PREFIX_HOST_MODEL), value);
 			have_model = true;
 		} else if (gw_str_has_prefix(key, SCHED_PREFIX_HOST_MODEL_FEATURE) &&
 			   key[strlen(SCHED_PREFIX_HOST_MODEL_FEATURE)]) {
-			char *k = gw_asprintf("%s%s", SCHED_PREFIX_CPU_FEATURE,
-					      key + strlen(SCHED_PREFIX_HOST_MODEL_FEATURE));
-			gw_map_set(selector, k, value);
-			free(k);
+			set_joined(selector, SCHED_PREFIX_CPU_FEATURE, key + strlen(SCHED_PREFIX_HOST_MODEL_FEATURE),
+				   value);
 		}
 	}
 	if (!have_model)

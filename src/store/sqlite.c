@@ -404,6 +404,16 @@ static int compare_cached(const void *a, const void *b)
 	return strcmp(((const struct cached_item *)a)->key, ((const struct cached_item *)b)->key);
 }
 
+/* A cached object (key "NS\x01NAME") in the namespace prefix (NULL: any)
+ * and matching the selector (NULL: any). */
+static bool cached_matches(const char *key, const json_t *o, const char *prefix, size_t prefix_len,
+			   const struct gw_store_selector *sel)
+{
+	if (prefix && strncmp(key, prefix, prefix_len))
+		return false;
+	return !sel || gw_store_selector_matches(sel, json_object_get(json_object_get(o, "metadata"), "labels"));
+}
+
 /* Under s->lock: the matching objects of one cached kind, shared, sorted. */
 static json_t *list_from_cache(json_t *kind_map, const char *ns,
 			       const struct gw_store_selector *sel)
@@ -415,10 +425,7 @@ static json_t *list_from_cache(json_t *kind_map, const char *ns,
 	const char *key;
 	json_t *o;
 	json_object_foreach(kind_map, key, o) {
-		if (prefix && strncmp(key, prefix, prefix_len))
-			continue;
-		if (sel && !gw_store_selector_matches(
-				   sel, json_object_get(json_object_get(o, "metadata"), "labels")))
+		if (!cached_matches(key, o, prefix, prefix_len, sel))
 			continue;
 		v[kept++] = (struct cached_item){key, o};
 	}
@@ -537,10 +544,7 @@ static int sqlite_list_text(struct gw_store *base, const char *kind, const char 
 	const char *key;
 	json_t *o;
 	json_object_foreach(kind_map, key, o) {
-		if (prefix && strncmp(key, prefix, prefix_len))
-			continue;
-		if (sel && !gw_store_selector_matches(
-				   sel, json_object_get(json_object_get(o, "metadata"), "labels")))
+		if (!cached_matches(key, o, prefix, prefix_len, sel))
 			continue;
 		v[kept++] = (struct text_item){gw_strdup(key), json_incref(o),
 					       json_incref(json_object_get(texts, key)), false};

@@ -208,3 +208,53 @@ void gw_deadline_ms(clockid_t clock, int ms, struct timespec *out)
 		out->tv_nsec -= 1000000000L;
 	}
 }
+
+uint64_t gw_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void gw_time_format(int64_t ms, char out[40])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char base[32];
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 40, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+int64_t gw_time_parse(const char *s)
+{
+	if (!s)
+		return -1;
+	struct tm tm = {0};
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	int64_t ms = 0;
+	if (*p == '.') {
+		p++;
+		int digits = 0;
+		while (*p >= '0' && *p <= '9') {
+			if (digits < 3)
+				ms = ms * 10 + (*p - '0');
+			digits++;
+			p++;
+		}
+		for (; digits < 3; digits++)
+			ms *= 10;
+	}
+	int64_t offset_s = 0;
+	if (*p == '+' || *p == '-') {
+		int hh = 0, mm = 0;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+			return -1;
+		offset_s = (int64_t)(hh * 3600 + mm * 60) * (*p == '-' ? -1 : 1);
+	} else if (*p != 'Z' && *p != 'z') {
+		return -1;
+	}
+	return ((int64_t)timegm(&tm) - offset_s) * 1000 + ms;
+}

@@ -339,6 +339,104 @@ static void test_load_errors(void **state)
 	gw_cluster_free(c);
 }
 
+/* A JSON file is streamed (a List's items decoded one by one); the result,
+ * errors included, must be that of the whole-file reader passing each
+ * document to gw_cluster_add_doc. tests/data/api/stream: ok-* load,
+ * err-* fail (syntax errors after decoding errors, duplicates, what yajl
+ * and jansson read differently, Lists that are not Lists). */
+static void load_reference(struct gw_cluster *c, const char *path, int *r, char **msg)
+{
+	json_t *docs = NULL;
+	struct gw_err *err = NULL;
+	*r = gw_doc_load_file(path, &docs, &err);
+	for (size_t i = 0; *r == 0 && i < json_array_size(docs); i++)
+		*r = gw_cluster_add_doc(c, json_array_get(docs, i), path, i, &err);
+	json_decref(docs);
+	*msg = *r < 0 ? gw_strdup(gw_err_msg(err)) : NULL;
+	gw_err_free(err);
+}
+
+static void test_stream_matches_whole_file(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *dir = test_data_path("api/stream");
+	struct gw_strv files;
+	gw_strv_init(&files);
+	struct gw_err *err = NULL;
+	if (gw_dir_list(dir, &files, &err) < 0)
+		fail_msg("%s", gw_err_msg(err));
+	assert_true(files.n >= 20);
+	for (size_t f = 0; f < files.n; f++) {
+		const char *path = files.v[f];
+		bool ok = strstr(path, "/ok-") != NULL;
+		struct gw_cluster *streamed = gw_cluster_new(), *whole = gw_cluster_new();
+		struct gw_err *serr = NULL;
+		int rs = gw_cluster_load(streamed, path, &serr), rw;
+		_cleanup_free_ char *wmsg = NULL;
+		load_reference(whole, path, &rw, &wmsg);
+		if (ok && (rs < 0 || rw < 0))
+			fail_msg("%s: %s", path, gw_err_msg(serr));
+		if (!ok && (rs >= 0 || rw >= 0))
+			fail_msg("%s: loaded, expected an error", path);
+		if (!ok && strcmp(gw_err_msg(serr), wmsg) != 0)
+			fail_msg("%s:\n streamed: %s\n whole:    %s", path, gw_err_msg(serr), wmsg);
+		assert_int_equal(rs, rw);
+		if (ok) {
+			assert_int_equal(streamed->n_docs, whole->n_docs);
+			assert_int_equal(streamed->n_skipped, whole->n_skipped);
+			assert_int_equal(streamed->n_nodes, whole->n_nodes);
+			assert_int_equal(streamed->n_vmis, whole->n_vmis);
+			assert_int_equal(streamed->n_pods, whole->n_pods);
+			assert_true((streamed->kubevirt == NULL) == (whole->kubevirt == NULL));
+			for (size_t i = 0; i < whole->n_nodes; i++) {
+				assert_string_equal(streamed->nodes[i]->meta.name, whole->nodes[i]->meta.name);
+				assert_true(json_equal(streamed->nodes[i]->doc, whole->nodes[i]->doc));
+			}
+			for (size_t i = 0; i < whole->n_vmis; i++)
+				assert_true(json_equal(streamed->vmis[i]->doc, whole->vmis[i]->doc));
+		}
+		gw_err_free(serr);
+		gw_cluster_free(streamed);
+		gw_cluster_free(whole);
+	}
+	gw_strv_fini(&files);
+}
+
+/* drop_docs: no documents kept but the KubeVirt CR's; the typed fields
+ * the placement rules read instead are there. */
+static void test_drop_docs(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *list = test_data_path("api/stream/ok-list-kind-last.json");
+	_cleanup_free_ char *kv = test_data_path("api/stream/ok-nested-items.json");
+	struct gw_cluster *c = gw_cluster_new();
+	struct gw_err *err = NULL;
+	c->drop_docs = true;
+	if (gw_cluster_load(c, list, &err) < 0 || gw_cluster_load(c, kv, &err) < 0)
+		fail_msg("%s", gw_err_msg(err));
+	assert_int_equal(c->n_nodes, 2);
+	assert_null(c->nodes[0]->doc);
+	assert_string_equal(gw_map_get(&c->nodes[0]->meta.labels, "kubernetes.io/hostname"), "n1");
+	assert_int_equal(c->n_vmis, 1);
+	struct gw_vmi *v = c->vmis[0];
+	assert_null(v->doc);
+	assert_string_equal(v->machine_type_status, "pc-q35-rhel9.6.0");
+	assert_int_equal(v->spec.n_volumes, 1);
+	assert_string_equal(v->spec.volumes[0].empty_disk_capacity, "2Gi");
+	assert_null(c->pods[0]->doc);
+	assert_non_null(c->kubevirt);
+	assert_non_null(c->kubevirt->doc);
+	assert_string_equal(c->kubevirt->cpu_model, "Haswell");
+	gw_cluster_free(c);
+	/* kept by default */
+	c = gw_cluster_new();
+	if (gw_cluster_load(c, list, &err) < 0)
+		fail_msg("%s", gw_err_msg(err));
+	assert_non_null(c->nodes[0]->doc);
+	assert_non_null(c->vmis[0]->doc);
+	gw_cluster_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +448,8 @@ int main(void)
 		cmocka_unit_test(test_findings),
 		cmocka_unit_test(test_index_scale),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_stream_matches_whole_file),
+		cmocka_unit_test(test_drop_docs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

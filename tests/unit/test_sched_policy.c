@@ -219,8 +219,7 @@ static void test_block_migration_size(void **state)
 	struct gw_vmi *v = fx_vmi(c, "vm", "n");
 	v->spec.memory_request_bytes = 2LL << 30;
 	fx_volume(v, "scratch", GW_VOL_EMPTYDISK, NULL, GW_DISK_DISK, false);
-	v->doc = json_pack("{s:{s:[{s:s, s:{s:s}}]}}", "spec", "volumes", "name", "scratch", "emptyDisk", "capacity", "2Gi");
-	assert_non_null(v->doc);
+	v->spec.volumes[0].empty_disk_capacity = gw_strdup("2Gi");
 	struct gw_migration_settings s;
 	gw_sched_settings(c, v, gw(), &s);
 	assert_int_equal(s.size_bytes, 4LL << 30);

@@ -450,9 +450,8 @@ static void test_launch_extras(void **state)
 	v->spec.sev_snp = true;
 	v->spec.tdx = true;
 	v->tsc_frequency = gw_strdup("4008012000");
-	v->doc = json_pack("{s:{s:{s:s}}, s:{s:{s:{s:{}}}}}", "status", "machine", "type", "pc-q35-rhel9.6.0",
-			   "spec", "domain", "cpu", "realtime");
-	assert_non_null(v->doc);
+	v->machine_type_status = gw_strdup("pc-q35-rhel9.6.0");
+	v->spec.realtime = true;
 	struct gw_map sel = {0};
 	gw_sched_launch_selector(c, v, &sel, NULL);
 	assert_non_null(gw_map_get(&sel, "machine-type.node.kubevirt.io/pc-q35-rhel9.6.0"));

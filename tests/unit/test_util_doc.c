@@ -106,6 +106,66 @@ static void alias_expansion_is_bounded(void **state)
 	json_decref(docs);
 }
 
+struct stream_seen {
+	size_t items, values, streamed_values;
+	bool items_key_left;   /* a streamed value still held "items" */
+	json_t *kinds;         /* item kinds, in order */
+};
+
+static int seen_item(void *ctx, size_t doc, size_t index, json_t *item)
+{
+	struct stream_seen *s = ctx;
+	assert_int_equal(index, s->items);
+	s->items++;
+	json_array_append(s->kinds, json_object_get(item, "kind"));
+	return 0;
+}
+
+static int seen_value(void *ctx, size_t doc, json_t *value, bool items_streamed)
+{
+	struct stream_seen *s = ctx;
+	assert_int_equal(doc, s->values);
+	s->values++;
+	if (items_streamed) {
+		s->streamed_values++;
+		s->items_key_left |= json_object_get(value, "items") != NULL;
+	}
+	return 0;
+}
+
+/* A List's items come one by one and the List without them; whatever
+ * jansson would read differently is left to the whole-file reader (1). */
+static void json_stream_items_one_by_one(void **state)
+{
+	(void)state;
+	static const struct gw_json_stream_ops ops = {.item = seen_item, .value = seen_value};
+	_cleanup_free_ char *list = test_data_path("api/stream/ok-list-kind-last.json");
+	struct stream_seen s = {.kinds = json_array()};
+	struct gw_err *err = NULL;
+	assert_int_equal(gw_json_stream_file(list, &ops, &s, &err), 0);
+	assert_int_equal(s.items, 5);
+	assert_int_equal(s.values, 1);
+	assert_int_equal(s.streamed_values, 1);
+	assert_false(s.items_key_left);
+	assert_string_equal(json_string_value(json_array_get(s.kinds, 2)), "Service");
+	json_decref(s.kinds);
+
+	static const char *const refused[] = {"api/stream/err-lone-surrogate.json", "api/stream/err-duplicate-key.json",
+					      "api/stream/err-truncated.json", "api/stream/err-big-integer.json",
+					      "api/cluster/nodes.yaml"};
+	for (size_t i = 0; i < GW_ARRAY_SIZE(refused); i++) {
+		_cleanup_free_ char *path = test_data_path(refused[i]);
+		memset(&s, 0, sizeof(s));
+		s.kinds = json_array();
+		int r = gw_json_stream_file(path, &ops, &s, &err);
+		if (r != 1)
+			fail_msg("%s: %d, expected 1", refused[i], r);
+		gw_err_free(err);
+		err = NULL;
+		json_decref(s.kinds);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +175,7 @@ int main(void)
 		cmocka_unit_test(errors_name_file_and_line),
 		cmocka_unit_test(deep_nesting_is_refused),
 		cmocka_unit_test(alias_expansion_is_bounded),
+		cmocka_unit_test(json_stream_items_one_by_one),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Big JSON files without their whole tree: yajl's event parser builds each
+ * top-level value as a jansson value, except the elements of a top-level
+ * object's "items" array (a kubectl List), each handed over as soon as it
+ * is complete and released after. Memory is then one item, not the file.
+ *
+ * The whole-document reader (gw_doc_load_file, jansson) stays the
+ * reference: whenever it could answer differently (any syntax error, a
+ * duplicate key, a lone surrogate, NUL, UTF-8 that jansson finds
+ * invalid, too deep, a number out of range, a file past its size limit), this reader stops and says so, and the
+ * caller reads the file the old way for the same result and message. */
+#include <ctype.h>
+#include <fcntl.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "godwit/util.h"
+
+/* Below jansson's JSON_PARSER_MAX_DEPTH (2048): deeper input goes to jansson. */
+#define STREAM_MAX_DEPTH 1024
+#define STREAM_CHUNK (1u << 20)
+/* gw_doc_load_file's limit on a file's size. */
+#define STREAM_MAX_BYTES (512u << 20)
+
+struct frame {
+	json_t *v;     /* the container; NULL for the streamed items array */
+};
+
+struct stream {
+	const struct gw_json_stream_ops *ops;
+	void *ctx;
+	struct frame stack[STREAM_MAX_DEPTH + 1];
+	size_t depth;
+	json_t *root;          /* the top-level value being built */
+	bool root_streamed;    /* its "items" went to ops->item */
+	size_t doc;            /* index of the top-level value */
+	size_t item;           /* index in the streamed items array */
+	json_t *item_value;    /* the item being built */
+	char *key;             /* the object key waiting for its value */
+	size_t key_cap;
+	bool key_is_items;     /* that key is "items", at depth 1 */
+	int rc;                /* why parsing stopped: 1 (whole-document reader) or a callback's < 0 */
+};
+
+static int stop(struct stream *s, int rc)
+{
+	s->rc = rc;
+	return 0;   /* yajl: cancel */
+}
+
+static int emit_item(struct stream *s, json_t *v)
+{
+	int r = s->ops->item(s->ctx, s->doc, s->item++, v);
+	json_decref(v);
+	return r ? stop(s, r) : 1;
+}
+
+/* A complete top-level value. */
+static int emit_root(struct stream *s)
+{
+	json_t *v = s->root;
+	bool streamed = s->root_streamed;
+	s->root = NULL;
+	s->root_streamed = false;
+	int r = s->ops->value(s->ctx, s->doc++, v, streamed);
+	json_decref(v);
+	s->item = 0;
+	return r ? stop(s, r) : 1;
+}
+
+/* Puts v (owned) where the parser is: the root, an item, an array's next
+ * element or the pending key's value. Containers are put when they start
+ * and filled in place. */
+static int attach(struct stream *s, json_t *v)
+{
+	if (s->depth == 0) {
+		/* jansson reads only arrays and objects at the top level */
+		if (!json_is_object(v) && !json_is_array(v)) {
+			json_decref(v);
+			return stop(s, 1);
+		}
+		s->root = v;
+		return 1;
+	}
+	json_t *parent = s->stack[s->depth - 1].v;
+	if (!parent) {
+		/* an element of the streamed items array */
+		if (json_is_object(v) || json_is_array(v)) {
+			s->item_value = v;
+			return 1;
+		}
+		return emit_item(s, v);
+	}
+	if (json_is_array(parent))
+		return json_array_append_new(parent, v) == 0 ? 1 : stop(s, 1);
+	size_t before = json_object_size(parent);
+	json_object_set_new_nocheck(parent, s->key, v);
+	/* A duplicate key replaced the first value; jansson refuses it. */
+	if (json_object_size(parent) == before || (s->depth == 1 && s->root_streamed && !strcmp(s->key, "items")))
+		return stop(s, 1);
+	return 1;
+}
+
+static int on_null(void *ctx)
+{
+	return attach(ctx, json_null());
+}
+
+static int on_boolean(void *ctx, int b)
+{
+	return attach(ctx, json_boolean(b));
+}
+
+/* As jansson's lexer: no '.', 'e' or 'E' is an integer (out of range
+ * refused), else a real (overflow refused, underflow taken). */
+static int on_number(void *ctx, const char *text, size_t len)
+{
+	char buf[128];
+	if (len >= sizeof(buf))
+		return stop(ctx, 1);
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	char *end;
+	errno = 0;
+	if (!memchr(buf, '.', len) && !memchr(buf, 'e', len) && !memchr(buf, 'E', len)) {
+		long long i = strtoll(buf, &end, 10);
+		if (errno == ERANGE || *end)
+			return stop(ctx, 1);
+		return attach(ctx, json_integer((json_int_t)i));
+	}
+	double d = strtod(buf, &end);
+	if ((errno == ERANGE && isinf(d)) || *end)
+		return stop(ctx, 1);
+	return attach(ctx, json_real(d));
+}
+
+static int on_string(void *ctx, const unsigned char *text, size_t len)
+{
+	/* jansson refuses \u0000 without JSON_ALLOW_NUL */
+	if (memchr(text, '\0', len))
+		return stop(ctx, 1);
+	return attach(ctx, json_stringn_nocheck((const char *)text, len));
+}
+
+static int on_map_key(void *ctx, const unsigned char *text, size_t len)
+{
+	struct stream *s = ctx;
+	if (memchr(text, '\0', len))
+		return stop(s, 1);
+	if (len + 1 > s->key_cap) {
+		s->key_cap = len + 64;
+		s->key = gw_realloc(s->key, s->key_cap);
+	}
+	memcpy(s->key, text, len);
+	s->key[len] = '\0';
+	s->key_is_items = s->depth == 1 && len == 5 && memcmp(text, "items", 5) == 0;
+	return 1;
+}
+
+static int push(struct stream *s, json_t *v)
+{
+	if (s->depth >= STREAM_MAX_DEPTH)
+		return stop(s, 1);
+	s->stack[s->depth++].v = v;
+	return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+	struct stream *s = ctx;
+	json_t *o = json_object();
+	if (!attach(s, json_incref(o))) {
+		json_decref(o);
+		return 0;
+	}
+	json_decref(o);
+	return push(s, o);
+}
+
+static int on_start_array(void *ctx)
+{
+	struct stream *s = ctx;
+	if (s->depth == 1 && s->key_is_items && json_is_object(s->stack[0].v) && !s->root_streamed) {
+		/* The List's items: one by one, never kept in the root. A
+		 * duplicate "items" key would make jansson keep the last one
+		 * only, so a second one stops (attach). */
+		if (json_object_get(s->stack[0].v, "items"))
+			return stop(s, 1);
+		s->root_streamed = true;
+		s->key_is_items = false;
+		return push(s, NULL);
+	}
+	json_t *a = json_array();
+	if (!attach(s, json_incref(a))) {
+		json_decref(a);
+		return 0;
+	}
+	json_decref(a);
+	return push(s, a);
+}
+
+static int on_end(void *ctx)
+{
+	struct stream *s = ctx;
+	s->depth--;
+	if (s->depth == 0)
+		return emit_root(s);
+	if (!s->stack[s->depth - 1].v && s->item_value) {
+		/* an item of the streamed array is complete */
+		json_t *v = s->item_value;
+		s->item_value = NULL;
+		return emit_item(s, v);
+	}
+	return 1;
+}
+
+static const yajl_callbacks callbacks = {
+	.yajl_null = on_null,
+	.yajl_boolean = on_boolean,
+	.yajl_number = on_number,
+	.yajl_string = on_string,
+	.yajl_start_map = on_start_map,
+	.yajl_map_key = on_map_key,
+	.yajl_end_map = on_end,
+	.yajl_start_array = on_start_array,
+	.yajl_end_array = on_end,
+};
+
+/* "\uD800".."\uDFFF": yajl turns a lone surrogate into '?' or CESU-8 where
+ * jansson refuses it, so any surrogate escape goes to jansson. */
+static bool has_surrogate_escape(const char *p, size_t n)
+{
+	const char *end = p + n;
+	while ((p = memchr(p, '\\', (size_t)(end - p)))) {
+		if (end - p >= 4 && p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') && strchr("89abAB", p[3]) && p[3])
+			return true;
+		p++;
+		if (p >= end)
+			break;
+	}
+	return false;
+}
+
+/* yajl checks only the shape of UTF-8 sequences; jansson also refuses
+ * overlong forms, UTF-16 surrogates and code points past U+10FFFF. A
+ * sequence cut by the end of p is left to the next look (the chunk keeps
+ * 8 bytes of the one before); continuation bytes at its start belong to
+ * a sequence already seen. */
+static bool utf8_strict(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (p[i] & 0xC0) == 0x80)
+		i++;
+	while (i < n) {
+		/* ASCII, eight bytes at a time */
+		if (i + 8 <= n) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (!(w & 0x8080808080808080ULL)) {
+				i += 8;
+				continue;
+			}
+		}
+		unsigned char c = p[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len;
+		uint32_t v;
+		if (c >= 0xC2 && c <= 0xDF) {
+			len = 2;
+			v = c & 0x1F;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			len = 3;
+			v = c & 0x0F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			len = 4;
+			v = c & 0x07;
+		} else {
+			return false;   /* a stray continuation byte, 0xC0, 0xC1, 0xF5.. */
+		}
+		if (i + len > n)
+			return true;
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xC0) != 0x80)
+				return false;
+			v = (v << 6) | (p[i + k] & 0x3F);
+		}
+		if ((len == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) ||
+		    (len == 4 && (v < 0x10000 || v > 0x10FFFF)))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+static bool starts_like_json(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isspace((unsigned char)p[i]))
+			return p[i] == '{' || p[i] == '[';
+	return false;
+}
+
+int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, void *ctx, struct gw_err **err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return gw_err_set(err, -errno, "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return gw_err_set(err, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > STREAM_MAX_BYTES)
+		return 1;
+	struct stream s = {.ops = ops, .ctx = ctx};
+	yajl_handle h = yajl_alloc(&callbacks, NULL, &s);
+	if (!h)
+		return gw_err_set(err, -ENOMEM, "%s: cannot start the JSON parser", path);
+	yajl_config(h, yajl_allow_multiple_values, 1);
+	/* The chunk keeps 8 bytes of the one before, so that an escape cut
+	 * in two is still seen whole. */
+	char *buf = gw_malloc(STREAM_CHUNK + 8);
+	size_t carry = 0, total = 0;
+	bool first = true;
+	int r = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + carry, STREAM_CHUNK);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = gw_err_set(err, -errno, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			if (first)
+				r = 1;   /* empty: not JSON, the YAML reader's business */
+			else if (yajl_complete_parse(h) != yajl_status_ok)
+				r = s.rc ? s.rc : 1;
+			else if (s.depth || s.root)
+				r = 1;
+			break;
+		}
+		total += (size_t)n;
+		if (total > STREAM_MAX_BYTES || memchr(buf + carry, '\0', (size_t)n) ||
+		    has_surrogate_escape(buf, carry + (size_t)n) ||
+		    !utf8_strict((const unsigned char *)buf, carry + (size_t)n) || (first && !starts_like_json(buf, (size_t)n))) {
+			r = 1;
+			break;
+		}
+		first = false;
+		if (yajl_parse(h, (const unsigned char *)buf + carry, (size_t)n) != yajl_status_ok) {
+			r = s.rc ? s.rc : 1;
+			break;
+		}
+		size_t have = carry + (size_t)n, keep = have < 8 ? have : 8;
+		memmove(buf, buf + have - keep, keep);
+		carry = keep;
+	}
+	free(buf);
+	yajl_free(h);
+	/* What a stop left half built. */
+	if (s.item_value)
+		json_decref(s.item_value);
+	if (s.root)
+		json_decref(s.root);
+	free(s.key);
+	return r;
+}
