@@ -162,6 +162,20 @@ int gw_vm_start(const struct gw_vm_spec *spec, int timeout_ms, struct gw_vm **ou
 int gw_vm_listen_incoming(struct gw_vm *vm, const char *address, unsigned port, bool postcopy,
 			  unsigned *bound_port, struct gw_err **err);
 
+/* Block migration, target side: starts QEMU's NBD server on
+ * ADDRESS:PORT (port 0 = a free port, chosen here: QEMU 7.2 does not
+ * report the port it bound) and exports each listed drive (the -drive id
+ * gw_vm_command_line gives it, "disk<N>") writable under the same export
+ * name. Call it on a VM started with spec->incoming, whose container disk
+ * overlays are fresh over the same base: the source mirrors only its
+ * overlay into them. *bound_port is the NBD port. On failure nothing is
+ * left exported. */
+int gw_vm_nbd_export(struct gw_vm *vm, const char *address, unsigned port,
+		     const char *const *devices, size_t n_devices, unsigned *bound_port,
+		     struct gw_err **err);
+/* Stops the NBD server and its exports (once the source's mirrors ended). */
+int gw_vm_nbd_stop(struct gw_vm *vm, struct gw_err **err);
+
 /* Reconnects to a VM that is still running, from its state directory
  * alone (e.g. after the agent restarted): reads qemu.pid, checks that the
  * process is that VM's QEMU, connects to qmp.sock. -ESRCH when no VM runs
@@ -209,6 +223,9 @@ enum gw_qemu_migration_phase {
 	GW_QEMU_MIGRATION_PHASE_COMPLETING, /* source done; waiting for the target to run */
 	GW_QEMU_MIGRATION_PHASE_COMPLETED,  /* target runs; the caller quits the source */
 	GW_QEMU_MIGRATION_PHASE_FAILED,     /* reason says why; source runs unless post-copy */
+	/* Block migration: the disks are being mirrored to the target; the
+	 * memory migration starts once every mirror is ready. */
+	GW_QEMU_MIGRATION_PHASE_MIRRORING,
 };
 
 /* KubeVirt's MigrationConfiguration, as the launcher applies it. */
@@ -226,6 +243,16 @@ struct gw_qemu_migration_config {
 	unsigned poll_interval_ms;           /* 0 = 400 (KubeVirt) */
 	unsigned abort_timeout_ms;           /* 0 = 30000 (KubeVirt) */
 	unsigned completing_timeout_ms;      /* target must run within; 0 = 10000 */
+	/* Block migration (KubeVirt's BlockMigration, libvirt's NON_SHARED_INC):
+	 * the source's drives (-drive ids, "disk0") whose top layer (the
+	 * container disk's overlay) is mirrored (drive-mirror, sync "top")
+	 * into the target's NBD exports of the same names (gw_vm_nbd_export)
+	 * at nbd_host:nbd_port before the memory goes. Borrowed here; the
+	 * executor copies them. None: memory only, as before. */
+	const char *const *mirror_devices;
+	size_t n_mirror_devices;
+	const char *nbd_host;
+	unsigned nbd_port;
 };
 
 /* KubeVirt's defaults (4.1): unlimited bandwidth, 150 s/GiB, 150 s
@@ -293,6 +320,11 @@ struct gw_qemu_migration_status {
 	uint64_t downtime_ms, total_time_ms; /* once completed */
 	int64_t acceptable_completion_s;
 	uint64_t polls;
+	/* Block migration: bytes of the mirrored disks copied so far and to
+	 * copy in all (QEMU's block job offset and len, summed; the total
+	 * grows while the guest writes), and how many mirrors are ready. */
+	uint64_t disk_transferred_bytes, disk_total_bytes;
+	unsigned disks_mirrored, disks_ready;
 	bool abort_requested;
 	bool aborted;                    /* ended by migrate_cancel (request or rule) */
 	char failure_reason[GW_QEMU_MIGRATION_REASON_MAX];

@@ -48,6 +48,9 @@ struct gw_server_options {
 	const char *tls_key_pem;
 	gw_server_log_fn log;       /* may be NULL */
 	void *log_data;
+	/* The rule set VMIM admission checks migratability with: "godwit"
+	 * (NULL) or "kubevirt"; the controllers' should be the same. */
+	const char *rules;
 };
 
 /* Starts serving `store` (borrowed: it must outlive the server). */

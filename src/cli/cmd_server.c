@@ -19,6 +19,7 @@
 static const char usage[] =
 	"usage: godwit server --data-dir DIR [--listen ADDR:PORT] [--store sqlite|etcd] [--etcd URL,...]\n"
 	"                     [--tls-cert FILE --tls-key FILE] [--max-body BYTES] [--no-controllers]\n"
+	"                     [--rules godwit|kubevirt]\n"
 	"\n"
 	"  --data-dir DIR     state: DIR/token (created at first start, mode 0600), DIR/godwit.db\n"
 	"  --listen A:P       address and port (default 127.0.0.1:8443; port 0 = any, printed)\n"
@@ -28,6 +29,8 @@ static const char usage[] =
 	"  --tls-cert/--tls-key  serve HTTPS with this PEM certificate and key\n"
 	"  --max-body BYTES   largest request body (default 4194304)\n"
 	"  --history-events N SQLite: watch history kept (default 100000); older resourceVersions get 410\n"
+	"  --rules R          the controllers' rule set: godwit (default) or kubevirt (e.g. container\n"
+	"                     disks migrate by block migration instead of blocking it)\n"
 	"\n"
 	"Clients: GODWIT_SERVER=http://ADDR:PORT GODWIT_TOKEN=$(cat DIR/token) godwit get nodes\n";
 
@@ -96,11 +99,11 @@ int gw_cmd_server(int argc, char **argv)
 		{"etcd-prefix", required_argument, NULL, 'P'},
 		{"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
 		{"max-body", required_argument, NULL, 'm'}, {"no-controllers", no_argument, NULL, 'n'},
-		{"history-events", required_argument, NULL, 'H'},
+		{"history-events", required_argument, NULL, 'H'}, {"rules", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	const char *data_dir = NULL, *listen = "127.0.0.1:8443", *store_kind = "sqlite", *etcd = NULL;
-	const char *etcd_prefix = NULL, *cert_path = NULL, *key_path = NULL;
+	const char *etcd_prefix = NULL, *cert_path = NULL, *key_path = NULL, *rules = NULL;
 	uint64_t max_body = 0, history = 0;
 	bool controllers = true;
 	int c;
@@ -115,6 +118,11 @@ int gw_cmd_server(int argc, char **argv)
 		case 'c': cert_path = optarg; break;
 		case 'k': key_path = optarg; break;
 		case 'n': controllers = false; break;
+		case 'r':
+			if (strcmp(optarg, "godwit") != 0 && strcmp(optarg, "kubevirt") != 0)
+				return gw_cli_usage(usage, "--rules \"%s\": expected godwit or kubevirt", optarg);
+			rules = optarg;
+			break;
 		case 'm':
 			if (!gw_str_to_u64(optarg, &max_body) || max_body == 0 || max_body > (1u << 30))
 				return gw_cli_usage(usage, "--max-body \"%s\": 1..1073741824 bytes", optarg);
@@ -142,6 +150,7 @@ int gw_cmd_server(int argc, char **argv)
 	if (split_listen(listen, &addr, &port) < 0)
 		return gw_cli_usage(usage, "server: --listen \"%s\": ADDR:PORT expected", listen);
 	(void)controllers;
+	(void)rules;
 
 	struct gw_err *err = NULL;
 	if (mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
@@ -181,6 +190,7 @@ int gw_cmd_server(int argc, char **argv)
 		.tls_cert_pem = cert,
 		.tls_key_pem = key,
 		.log = log_line,
+		.rules = rules,
 	};
 	struct gw_server *server = NULL;
 	if (gw_server_start(store, &o, &server, &err) < 0) {
@@ -190,7 +200,7 @@ int gw_cmd_server(int argc, char **argv)
 #ifdef GODWIT_HAVE_CTL
 	struct gw_ctl *ctl = NULL;
 	if (controllers) {
-		struct gw_ctl_options copts = {.log = ctl_log};
+		struct gw_ctl_options copts = {.log = ctl_log, .rules = rules};
 		if (gw_ctl_start(store, &copts, &ctl, &err) < 0) {
 			gw_server_stop(server);
 			gw_store_close(store);

@@ -13,11 +13,18 @@
 #define PROGRESS_INTERVAL_MS 1000
 /* How long the target waits for its QEMU to leave "inmigrate". */
 #define TARGET_RUN_TIMEOUT_MS 10000
+/* targetDirectMigrationNodePorts maps a node port to the launcher port it
+ * stands for (KubeVirt's encoding): 0 is the memory migration, 49153 the
+ * block migration's NBD server (libvirt's port for disks). */
+#define LAUNCHER_PORT_MIGRATION 0
+#define LAUNCHER_PORT_BLOCK 49153
 
 struct source_mig {
 	struct agent *a;
 	pthread_t thread;
 	char *ns, *name, *migration_uid, *target_node, *uri;
+	char *nbd_host;                /* block migration: the target's NBD server */
+	struct gw_strv copy_disks;     /* the drives mirrored there */
 	struct gw_vm *vm;              /* the thread's while it runs; handed back on failure */
 	struct gw_qemu_migration_config cfg;
 	bool adopt;
@@ -37,6 +44,8 @@ static void source_mig_free(struct source_mig *s)
 	free(s->migration_uid);
 	free(s->target_node);
 	free(s->uri);
+	free(s->nbd_host);
+	gw_strv_fini(&s->copy_disks);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -61,7 +70,7 @@ struct progress_edit {
 	bool lost;                     /* out: the migrationState is not ours any more */
 };
 
-static json_t *progress_json(const struct gw_qemu_migration_status *st, bool final)
+static json_t *progress_json_memory(const struct gw_qemu_migration_status *st, bool final)
 {
 	char now[40];
 	gw_time_format(gw_unix_ms(), now);
@@ -73,6 +82,18 @@ static json_t *progress_json(const struct gw_qemu_migration_status *st, bool fin
 	if (final) {
 		json_object_set_new(p, "downtimeMs", json_integer((json_int_t)st->downtime_ms));
 		json_object_set_new(p, "totalTimeMs", json_integer((json_int_t)st->total_time_ms));
+	}
+	return p;
+}
+
+static json_t *progress_json(const struct gw_qemu_migration_status *st, bool final)
+{
+	json_t *p = progress_json_memory(st, final);
+	if (st->disks_mirrored) {
+		json_object_set_new(p, "disksMirrored", json_integer(st->disks_mirrored));
+		json_object_set_new(p, "disksReady", json_integer(st->disks_ready));
+		json_object_set_new(p, "diskTransferredBytes", json_integer((json_int_t)st->disk_transferred_bytes));
+		json_object_set_new(p, "diskTotalBytes", json_integer((json_int_t)st->disk_total_bytes));
 	}
 	return p;
 }
@@ -102,6 +123,9 @@ static int edit_progress(json_t *vmi, void *arg)
 	}
 	json_object_set_new(ms, "mode", json_string(gw_qemu_migration_mode_name(e->st->mode)));
 	json_object_set_new(ms, "godwitProgress", progress_json(e->st, false));
+	if (e->start)
+		json_object_set_new(json_object_get(vmi, "status"), "migrationMethod",
+				    json_string(e->s->copy_disks.n ? "BlockMigration" : "LiveMigration"));
 	return 1;
 }
 
@@ -341,18 +365,37 @@ int source_start(struct agent *a, struct local_vm *lv, const json_t *vmi_doc, bo
 	const char *target = json_string_value(json_object_get(ms, "targetNode"));
 	const char *address = json_string_value(json_object_get(ms, "targetNodeAddress"));
 	const json_t *ports = json_object_get(ms, "targetDirectMigrationNodePorts");
-	const char *port = NULL;
+	const char *port = NULL, *first = NULL, *nbd_port = NULL;
 	const char *key;
 	const json_t *v;
-	json_object_foreach((json_t *)ports, key, v)
-		if (!port)
+	json_object_foreach((json_t *)ports, key, v) {
+		if (!first)
+			first = key;
+		if (json_is_integer(v) && json_integer_value(v) == LAUNCHER_PORT_MIGRATION && !port)
 			port = key;
+		else if (json_is_integer(v) && json_integer_value(v) == LAUNCHER_PORT_BLOCK && !nbd_port)
+			nbd_port = key;
+	}
+	if (!port && !nbd_port)
+		port = first; /* a single port, whatever it maps to */
 	if (!uid || !target || !address)
 		return gw_err_set(err, -EINVAL, "migrationState: migrationUid, targetNode and targetNodeAddress are required");
 	uint64_t port_n = 0;
 	if (!port || !gw_str_to_u64(port, &port_n) || port_n == 0 || port_n > 65535)
 		return gw_err_set(err, -EINVAL, "migrationState.targetDirectMigrationNodePorts: \"%s\": not a port",
 				  port ? port : "(none)");
+	uint64_t nbd_port_n = 0;
+	if (lv->copy_disks.n) {
+		/* Block migration: without the target's NBD server the disks'
+		 * writes would be lost; no migration rather than that. */
+		if (!nbd_port)
+			return gw_err_set(err, -EINVAL, "migrationState.targetDirectMigrationNodePorts: no port for "
+					  "%d (the block migration's NBD server), and %zu disk(s) must be copied",
+					  LAUNCHER_PORT_BLOCK, lv->copy_disks.n);
+		if (!gw_str_to_u64(nbd_port, &nbd_port_n) || nbd_port_n == 0 || nbd_port_n > 65535)
+			return gw_err_set(err, -EINVAL, "migrationState.targetDirectMigrationNodePorts: \"%s\": not a port",
+					  nbd_port);
+	}
 	struct source_mig *s = gw_calloc(1, sizeof(*s));
 	int r = gw_node_migration_config(json_object_get(ms, "migrationConfiguration"), lv->memory_bytes, &s->cfg, err);
 	if (r < 0) {
@@ -365,6 +408,15 @@ int source_start(struct agent *a, struct local_vm *lv, const json_t *vmi_doc, bo
 	s->migration_uid = gw_strdup(uid);
 	s->target_node = gw_strdup(target);
 	s->uri = strchr(address, ':') ? gw_asprintf("tcp:[%s]:%s", address, port) : gw_asprintf("tcp:%s:%s", address, port);
+	if (lv->copy_disks.n) {
+		s->nbd_host = gw_strdup(address);
+		for (size_t i = 0; i < lv->copy_disks.n; i++)
+			gw_strv_push(&s->copy_disks, lv->copy_disks.v[i]);
+		s->cfg.mirror_devices = (const char *const *)s->copy_disks.v;
+		s->cfg.n_mirror_devices = s->copy_disks.n;
+		s->cfg.nbd_host = s->nbd_host;
+		s->cfg.nbd_port = (unsigned)nbd_port_n;
+	}
 	s->adopt = adopt;
 	if (adopt) {
 		int64_t start = gw_time_parse(json_string_value(json_object_get(ms, "startTimestamp")));
@@ -445,6 +497,7 @@ struct ready_edit {
 	const char *migration_uid;
 	const char *address;
 	unsigned port;
+	unsigned nbd_port;             /* 0: no disks to copy */
 	bool domain_ready;
 };
 
@@ -471,7 +524,12 @@ static int edit_target(json_t *vmi, void *arg)
 	char port[16];
 	snprintf(port, sizeof(port), "%u", e->port);
 	json_object_set_new(ms, "targetNodeAddress", json_string(e->address));
-	json_object_set_new(ms, "targetDirectMigrationNodePorts", json_pack("{s:i}", port, 0));
+	json_t *ports = json_pack("{s:i}", port, LAUNCHER_PORT_MIGRATION);
+	if (e->nbd_port) {
+		snprintf(port, sizeof(port), "%u", e->nbd_port);
+		json_object_set_new(ports, port, json_integer(LAUNCHER_PORT_BLOCK));
+	}
+	json_object_set_new(ms, "targetDirectMigrationNodePorts", ports);
 	return 1;
 }
 
@@ -488,11 +546,20 @@ static void target_prepare(struct agent *a, const json_t *vmi_doc, const struct 
 		bool postcopy = json_is_true(json_object_get(json_object_get(ms, "migrationConfiguration"), "allowPostCopy"));
 		r = gw_vm_listen_incoming(lv->vm, a->address, 0, postcopy, &port, &err);
 	}
+	unsigned nbd_port = 0;
+	if (r == 0 && lv->copy_disks.n)
+		r = gw_vm_nbd_export(lv->vm, a->address, 0, (const char *const *)lv->copy_disks.v, lv->copy_disks.n,
+				     &nbd_port, &err);
 	if (r == 0) {
-		struct ready_edit e = {migration_uid, a->address, port, false};
+		struct ready_edit e = {migration_uid, a->address, port, nbd_port, false};
 		r = vmi_update(a->client, ns, name, false, edit_target, &e, &err);
 		if (r == 0) {
-			agent_log(a, "migration %s of %s/%s: target ready on %s:%u", migration_uid, ns, name, a->address, port);
+			if (nbd_port)
+				agent_log(a, "migration %s of %s/%s: target ready on %s:%u, disks on NBD port %u",
+					  migration_uid, ns, name, a->address, port, nbd_port);
+			else
+				agent_log(a, "migration %s of %s/%s: target ready on %s:%u", migration_uid, ns, name,
+					  a->address, port);
 			gw_err_free(err);
 			return;
 		}
@@ -576,6 +643,13 @@ void target_reconcile(struct agent *a, const json_t *vmi_doc, const struct gw_cl
 		return;
 	}
 	struct gw_err *err = NULL;
+	/* The source ended its mirrors before the switch-over: the NBD server
+	 * has no client left and goes before the VM is taken over. */
+	if (lv->vm && lv->copy_disks.n && gw_vm_nbd_stop(lv->vm, &err) < 0) {
+		agent_log(a, "migration %s of %s/%s: stopping the NBD server: %s", muid, ns, name, gw_err_msg(err));
+		gw_err_free(err);
+		err = NULL;
+	}
 	int r = lv->vm ? target_resume(lv, &err) : gw_err_set(&err, -ESRCH, "the incoming QEMU is gone");
 	if (r < 0) {
 		/* The VM was lost on the way: the lifecycle marks the VMI Failed. */
@@ -591,7 +665,7 @@ void target_reconcile(struct agent *a, const json_t *vmi_doc, const struct gw_cl
 	gw_err_free(err);
 	err = NULL;
 	agent_log(a, "migration %s of %s/%s: the VM runs here now (pid %d)", muid, ns, name, (int)gw_vm_pid(lv->vm));
-	struct ready_edit e = {muid, NULL, 0, true};
+	struct ready_edit e = {muid, NULL, 0, 0, true};
 	if (vmi_update(a->client, ns, name, false, edit_target, &e, &err) < 0)
 		agent_log(a, "migration %s: targetNodeDomainReadyTimestamp not written: %s", muid, gw_err_msg(err));
 	gw_err_free(err);

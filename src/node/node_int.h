@@ -44,6 +44,9 @@ struct local_vm {
 	uint64_t memory_bytes;
 	json_t *cpu;               /* the CPU definition it runs with (status.godwit.cpu), or NULL */
 	struct source_mig *mig;    /* a source migration in flight, or NULL */
+	/* Drives a migration copies (block migration): the container disks'
+	 * writable overlays, as QEMU drive ids ("disk0"); saved with the VM. */
+	struct gw_strv copy_disks;
 };
 
 struct agent {

@@ -21,6 +21,7 @@ void local_vm_free(struct local_vm *lv)
 	free(lv->dir);
 	free(lv->migration_uid);
 	json_decref(lv->cpu);
+	gw_strv_fini(&lv->copy_disks);
 	free(lv);
 }
 
@@ -48,6 +49,12 @@ int local_vm_save(const struct local_vm *lv, struct gw_err **err)
 						lv->name, "uid", lv->uid, "role", lv->role == LV_RUN ? "run" : "incoming",
 						"migrationUid", lv->migration_uid, "memoryBytes",
 						(json_int_t)lv->memory_bytes, "cpu", lv->cpu);
+	if (lv->copy_disks.n) {
+		json_t *list = json_array();
+		for (size_t i = 0; i < lv->copy_disks.n; i++)
+			json_array_append_new(list, json_string(lv->copy_disks.v[i]));
+		json_object_set_new(meta, "copyDisks", list);
+	}
 	_cleanup_free_ char *text = json_dumps(meta, JSON_COMPACT);
 	_cleanup_free_ char *path = gw_asprintf("%s/" META_FILE, lv->dir);
 	return gw_file_write_atomic(path, text, strlen(text), err);
@@ -90,6 +97,11 @@ static struct local_vm *load_meta(const char *dir)
 	lv->memory_bytes = mem > 0 ? (uint64_t)mem : 0;
 	json_t *cpu = json_object_get(meta, "cpu");
 	lv->cpu = json_is_object(cpu) ? json_incref(cpu) : NULL;
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(meta, "copyDisks"), i, d)
+		if (json_is_string(d))
+			gw_strv_push(&lv->copy_disks, json_string_value(d));
 	return lv;
 }
 
@@ -231,6 +243,12 @@ int runtime_start(struct agent *a, const json_t *vmi_doc, const struct gw_cluste
 	lv->migration_uid = migration_uid ? gw_strdup(migration_uid) : NULL;
 	lv->memory_bytes = vm.memory_mib << 20;
 	lv->cpu = json_incref(def);
+	/* KubeVirt's BlockMigration rule (3.2) as far as this agent runs
+	 * disks: a writable container disk's overlay is local and is copied;
+	 * a CD-ROM is read-only, a hostDisk is shared. */
+	for (size_t i = 0; i < vm.n_disks; i++)
+		if (vm.disks[i].readonly_base_with_overlay)
+			gw_strv_push_take(&lv->copy_disks, gw_asprintf("disk%zu", i));
 	lv->dir = gw_asprintf("%s/%s_%s_%.8s%s", a->vms_dir, lv->ns, lv->name, uid, role == LV_INCOMING ? "_in" : "");
 	if (mkdir(lv->dir, 0700) < 0 && errno != EEXIST) {
 		r = gw_err_set(err, -errno, "state directory %s: %s", lv->dir, strerror(errno));

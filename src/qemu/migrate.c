@@ -7,7 +7,7 @@
  * running on the source and kills the target.
  *
  * Phases (set_phase is the only place they change):
- *   NEW -> RUNNING -> COMPLETING -> COMPLETED
+ *   NEW [-> MIRRORING] -> RUNNING -> COMPLETING -> COMPLETED
  *            |  \-> ABORTING -> FAILED (or COMPLETING: it finished first)
  *            \-> FAILED        COMPLETING -> FAILED (target never ran)
  *
@@ -15,7 +15,17 @@
  * ends with the source's "completed", and failures leave it alone. An
  * adopted migration (the agent restarted) sends nothing to start: its
  * first step reads QEMU's state and goes from NEW to RUNNING (or on to
- * its end) with the recorded start and mode. */
+ * its end) with the recorded start and mode.
+ *
+ * Block migration (cfg.mirror_devices), as libvirt's NON_SHARED_INC: the
+ * source mirrors each listed drive's top layer into the target's NBD
+ * export (drive-mirror, sync "top", mode "existing"; the target's overlay
+ * sits on the same base) in MIRRORING; once every job is ready, the
+ * memory migration starts with pause-before-switchover. At
+ * "pre-switchover" the guest is stopped: the mirrors are ended with
+ * block-job-cancel (a ready mirror then completes its last copy, leaving
+ * the target consistent) and migrate-continue lets QEMU switch over. Any
+ * failure cancels the mirrors; the source's own disk is never written. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -45,6 +55,10 @@ struct gw_qemu_migration {
 	bool paused_by_us;
 	uint64_t phase_since_ns;
 	atomic_bool abort_requested;
+	char **mirror_devices;         /* copies of cfg's; cfg points at them */
+	char *nbd_host;
+	bool mirrors_started;          /* drive-mirror was issued */
+	bool mirrors_ended;            /* block-job-cancel completed at pre-switchover */
 	pthread_mutex_t lock; /* guards status against readers in other threads */
 	struct gw_qemu_migration_status status;
 };
@@ -171,6 +185,7 @@ const char *gw_qemu_migration_phase_name(enum gw_qemu_migration_phase phase)
 		[GW_QEMU_MIGRATION_PHASE_COMPLETING] = "Completing",
 		[GW_QEMU_MIGRATION_PHASE_COMPLETED] = "Completed",
 		[GW_QEMU_MIGRATION_PHASE_FAILED] = "Failed",
+		[GW_QEMU_MIGRATION_PHASE_MIRRORING] = "Mirroring",
 	};
 	return (unsigned)phase < GW_ARRAY_SIZE(names) ? names[phase] : "Unknown";
 }
@@ -188,6 +203,9 @@ static bool phase_change_allowed(enum gw_qemu_migration_phase from, enum gw_qemu
 {
 	switch (from) {
 	case GW_QEMU_MIGRATION_PHASE_NEW:
+		return to == GW_QEMU_MIGRATION_PHASE_RUNNING || to == GW_QEMU_MIGRATION_PHASE_MIRRORING ||
+		       to == GW_QEMU_MIGRATION_PHASE_FAILED;
+	case GW_QEMU_MIGRATION_PHASE_MIRRORING:
 		return to == GW_QEMU_MIGRATION_PHASE_RUNNING || to == GW_QEMU_MIGRATION_PHASE_FAILED;
 	case GW_QEMU_MIGRATION_PHASE_RUNNING:
 		return to == GW_QEMU_MIGRATION_PHASE_ABORTING || to == GW_QEMU_MIGRATION_PHASE_COMPLETING ||
@@ -208,7 +226,8 @@ static void set_phase(struct gw_qemu_migration *m, enum gw_qemu_migration_phase 
 	if (phase_change_allowed(m->status.phase, to)) {
 		m->status.phase = to;
 		m->phase_since_ns = now_ns;
-		if (to == GW_QEMU_MIGRATION_PHASE_RUNNING && m->status.start_unix_ms == 0)
+		if ((to == GW_QEMU_MIGRATION_PHASE_RUNNING || to == GW_QEMU_MIGRATION_PHASE_MIRRORING) &&
+		    m->status.start_unix_ms == 0)
 			m->status.start_unix_ms = unix_ms(); /* adopted: the recorded start stays */
 		if (to == GW_QEMU_MIGRATION_PHASE_COMPLETED || to == GW_QEMU_MIGRATION_PHASE_FAILED)
 			m->status.end_unix_ms = unix_ms();
@@ -301,8 +320,11 @@ static const char *record(struct gw_qemu_migration *m, json_t *info, struct gw_q
 
 /* Ends a failed migration: the VM goes on running on the source (unless
  * post-copy already moved it), the target's QEMU is killed. */
+static void cancel_mirrors(struct gw_qemu_migration *m);
+
 static void finish_failed(struct gw_qemu_migration *m, uint64_t now_ns)
 {
+	cancel_mirrors(m);
 	if (m->mon.mode == GW_QEMU_MIGRATION_MODE_POSTCOPY) {
 		if (m->target)
 			add_reason(m, "the switch to post-copy had happened: the VM cannot resume on "
@@ -356,6 +378,9 @@ static void cancel(struct gw_qemu_migration *m, uint64_t now_ns)
 	set_phase(m, GW_QEMU_MIGRATION_PHASE_ABORTING, now_ns);
 }
 
+static int start_mirrors(struct gw_qemu_migration *m);
+static int issue_migrate(struct gw_qemu_migration *m);
+
 static void start(struct gw_qemu_migration *m, uint64_t now_ns)
 {
 	struct gw_err *err = NULL;
@@ -377,6 +402,11 @@ static void start(struct gw_qemu_migration *m, uint64_t now_ns)
 				 "postcopy-ram", "state", m->cfg.allow_post_copy, "capability",
 				 "auto-converge", "state", m->cfg.allow_auto_converge, "capability",
 				 "events", "state", 1);
+	/* Block migration: stop at the switch-over until the mirrors end. */
+	if (m->cfg.n_mirror_devices)
+		json_array_append_new(json_object_get(caps, "capabilities"),
+				      json_pack("{s:s,s:b}", "capability", "pause-before-switchover",
+						"state", 1));
 	r = qmp(m->source, "migrate-set-capabilities", caps, &err);
 	json_decref(caps);
 	if (r < 0) {
@@ -392,20 +422,270 @@ static void start(struct gw_qemu_migration *m, uint64_t now_ns)
 		add_reason(m, "setting max-bandwidth: %s", gw_err_msg(err));
 		goto fail;
 	}
-	json_t *args = json_pack("{s:s}", "uri", m->uri);
-	r = qmp(m->source, "migrate", args, &err);
-	json_decref(args);
-	if (r < 0) {
-		add_reason(m, "migrate %s: %s", m->uri, gw_err_msg(err));
-		goto fail;
-	}
+	/* The completion deadline and progress (4.3, 4.4) count from the
+	 * start of the whole migration, disks included. */
 	gw_qemu_migration_monitor_init(&m->mon, &m->cfg, now_ns);
 	set_mode(m, GW_QEMU_MIGRATION_MODE_PRECOPY);
+	if (m->cfg.n_mirror_devices) {
+		if (start_mirrors(m) < 0)
+			goto fail;
+		set_phase(m, GW_QEMU_MIGRATION_PHASE_MIRRORING, now_ns);
+		return;
+	}
+	if (issue_migrate(m) < 0)
+		goto fail;
 	set_phase(m, GW_QEMU_MIGRATION_PHASE_RUNNING, now_ns);
 	return;
 fail:
 	gw_err_free(err);
 	finish_failed(m, now_ns);
+}
+
+/* ---- block migration ---------------------------------------------------- */
+
+static char *mirror_job_id(const char *device)
+{
+	return gw_asprintf("gw-mirror-%s", device);
+}
+
+/* drive-mirror of every listed drive into the target's export of the
+ * same name; libvirt applies the migration bandwidth to the mirrors too. */
+static int start_mirrors(struct gw_qemu_migration *m)
+{
+	uint64_t speed = m->cfg.bandwidth_bytes_per_s
+				 ? gw_qemu_migration_bandwidth_mib(m->cfg.bandwidth_bytes_per_s) * MIB
+				 : 0;
+	bool v6 = strchr(m->nbd_host, ':') != NULL;
+	for (size_t i = 0; i < m->cfg.n_mirror_devices; i++) {
+		const char *dev = m->mirror_devices[i];
+		_cleanup_free_ char *job = mirror_job_id(dev);
+		_cleanup_free_ char *target = gw_asprintf("nbd://%s%s%s:%u/%s", v6 ? "[" : "",
+							  m->nbd_host, v6 ? "]" : "", m->cfg.nbd_port,
+							  dev);
+		json_t *args = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "device", dev, "job-id", job,
+					 "target", target, "sync", "top", "mode", "existing",
+					 "format", "raw", "speed", (json_int_t)speed);
+		struct gw_err *err = NULL;
+		m->mirrors_started = true;
+		int r = qmp(m->source, "drive-mirror", args, &err);
+		json_decref(args);
+		if (r < 0) {
+			add_reason(m, "mirroring disk %s to %s: %s", dev, target, gw_err_msg(err));
+			gw_err_free(err);
+			return r;
+		}
+	}
+	pthread_mutex_lock(&m->lock);
+	m->status.disks_mirrored = (unsigned)m->cfg.n_mirror_devices;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+/* A failed migration's mirrors: cancelled at once (force), whatever their
+ * state; the source's disk is untouched by them. */
+static void cancel_mirrors(struct gw_qemu_migration *m)
+{
+	if (!m->mirrors_started || m->mirrors_ended)
+		return;
+	for (size_t i = 0; i < m->cfg.n_mirror_devices; i++) {
+		_cleanup_free_ char *job = mirror_job_id(m->mirror_devices[i]);
+		json_t *args = json_pack("{s:s,s:b}", "device", job, "force", 1);
+		qmp(m->source, "block-job-cancel", args, NULL); /* gone already: fine */
+		json_decref(args);
+	}
+	m->mirrors_ended = true;
+}
+
+/* The error a finished mirror job reported, from its queued
+ * BLOCK_JOB_COMPLETED event (caller frees; NULL if none). */
+static char *mirror_job_error(struct gw_qemu_migration *m, const char *job)
+{
+	char *msg = NULL;
+	for (int i = 0; i < GW_QMP_MAX_QUEUED_EVENTS && !msg; i++) {
+		json_t *ev = NULL;
+		if (gw_qmp_wait_event(gw_vm_qmp(m->source), "BLOCK_JOB_COMPLETED", 1, &ev, NULL) < 0)
+			break;
+		json_t *data = json_object_get(ev, "data");
+		const char *dev = json_string_value(json_object_get(data, "device"));
+		const char *e = json_string_value(json_object_get(data, "error"));
+		if (dev && !strcmp(dev, job))
+			msg = gw_strdup(e ? e : "ended without error");
+		json_decref(ev);
+	}
+	return msg;
+}
+
+/* query-block-jobs for our mirrors: records progress; returns how many
+ * are ready, or -1 (and a reason) when one has gone or failed. */
+static int poll_mirrors(struct gw_qemu_migration *m)
+{
+	json_t *jobs = NULL;
+	struct gw_err *err = NULL;
+	if (gw_qmp_execute(gw_vm_qmp(m->source), "query-block-jobs", NULL, &jobs, &err) < 0) {
+		add_reason(m, "source QEMU: %s", gw_err_msg(err));
+		gw_err_free(err);
+		json_decref(jobs);
+		return -1;
+	}
+	uint64_t done = 0, total = 0;
+	int ready = 0, bad = 0;
+	for (size_t i = 0; i < m->cfg.n_mirror_devices && !bad; i++) {
+		_cleanup_free_ char *id = mirror_job_id(m->mirror_devices[i]);
+		json_t *job = NULL, *j;
+		size_t k;
+		json_array_foreach(jobs, k, j) {
+			const char *dev = json_string_value(json_object_get(j, "device"));
+			if (dev && !strcmp(dev, id))
+				job = j;
+		}
+		const char *st = job ? json_string_value(json_object_get(job, "status")) : NULL;
+		const char *io = job ? json_string_value(json_object_get(job, "io-status")) : NULL;
+		if (!job || (st && !strcmp(st, "concluded"))) {
+			_cleanup_free_ char *e = mirror_job_error(m, id);
+			add_reason(m, "the mirror of disk %s ended before the migration: %s",
+				   m->mirror_devices[i], e ? e : "no reason given");
+			bad = 1;
+		} else if (io && strcmp(io, "ok") != 0) {
+			add_reason(m, "the mirror of disk %s failed (io-status %s)", m->mirror_devices[i],
+				   io);
+			bad = 1;
+		} else {
+			uint64_t off = 0, len = 0;
+			get_count(job, "offset", &off);
+			get_count(job, "len", &len);
+			done += off;
+			total += len;
+			if (json_is_true(json_object_get(job, "ready")))
+				ready++;
+		}
+	}
+	json_decref(jobs);
+	pthread_mutex_lock(&m->lock);
+	m->status.disk_transferred_bytes = done;
+	m->status.disk_total_bytes = total;
+	m->status.disks_ready = (unsigned)ready;
+	pthread_mutex_unlock(&m->lock);
+	return bad ? -1 : ready;
+}
+
+static int issue_migrate(struct gw_qemu_migration *m)
+{
+	struct gw_err *err = NULL;
+	json_t *args = json_pack("{s:s}", "uri", m->uri);
+	int r = qmp(m->source, "migrate", args, &err);
+	json_decref(args);
+	if (r < 0) {
+		add_reason(m, "migrate %s: %s", m->uri, gw_err_msg(err));
+		gw_err_free(err);
+	}
+	return r;
+}
+
+static void poll_mirroring(struct gw_qemu_migration *m, uint64_t now_ns)
+{
+	if (atomic_load(&m->abort_requested)) {
+		pthread_mutex_lock(&m->lock);
+		m->status.aborted = true;
+		pthread_mutex_unlock(&m->lock);
+		add_reason(m, "Live migration has been aborted on request");
+		finish_failed(m, now_ns);
+		return;
+	}
+	if (m->target && !gw_vm_alive(m->target)) {
+		add_reason(m, "the target QEMU (pid %d) ended while the disks were mirrored",
+			   (int)gw_vm_pid(m->target));
+		finish_failed(m, now_ns);
+		return;
+	}
+	int ready = poll_mirrors(m);
+	if (ready < 0) {
+		finish_failed(m, now_ns);
+		return;
+	}
+	if ((size_t)ready == m->cfg.n_mirror_devices) {
+		if (issue_migrate(m) < 0) {
+			finish_failed(m, now_ns);
+			return;
+		}
+		set_phase(m, GW_QEMU_MIGRATION_PHASE_RUNNING, now_ns);
+		return;
+	}
+	/* Deadline and progress (4.3, 4.4) on the disk bytes left; nothing
+	 * but an abort applies before the memory migration. */
+	struct gw_qemu_migration_config c = m->cfg;
+	c.allow_workload_disruption = false;
+	struct gw_qemu_migration_sample sample = {
+		.has_remaining = true,
+		.remaining_bytes = m->status.disk_total_bytes - m->status.disk_transferred_bytes,
+	};
+	enum gw_qemu_migration_action a = gw_qemu_migration_decide(&c, &m->mon, &sample, now_ns);
+	if (a == GW_QEMU_MIGRATION_ACTION_ABORT_STUCK) {
+		add_reason(m, "Aborting migration: disk mirror stuck for %lld seconds (progressTimeout "
+			      "%lld s)",
+			   (long long)seconds_between(m->mon.last_progress_ns, now_ns),
+			   (long long)m->cfg.progress_timeout_s);
+		finish_failed(m, now_ns);
+	} else if (a == GW_QEMU_MIGRATION_ACTION_ABORT_TIMEOUT) {
+		add_reason(m, "Aborting migration: disks not mirrored after %lld seconds",
+			   (long long)m->mon.acceptable_s);
+		finish_failed(m, now_ns);
+	}
+}
+
+/* At "pre-switchover" (the guest is stopped): end every mirror with
+ * block-job-cancel, which lets a ready mirror copy what is left and
+ * complete, then let QEMU switch over. 0, or -1 with a reason. */
+static int end_mirrors(struct gw_qemu_migration *m)
+{
+	if (poll_mirrors(m) < 0)
+		return -1;
+	for (size_t i = 0; i < m->cfg.n_mirror_devices; i++) {
+		_cleanup_free_ char *job = mirror_job_id(m->mirror_devices[i]);
+		json_t *args = json_pack("{s:s}", "device", job);
+		struct gw_err *err = NULL;
+		int r = qmp(m->source, "block-job-cancel", args, &err);
+		json_decref(args);
+		if (r < 0) {
+			add_reason(m, "ending the mirror of disk %s: %s", m->mirror_devices[i],
+				   gw_err_msg(err));
+			gw_err_free(err);
+			return -1;
+		}
+	}
+	unsigned limit = m->cfg.abort_timeout_ms ? m->cfg.abort_timeout_ms : DEFAULT_ABORT_TIMEOUT_MS;
+	size_t left = m->cfg.n_mirror_devices;
+	uint64_t deadline = gw_now_ns() + (uint64_t)limit * 1000000u;
+	while (left > 0) {
+		json_t *ev = NULL;
+		struct gw_err *err = NULL;
+		uint64_t now = gw_now_ns();
+		if (now >= deadline ||
+		    gw_qmp_wait_event(gw_vm_qmp(m->source), "BLOCK_JOB_COMPLETED",
+				      (int)((deadline - now) / 1000000u) + 1, &ev, &err) < 0) {
+			add_reason(m, "the disk mirrors did not end within %u ms%s%s", limit,
+				   err ? ": " : "", err ? gw_err_msg(err) : "");
+			gw_err_free(err);
+			return -1;
+		}
+		json_t *data = json_object_get(ev, "data");
+		const char *dev = json_string_value(json_object_get(data, "device"));
+		const char *e = json_string_value(json_object_get(data, "error"));
+		for (size_t i = 0; dev && i < m->cfg.n_mirror_devices; i++) {
+			_cleanup_free_ char *job = mirror_job_id(m->mirror_devices[i]);
+			if (strcmp(job, dev) != 0)
+				continue;
+			if (e) {
+				add_reason(m, "the mirror of disk %s failed at the switch-over: %s",
+					   m->mirror_devices[i], e);
+				json_decref(ev);
+				return -1;
+			}
+			left--;
+		}
+		json_decref(ev);
+	}
+	m->mirrors_ended = true;
+	return 0;
 }
 
 static void act(struct gw_qemu_migration *m, enum gw_qemu_migration_action action, uint64_t now_ns)
@@ -512,7 +792,19 @@ static void handle_running(struct gw_qemu_migration *m, json_t *info, uint64_t n
 {
 	struct gw_qemu_migration_sample sample;
 	const char *st = record(m, info, &sample);
-	if (!strcmp(st, "completed")) {
+	if (!strcmp(st, "pre-switchover")) {
+		/* Block migration: the guest is stopped; end the mirrors, go on. */
+		struct gw_err *err = NULL;
+		json_t *args = json_pack("{s:s}", "state", "pre-switchover");
+		if (end_mirrors(m) < 0) {
+			cancel(m, now_ns);
+		} else if (qmp(m->source, "migrate-continue", args, &err) < 0) {
+			add_reason(m, "migrate-continue: %s", gw_err_msg(err));
+			cancel(m, now_ns);
+		}
+		json_decref(args);
+		gw_err_free(err);
+	} else if (!strcmp(st, "completed")) {
 		complete_times(m);
 		set_phase(m, GW_QEMU_MIGRATION_PHASE_COMPLETING, now_ns);
 		poll_completing(m, now_ns);
@@ -579,6 +871,9 @@ static void poll_completing(struct gw_qemu_migration *m, uint64_t now_ns)
 			   gw_err_msg(err));
 		finish_failed(m, now_ns);
 	} else if (running || (!m->source_was_running && !strcmp(status, "paused"))) {
+		/* The mirrors ended before the switch-over: no NBD client is left. */
+		if (m->cfg.n_mirror_devices && gw_vm_nbd_stop(m->target, &err) < 0)
+			add_reason(m, "stopping the target's NBD server: %s", gw_err_msg(err));
 		set_phase(m, GW_QEMU_MIGRATION_PHASE_COMPLETED, now_ns);
 	} else if (!strcmp(status, "paused") && m->paused_by_us) {
 		/* The guest was paused on the source to converge: it resumes on the
@@ -684,6 +979,9 @@ void gw_qemu_migration_step(struct gw_qemu_migration *m, uint64_t now_ns)
 		else
 			start(m, now_ns);
 		break;
+	case GW_QEMU_MIGRATION_PHASE_MIRRORING:
+		poll_mirroring(m, now_ns);
+		break;
 	case GW_QEMU_MIGRATION_PHASE_RUNNING:
 		poll_running(m, now_ns);
 		break;
@@ -708,7 +1006,9 @@ unsigned gw_qemu_migration_poll_interval_ms(const struct gw_qemu_migration *m)
 
 static bool migration_ended(const char *qemu_status)
 {
-	static const char *const ends[] = {"completed", "failed", "cancelled", "postcopy-paused"};
+	/* pre-switchover: the guest is stopped until the mirrors end. */
+	static const char *const ends[] = {"completed", "failed", "cancelled", "postcopy-paused",
+					   "pre-switchover"};
 	for (size_t i = 0; qemu_status && i < GW_ARRAY_SIZE(ends); i++)
 		if (!strcmp(qemu_status, ends[i]))
 			return true;
@@ -796,6 +1096,17 @@ static int check_setup(struct gw_vm *source, struct gw_vm *target,
 	if (cfg->completion_timeout_per_gib_s > 0 && cfg->data_size_bytes == 0)
 		return gw_err_set(err, -EINVAL, "migration: the data size (guest memory) is needed for "
 				  "the completion timeout");
+	if (cfg->n_mirror_devices > 0) {
+		if (!cfg->mirror_devices || !cfg->nbd_host || !*cfg->nbd_host || cfg->nbd_port == 0 ||
+		    cfg->nbd_port > 65535)
+			return gw_err_set(err, -EINVAL, "block migration: the target's NBD host and "
+					  "port and the drives to mirror are needed");
+		for (size_t i = 0; i < cfg->n_mirror_devices; i++)
+			if (!cfg->mirror_devices[i] || !*cfg->mirror_devices[i] ||
+			    strpbrk(cfg->mirror_devices[i], "/:?#[] "))
+				return gw_err_set(err, -EINVAL, "block migration: drive %zu: "
+						  "expected a drive id such as disk0", i);
+	}
 	return 0;
 }
 
@@ -806,6 +1117,17 @@ static struct gw_qemu_migration *migration_alloc(struct gw_vm *source, struct gw
 	m->source = source;
 	m->target = target;
 	m->cfg = *cfg;
+	if (cfg->n_mirror_devices) {
+		m->mirror_devices = gw_calloc(cfg->n_mirror_devices, sizeof(char *));
+		for (size_t i = 0; i < cfg->n_mirror_devices; i++)
+			m->mirror_devices[i] = gw_strdup(cfg->mirror_devices[i]);
+		m->nbd_host = gw_strdup(cfg->nbd_host);
+		m->cfg.mirror_devices = (const char *const *)m->mirror_devices;
+		m->cfg.nbd_host = m->nbd_host;
+	} else {
+		m->cfg.mirror_devices = NULL;
+		m->cfg.nbd_host = NULL;
+	}
 	atomic_init(&m->abort_requested, false);
 	pthread_mutex_init(&m->lock, NULL);
 	m->status.phase = GW_QEMU_MIGRATION_PHASE_NEW;
@@ -849,6 +1171,8 @@ int gw_qemu_migration_adopt(struct gw_vm *source, struct gw_vm *target,
 				  start_unix_ms, start_unix_ms ? "in the future" : "missing");
 	struct gw_qemu_migration *m = migration_alloc(source, target, cfg);
 	m->adopted = true;
+	/* Block migration: the mirrors may still run in QEMU; a failure ends them. */
+	m->mirrors_started = cfg->n_mirror_devices > 0;
 	/* The monitor counts from `migrate`, on the monotonic clock: place
 	 * the recorded wall-clock start on it (a start slightly ahead of this
 	 * clock, from another host's agent, counts as now). */
@@ -876,6 +1200,10 @@ void gw_qemu_migration_free(struct gw_qemu_migration *m)
 	if (!m)
 		return;
 	pthread_mutex_destroy(&m->lock);
+	for (size_t i = 0; i < m->cfg.n_mirror_devices; i++)
+		free(m->mirror_devices[i]);
+	free(m->mirror_devices);
+	free(m->nbd_host);
 	free(m->uri);
 	free(m);
 }

@@ -9,6 +9,9 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -584,6 +587,117 @@ int gw_vm_listen_incoming(struct gw_vm *vm, const char *address, unsigned port, 
 				  "socket-address[0].port: expected a port number", uri);
 	*bound_port = (unsigned)value;
 	return 0;
+}
+
+/* A port that is free on address now: bound to port 0, read, closed.
+ * Another process may take it before QEMU does; the caller retries. */
+static int free_port(const char *address, unsigned *port, struct gw_err **err)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+	struct addrinfo *ai = NULL;
+	int r = getaddrinfo(address, "0", &hints, &ai);
+	if (r != 0)
+		return gw_err_set(err, -EINVAL, "NBD server address %s: %s", address, gai_strerror(r));
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		r = gw_err_set(err, -errno, "NBD server address %s: %s", address, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return r;
+	}
+	freeaddrinfo(ai);
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	r = getsockname(fd, (struct sockaddr *)&sa, &len);
+	close(fd);
+	if (r < 0)
+		return gw_err_set(err, -errno, "NBD server address %s: %s", address, strerror(errno));
+	*port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+					       : ((struct sockaddr_in *)&sa)->sin_port);
+	return 0;
+}
+
+/* The node name QEMU gave the drive `device` (-drive id=...): exports
+ * take a node, not a device. */
+static int drive_node_name(struct gw_vm *vm, const char *device, char **node, struct gw_err **err)
+{
+	*node = NULL;
+	_cleanup_json_ json_t *reply = NULL;
+	int r = gw_qmp_execute(vm->qmp, "query-block", NULL, &reply, err);
+	if (r < 0)
+		return r;
+	size_t i;
+	json_t *b;
+	json_array_foreach(reply, i, b) {
+		const char *name = json_string_value(json_object_get(b, "device"));
+		if (!name || strcmp(name, device) != 0)
+			continue;
+		const char *n = json_string_value(
+			json_object_get(json_object_get(b, "inserted"), "node-name"));
+		if (!n)
+			return gw_err_set(err, -ENOMEDIUM, "drive %s has no medium", device);
+		*node = gw_strdup(n);
+		return 0;
+	}
+	return gw_err_set(err, -ENOENT, "no drive %s in this VM", device);
+}
+
+int gw_vm_nbd_export(struct gw_vm *vm, const char *address, unsigned port,
+		     const char *const *devices, size_t n_devices, unsigned *bound_port,
+		     struct gw_err **err)
+{
+	*bound_port = 0;
+	if (!address || !*address || port > 65535 || n_devices == 0)
+		return gw_err_set(err, -EINVAL, "NBD export: bad address %s:%u or no disks",
+				  address ? address : "", port);
+	int r = -EADDRINUSE;
+	/* QEMU 7.2 does not say which port a port-0 server got: choose one. */
+	for (int attempt = 0; attempt < 5 && r < 0; attempt++) {
+		unsigned p = port;
+		if (p == 0 && (r = free_port(address, &p, err)) < 0)
+			return r;
+		_cleanup_free_ char *ps = gw_asprintf("%u", p);
+		_cleanup_json_ json_t *args = json_pack(
+			"{s:{s:s,s:{s:s,s:s}}}", "addr", "type", "inet", "data", "host", address, "port", ps);
+		_cleanup_json_ json_t *reply = NULL;
+		struct gw_err *e = NULL;
+		r = gw_qmp_execute(vm->qmp, "nbd-server-start", args, &reply, &e);
+		if (r == 0) {
+			*bound_port = p;
+		} else if (port != 0 || attempt == 4) {
+			gw_err_set(err, r, "NBD server on %s:%u: %s", address, p, gw_err_msg(e));
+			gw_err_free(e);
+			return r;
+		} else {
+			gw_err_free(e);
+		}
+	}
+	for (size_t i = 0; i < n_devices; i++) {
+		_cleanup_free_ char *node = NULL;
+		r = drive_node_name(vm, devices[i], &node, err);
+		if (r == 0) {
+			/* Export name = drive id: the source mirrors disk0 to disk0. */
+			_cleanup_json_ json_t *args = json_pack("{s:s,s:s,s:s,s:s,s:b}", "type", "nbd", "id",
+								devices[i], "node-name", node, "name",
+								devices[i], "writable", 1);
+			_cleanup_json_ json_t *reply = NULL;
+			r = gw_qmp_execute(vm->qmp, "block-export-add", args, &reply, err);
+		}
+		if (r < 0) {
+			gw_err_wrap(err, "NBD export of %s", devices[i]);
+			gw_vm_nbd_stop(vm, NULL);
+			*bound_port = 0;
+			return r;
+		}
+	}
+	return 0;
+}
+
+int gw_vm_nbd_stop(struct gw_vm *vm, struct gw_err **err)
+{
+	_cleanup_json_ json_t *reply = NULL;
+	return gw_qmp_execute(vm->qmp, "nbd-server-stop", NULL, &reply, err);
 }
 
 int gw_vm_query_status(struct gw_vm *vm, char **status, bool *running, struct gw_err **err)

@@ -191,7 +191,7 @@ int gw_admit_vmim_create(struct gw_server *s, json_t *obj, struct gw_reply *r)
 	struct gw_reasons rs;
 	gw_reasons_init(&rs);
 	if (vmi)
-		gw_sched_migratable(c, vmi, NULL, &rs);
+		gw_sched_migratable(c, vmi, s->rules, &rs);
 	bool only_in_flight = rs.n > 0;
 	for (size_t i = 0; i < rs.n; i++)
 		if (rs.v[i].code != GW_R_IN_FLIGHT)

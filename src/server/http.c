@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "godwit/sched.h"
 #include "godwit/store.h"
 #include "server_int.h"
 
@@ -513,10 +514,14 @@ int gw_server_start(struct gw_store *store, const struct gw_server_options *opts
 			return gw_err_set(err, -ENOTSUP, "server: this libmicrohttpd has no TLS support");
 		flags |= MHD_USE_TLS;
 	}
+	const struct gw_rule_set *rules = opts->rules ? gw_rules_by_name(opts->rules) : NULL;
+	if (opts->rules && !rules)
+		return gw_err_set(err, -EINVAL, "server: unknown rule set \"%s\" (godwit, kubevirt)", opts->rules);
 	struct gw_server *s = gw_calloc(1, sizeof(*s));
 	s->store = store;
 	s->token = gw_strdup(opts->token);
 	s->max_body_bytes = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
+	s->rules = rules;
 	s->log = opts->log;
 	s->log_data = opts->log_data;
 	atomic_init(&s->stopping, false);

@@ -28,6 +28,7 @@ struct gw_server {
 	int port;
 	gw_server_log_fn log;
 	void *log_data;
+	const struct gw_rule_set *rules; /* VMIM admission's; NULL = godwit */
 	atomic_bool stopping;            /* watches end when set */
 	/* Serializes VMIM admission and creation, so two migrations of one
 	 * VMI cannot both pass the in-flight check. */
