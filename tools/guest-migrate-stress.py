@@ -15,49 +15,14 @@ bad when the target prints CORRUPT or a status line with corrupt > 0, or
 never prints a status line. Consoles of bad runs are kept under --keep.
 Prints one line per run and a summary; exits 1 if any run was bad."""
 import argparse
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-
-class Qmp:
-    def __init__(self, path, timeout_s=20):
-        deadline = time.time() + timeout_s
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock.settimeout(timeout_s)
-        self.file = self.sock.makefile("rw")
-        self.file.readline()  # greeting
-        self.cmd("qmp_capabilities")
-
-    def cmd(self, name, args=None):
-        msg = {"execute": name}
-        if args is not None:
-            msg["arguments"] = args
-        self.file.write(json.dumps(msg) + "\n")
-        self.file.flush()
-        while True:
-            line = self.file.readline()
-            if not line:
-                raise RuntimeError(f"QEMU closed QMP during {name}")
-            reply = json.loads(line)
-            if "error" in reply:
-                raise RuntimeError(f"{name}: {reply['error']}")
-            if "return" in reply:
-                return reply["return"]
+from godwit_qmp import Qmp
 
 
 def start(opts, workdir, name, incoming):

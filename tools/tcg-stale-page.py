@@ -14,7 +14,6 @@ Usage: tcg-stale-page.py ELF [--mem MIB] [--rate R] [--bandwidth MIB_S]
                          [--postcopy-after S] [--accel tcg]
 Exit 0: the target continued; 1: it resumed from an older state (or died)."""
 import argparse
-import json
 import os
 import re
 import shutil
@@ -24,33 +23,7 @@ import sys
 import tempfile
 import time
 
-
-class Qmp:
-    def __init__(self, path, timeout=10):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        self.sock.settimeout(timeout)
-        self.f = self.sock.makefile("r")
-        self.f.readline()
-        self.cmd("qmp_capabilities")
-
-    def cmd(self, name, **args):
-        self.sock.sendall((json.dumps({"execute": name, "arguments": args}) + "\n").encode())
-        while True:
-            r = json.loads(self.f.readline())
-            if "error" in r:
-                raise RuntimeError("%s: %s" % (name, r["error"].get("desc")))
-            if "return" in r:
-                return r["return"]
+from godwit_qmp import Qmp
 
 
 def status_lines(path):

@@ -107,12 +107,7 @@ static inline void fx_advance(struct fx *f, int64_t ms)
 
 static inline void fx_time(int64_t ms, char out[40])
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char base[32];
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 40, "%s.%03dZ", base, (int)(ms % 1000));
+	gw_time_format(ms, out);
 }
 
 /* The fixture open now, closed by fx_teardown when a failed assertion
