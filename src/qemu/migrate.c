@@ -934,15 +934,9 @@ static void take_over(struct gw_qemu_migration *m, uint64_t now_ns)
 				!strcmp(status, "finish-migrate") || !strcmp(status, "postmigrate");
 	free(status);
 	m->events = events_enabled(m->source);
-	json_t *info = NULL;
-	if (gw_qmp_execute(gw_vm_qmp(m->source), "query-migrate", NULL, &info, &err) < 0 ||
-	    !json_is_object(info)) {
-		add_reason(m, "source QEMU: %s", err ? gw_err_msg(err) : "query-migrate: not an object");
-		gw_err_free(err);
-		json_decref(info);
-		finish_failed(m, now_ns);
+	json_t *info = query(m, now_ns);
+	if (!info)
 		return;
-	}
 	const char *st = json_string_value(json_object_get(info, "status"));
 	set_phase(m, GW_QEMU_MIGRATION_PHASE_RUNNING, now_ns);
 	if (!st || !strcmp(st, "none")) {
