@@ -211,6 +211,12 @@ struct gw_check_options {
 json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
 			      const struct gw_rule_set *rules, const struct gw_check_options *o,
 			      void (*emit)(json_t *vm, void *ctx), void *ctx);
+/* As gw_sched_check_stream, with each VM as compact JSON text (what
+ * gw_json_write_compact writes of the object emit() would get), valid
+ * during the call only: no jansson values are built per VM. */
+json_t *gw_sched_check_stream_text(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
+				   const struct gw_rule_set *rules, const struct gw_check_options *o,
+				   void (*emit)(const char *vm, size_t len, void *ctx), void *ctx);
 void gw_check_options_init(struct gw_check_options *o);
 /* The whole report: per VM (migratable, blockers, model, selectors,
  * eligible targets, rejected nodes grouped by reason and subject,

@@ -140,6 +140,11 @@ int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, 
 
 /* Writes a JSON value to a stream, pretty-printed, with a newline. */
 void gw_json_print(FILE *out, const json_t *value);
+/* Compact JSON (no whitespace, keys in insertion order), the format of
+ * each VM in `godwit check -o json`: strings escape '"', '\\', \n, \t,
+ * \r and the other control characters as \u00xx (lower-case hex). */
+void gw_json_write_string(struct gw_buf *b, const char *s, size_t len);
+void gw_json_write_compact(struct gw_buf *b, const json_t *v);
 
 /* ---- time ------------------------------------------------------------- */
 uint64_t gw_now_ns(void);

@@ -743,6 +743,208 @@ static json_t *vm_json(struct report *x, size_t v, struct eval *e, bool *migrata
 	return o;
 }
 
+/* ---- the same object as text ------------------------------------------------------- */
+
+/* vm_json written straight into b as compact JSON (gw_json_write_compact
+ * of vm_json's object, byte for byte), without the jansson values: on big
+ * clusters building and walking them was a third of the report's time.
+ * Keep the two in step (tests/unit/test_sched_report.c compares them). */
+static void put_str(struct gw_buf *b, const char *s)
+{
+	gw_json_write_string(b, s, strlen(s));
+}
+
+/* "key": with the comma before every key but the first of an object. */
+static void put_key(struct gw_buf *b, const char *key, bool first)
+{
+	if (!first)
+		gw_buf_add(b, ",", 1);
+	put_str(b, key);
+	gw_buf_add(b, ":", 1);
+}
+
+/* A string or null (json_string(NULL) would leave the key out). */
+static void put_str_or_null(struct gw_buf *b, const char *s)
+{
+	if (s)
+		put_str(b, s);
+	else
+		gw_buf_add(b, "null", 4);
+}
+
+static void put_int(struct gw_buf *b, json_int_t v)
+{
+	char num[32];
+	int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, v);
+	gw_buf_add(b, num, (size_t)n);
+}
+
+static void put_bool(struct gw_buf *b, bool v)
+{
+	gw_buf_add(b, v ? "true" : "false", v ? 4 : 5);
+}
+
+static void put_node_list(struct report *x, struct gw_buf *b, size_t *idx, size_t n)
+{
+	if (n > 1)
+		qsort(idx, n, sizeof(*idx), cmp_size);
+	gw_buf_add(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			gw_buf_add(b, ",", 1);
+		const char *name = x->c->nodes[idx[i]]->meta.name;
+		put_str(b, name ? name : "");
+	}
+	gw_buf_add(b, "]", 1);
+}
+
+static void put_rejected(struct report *x, struct gw_buf *b, struct eval *e)
+{
+	if (e->ng > 1)
+		qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
+	gw_buf_add(b, "[", 1);
+	for (size_t i = 0; i < e->ng; i++) {
+		struct group *g = &e->g[i];
+		if (i)
+			gw_buf_add(b, ",", 1);
+		gw_buf_add(b, "{", 1);
+		put_key(b, "reason", true);
+		put_str(b, gw_reason_name(g->code));
+		put_key(b, "subject", false);
+		if (g->subject)
+			put_str(b, subject_name(x, g->subject));
+		else if (reason_per_node(g->code) && g->count == 1 && g->n == 1)
+			put_str(b, x->c->nodes[g->idx[0]]->meta.name ? x->c->nodes[g->idx[0]]->meta.name : "");
+		else
+			gw_buf_add(b, "null", 4);
+		put_key(b, "count", false);
+		put_int(b, (json_int_t)g->count);
+		put_key(b, "nodes", false);
+		put_node_list(x, b, g->idx, g->n);
+		gw_buf_add(b, "}", 1);
+	}
+	gw_buf_add(b, "]", 1);
+}
+
+static void put_settings(const struct report *x, struct gw_buf *b, const struct gw_vmi *vmi)
+{
+	struct gw_migration_settings s;
+	gw_sched_settings(x->c, vmi, x->rules, &s);
+	bool disruption = s.config.allow_workload_disruption < 0 ? s.config.allow_post_copy
+								  : s.config.allow_workload_disruption != 0;
+	gw_buf_add(b, "{", 1);
+	put_key(b, "policy", true);
+	put_str_or_null(b, s.policy);
+	put_key(b, "allowPostCopy", false);
+	put_bool(b, s.config.allow_post_copy);
+	put_key(b, "allowAutoConverge", false);
+	put_bool(b, s.config.allow_auto_converge);
+	put_key(b, "allowWorkloadDisruption", false);
+	put_bool(b, disruption);
+	put_key(b, "bandwidthPerMigration", false);
+	put_int(b, (json_int_t)s.config.bandwidth_bytes);
+	put_key(b, "completionTimeoutPerGiB", false);
+	put_int(b, (json_int_t)s.config.completion_timeout_per_gib);
+	put_key(b, "progressTimeout", false);
+	put_int(b, (json_int_t)s.config.progress_timeout_s);
+	put_key(b, "sizeBytes", false);
+	put_int(b, (json_int_t)s.size_bytes);
+	put_key(b, "completionDeadlineSeconds", false);
+	put_int(b, (json_int_t)s.completion_deadline_s);
+	gw_buf_add(b, "}", 1);
+}
+
+/* A signature's selector and affinity as text, made on first use. */
+static void put_sig(struct gw_buf *b, struct sig *s)
+{
+	if (!s->selector_text) {
+		json_t *sel = gw_map_to_json(&s->selector), *aff = gw_node_affinity_to_json(&s->affinity);
+		struct gw_buf t;
+		gw_buf_init(&t);
+		gw_json_write_compact(&t, sel);
+		s->selector_len = t.len;
+		gw_json_write_compact(&t, aff);
+		s->selector_text = gw_buf_steal(&t);
+		json_decref(sel);
+		json_decref(aff);
+	}
+	put_key(b, "targetSelector", false);
+	gw_buf_add(b, s->selector_text, s->selector_len);
+	put_key(b, "targetAffinity", false);
+	gw_buf_puts(b, s->selector_text + s->selector_len);
+}
+
+static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable, struct gw_buf *b)
+{
+	const struct gw_vmi *vmi = x->c->vmis[v];
+	const struct vm_rec *rec = &x->vms[v];
+	enum gw_model_source src;
+	const char *model = gw_sched_cpu_model(x->c, &vmi->spec, &src);
+	struct gw_reasons blockers;
+	gw_reasons_init(&blockers);
+	gw_sched_migratable(x->c, vmi, x->rules, &blockers);
+	*migratable = blockers.n == 0;
+	gw_buf_add(b, "{", 1);
+	put_key(b, "namespace", true);
+	put_str(b, vmi->meta.namespace ? vmi->meta.namespace : "");
+	if (vmi->meta.name) {
+		put_key(b, "name", false);
+		put_str(b, vmi->meta.name);
+	}
+	put_key(b, "node", false);
+	put_str_or_null(b, vmi->node_name);
+	put_key(b, "phase", false);
+	put_str_or_null(b, vmi->phase);
+	put_key(b, "cpuModel", false);
+	put_str(b, model);
+	put_key(b, "cpuModelSource", false);
+	put_str(b, model_source_name(src));
+	put_key(b, "migratable", false);
+	put_bool(b, *migratable);
+	put_key(b, "blockers", false);
+	gw_buf_add(b, "[", 1);
+	for (size_t i = 0; i < blockers.n; i++) {
+		if (i)
+			gw_buf_add(b, ",", 1);
+		gw_buf_add(b, "{", 1);
+		put_key(b, "reason", true);
+		put_str(b, gw_reason_name(blockers.v[i].code));
+		put_key(b, "subject", false);
+		put_str_or_null(b, blockers.v[i].subject);
+		put_key(b, "message", false);
+		put_str(b, blockers.v[i].message ? blockers.v[i].message : "");
+		gw_buf_add(b, "}", 1);
+	}
+	gw_buf_add(b, "]", 1);
+	gw_reasons_fini(&blockers);
+	put_key(b, "migrationMethod", false);
+	put_str(b, gw_sched_migration_method(x->c, vmi));
+	if (rec->sig >= 0) {
+		put_sig(b, &x->sigs[rec->sig]);
+	} else {
+		put_key(b, "targetSelector", false);
+		gw_buf_add(b, "null", 4);
+		put_key(b, "targetAffinity", false);
+		gw_buf_add(b, "null", 4);
+		put_key(b, "selectorError", false);
+		put_str(b, rec->selector_error ? rec->selector_error : "");
+	}
+	put_key(b, "selectorSource", false);
+	put_str(b, gw_selector_source_name(gw_sched_selector_source(x->c, vmi)));
+	put_key(b, "eligibleTargets", false);
+	gw_buf_add(b, "{", 1);
+	put_key(b, "count", true);
+	put_int(b, (json_int_t)e->eligible);
+	put_key(b, "nodes", false);
+	put_node_list(x, b, e->elig, e->n_elig);
+	gw_buf_add(b, "}", 1);
+	put_key(b, "rejected", false);
+	put_rejected(x, b, e);
+	put_key(b, "settings", false);
+	put_settings(x, b, vmi);
+	gw_buf_add(b, "}", 1);
+}
+
 /* ---- the whole report ----------------------------------------------------------------- */
 
 static void index_inputs(struct report *x)
@@ -810,6 +1012,7 @@ static void report_free(struct report *x)
 		gw_node_affinity_fini(&sg->affinity);
 		json_decref(sg->selector_json);
 		json_decref(sg->affinity_json);
+		free(sg->selector_text);
 		for (size_t k = 0; sg->verdicts && k < x->n_classes; k++) {
 			struct verdict *v = sg->verdicts[k];
 			if (!v)
@@ -876,9 +1079,11 @@ static void eval_fini(struct eval *e)
 	free(e->stamp);
 }
 
-json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
-			      const struct gw_rule_set *rules, const struct gw_check_options *o,
-			      void (*emit)(json_t *vm, void *ctx), void *ctx)
+/* One of emit (each VM's object) and emit_text (its compact text). */
+static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
+			    const struct gw_rule_set *rules, const struct gw_check_options *o,
+			    void (*emit)(json_t *vm, void *ctx),
+			    void (*emit_text)(const char *vm, size_t len, void *ctx), void *ctx)
 {
 	struct report x;
 	memset(&x, 0, sizeof(x));
@@ -913,6 +1118,8 @@ json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_mo
 	json_t *restart = json_array(), *freed = json_array(), *stranded_by = json_array();
 	json_t **strands = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*strands));
 	struct eval e, scratch;
+	struct gw_buf text;
+	gw_buf_init(&text);
 	memset(&e, 0, sizeof(e));
 	memset(&scratch, 0, sizeof(scratch));
 	for (size_t v = 0; v < c->n_vmis; v++) {
@@ -924,7 +1131,13 @@ json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_mo
 			e.eligible = e.n_elig = e.ng = 0;
 		}
 		bool migratable;
-		json_t *vm = vm_json(&x, v, &e, &migratable);
+		json_t *vm = NULL;
+		if (emit_text) {
+			text.len = 0;
+			vm_text(&x, v, &e, &migratable, &text);
+		} else {
+			vm = vm_json(&x, v, &e, &migratable);
+		}
 		char *name = report_vm_name(vmi);
 		if (migratable && e.eligible == 0)
 			json_array_append_new(without, json_string(name));
@@ -946,8 +1159,12 @@ json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_mo
 				json_array_append_new(stranded_by, json_string(name));
 		}
 		free(name);
-		emit(vm, ctx);
+		if (emit_text)
+			emit_text(text.data, text.len, ctx);
+		else
+			emit(vm, ctx);
 	}
+	gw_buf_fini(&text);
 	eval_fini(&e);
 	eval_fini(&scratch);
 
@@ -991,6 +1208,20 @@ json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_mo
 	json_object_set_new(out, "findings", findings);
 	report_free(&x);
 	return out;
+}
+
+json_t *gw_sched_check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
+			      const struct gw_rule_set *rules, const struct gw_check_options *o,
+			      void (*emit)(json_t *vm, void *ctx), void *ctx)
+{
+	return check_stream(c, db, rules, o, emit, NULL, ctx);
+}
+
+json_t *gw_sched_check_stream_text(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
+				   const struct gw_rule_set *rules, const struct gw_check_options *o,
+				   void (*emit)(const char *vm, size_t len, void *ctx), void *ctx)
+{
+	return check_stream(c, db, rules, o, NULL, emit, ctx);
 }
 
 static void collect(json_t *vm, void *ctx)

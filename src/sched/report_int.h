@@ -12,6 +12,8 @@ struct sig {
 	struct gw_node_affinity affinity;
 	const struct gw_vmi *rep;          /* a VMI with it (its tolerations) */
 	json_t *selector_json, *affinity_json;
+	char *selector_text;               /* compact selector, then affinity (vm_text) */
+	size_t selector_len;               /* where the affinity starts */
 	struct verdict **verdicts;         /* per node class, computed on first use */
 };
 

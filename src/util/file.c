@@ -119,3 +119,79 @@ void gw_json_print(FILE *out, const json_t *value)
 		free(s);
 	}
 }
+
+void gw_json_write_string(struct gw_buf *b, const char *s, size_t len)
+{
+	gw_buf_add(b, "\"", 1);
+	size_t start = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		gw_buf_add(b, s + start, i - start);
+		char esc[8];
+		switch (ch) {
+		case '"': gw_buf_add(b, "\\\"", 2); break;
+		case '\\': gw_buf_add(b, "\\\\", 2); break;
+		case '\n': gw_buf_add(b, "\\n", 2); break;
+		case '\t': gw_buf_add(b, "\\t", 2); break;
+		case '\r': gw_buf_add(b, "\\r", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04x", ch);
+			gw_buf_add(b, esc, 6);
+		}
+		start = i + 1;
+	}
+	gw_buf_add(b, s + start, len - start);
+	gw_buf_add(b, "\"", 1);
+}
+
+void gw_json_write_compact(struct gw_buf *b, const json_t *v)
+{
+	char num[64];
+	size_t i, n = 0;
+	const char *key;
+	json_t *item;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		gw_buf_add(b, "{", 1);
+		json_object_foreach((json_t *)v, key, item) {
+			if (n++)
+				gw_buf_add(b, ",", 1);
+			gw_json_write_string(b, key, strlen(key));
+			gw_buf_add(b, ":", 1);
+			gw_json_write_compact(b, item);
+		}
+		gw_buf_add(b, "}", 1);
+		return;
+	case JSON_ARRAY:
+		gw_buf_add(b, "[", 1);
+		json_array_foreach(v, i, item) {
+			if (i)
+				gw_buf_add(b, ",", 1);
+			gw_json_write_compact(b, item);
+		}
+		gw_buf_add(b, "]", 1);
+		return;
+	case JSON_STRING:
+		gw_json_write_string(b, json_string_value(v), json_string_length(v));
+		return;
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		gw_buf_puts(b, num);
+		return;
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+		gw_buf_puts(b, num);
+		return;
+	case JSON_TRUE:
+		gw_buf_add(b, "true", 4);
+		return;
+	case JSON_FALSE:
+		gw_buf_add(b, "false", 5);
+		return;
+	case JSON_NULL:
+		gw_buf_add(b, "null", 4);
+		return;
+	}
+}

@@ -241,6 +241,54 @@ static void test_whatif_add_profile(void **state)
 	gw_cpu_modeldb_free(db);
 }
 
+static void collect_text(const char *vm, size_t len, void *ctx)
+{
+	gw_buf_add(ctx, vm, len);
+	gw_buf_add(ctx, "\n", 1);
+}
+
+static void collect_tree(json_t *vm, void *ctx)
+{
+	gw_json_write_compact(ctx, vm);
+	gw_buf_add(ctx, "\n", 1);
+	json_decref(vm);
+}
+
+/* gw_sched_check_stream_text writes what the compact writer makes of
+ * gw_sched_check_stream's objects, byte for byte: blockers, rejections
+ * with and without subject, a VM whose node is missing (selectorError),
+ * one without cpu model (host-model selector), strings to escape. */
+static void test_text_matches_tree(void **state)
+{
+	(void)state;
+	struct gw_cluster *c = load(
+		NODE("a", "    host-model-cpu.node.kubevirt.io/Haswell: 'true'\n"
+			  "    host-model-required-features.node.kubevirt.io/vmx: 'true'\n", "")
+		NODE("b", "", "  taints:\n  - key: \"x\\\"y\\\\z\\n\"\n    effect: NoSchedule\n")
+		NODE("c", "", "") VMI("vm1", "a", "12Gi") VMI("big", "c", "10Gi")
+		VMI("lost", "nowhere", "1Gi")
+		"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: \"h\\tm\"\n"
+		"  namespace: default\nspec:\n  domain:\n    resources:\n      requests:\n        memory: 1Gi\n"
+		"    devices: {}\nstatus:\n  phase: Running\n  nodeName: a\n");
+	for (size_t max = 0; max < 3; max += 2) {
+		struct gw_check_options o;
+		gw_check_options_init(&o);
+		o.max_nodes_listed = max;
+		struct gw_buf text, tree;
+		gw_buf_init(&text);
+		gw_buf_init(&tree);
+		json_decref(gw_sched_check_stream_text(c, NULL, NULL, &o, collect_text, &text));
+		json_decref(gw_sched_check_stream(c, NULL, NULL, &o, collect_tree, &tree));
+		assert_non_null(strstr(tree.data, "selectorError"));
+		assert_non_null(strstr(tree.data, "\\\"y\\\\z\\n"));
+		assert_non_null(strstr(tree.data, "h\\tm"));
+		assert_string_equal(text.data, tree.data);
+		gw_buf_fini(&text);
+		gw_buf_fini(&tree);
+	}
+	gw_cluster_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_eligible_count),
 		cmocka_unit_test(test_whatif_remove_and_model),
 		cmocka_unit_test(test_whatif_add_profile),
+		cmocka_unit_test(test_text_matches_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
