@@ -784,16 +784,44 @@ static void put_bool(struct gw_buf *b, bool v)
 	gw_buf_add(b, v ? "true" : "false", v ? 4 : 5);
 }
 
+/* Node i's name as a JSON string, quoted and escaped once per report:
+ * every VM lists up to max_nodes_listed names in each of its lists. */
+static void put_node_name(struct report *x, struct gw_buf *b, size_t i)
+{
+	if (!x->node_text[i].s) {
+		const char *name = x->c->nodes[i]->meta.name ? x->c->nodes[i]->meta.name : "";
+		struct gw_buf t;
+		gw_buf_init(&t);
+		gw_json_write_string(&t, name, strlen(name));
+		x->node_text[i].len = t.len;
+		x->node_text[i].s = gw_buf_steal(&t);
+	}
+	gw_buf_add(b, x->node_text[i].s, x->node_text[i].len);
+}
+
+/* Ascending; the lists are short (capped) and often sorted already. */
+static void sort_small(size_t *idx, size_t n)
+{
+	if (n > 64) {
+		qsort(idx, n, sizeof(*idx), cmp_size);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		size_t v = idx[i], j = i;
+		for (; j > 0 && idx[j - 1] > v; j--)
+			idx[j] = idx[j - 1];
+		idx[j] = v;
+	}
+}
+
 static void put_node_list(struct report *x, struct gw_buf *b, size_t *idx, size_t n)
 {
-	if (n > 1)
-		qsort(idx, n, sizeof(*idx), cmp_size);
+	sort_small(idx, n);
 	gw_buf_add(b, "[", 1);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			gw_buf_add(b, ",", 1);
-		const char *name = x->c->nodes[idx[i]]->meta.name;
-		put_str(b, name ? name : "");
+		put_node_name(x, b, idx[i]);
 	}
 	gw_buf_add(b, "]", 1);
 }
@@ -814,7 +842,7 @@ static void put_rejected(struct report *x, struct gw_buf *b, struct eval *e)
 		if (g->subject)
 			put_str(b, subject_name(x, g->subject));
 		else if (reason_per_node(g->code) && g->count == 1 && g->n == 1)
-			put_str(b, x->c->nodes[g->idx[0]]->meta.name ? x->c->nodes[g->idx[0]]->meta.name : "");
+			put_node_name(x, b, g->idx[0]);
 		else
 			gw_buf_add(b, "null", 4);
 		put_key(b, "count", false);
@@ -969,6 +997,7 @@ static void index_inputs(struct report *x)
 		free(key);
 	}
 	x->node_json = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*x->node_json));
+	x->node_text = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*x->node_text));
 }
 
 static bool no_own_model(const struct gw_vmi *vmi)
@@ -1039,6 +1068,9 @@ static void report_free(struct report *x)
 	for (size_t i = 0; x->node_json && i < x->c->n_nodes; i++)
 		json_decref(x->node_json[i]);
 	free(x->node_json);
+	for (size_t i = 0; x->node_text && i < x->c->n_nodes; i++)
+		free(x->node_text[i].s);
+	free(x->node_text);
 	free(x->used_cpu);
 	free(x->used_mem);
 	json_decref(x->sig_index);

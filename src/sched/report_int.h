@@ -95,6 +95,10 @@ struct report {
 	json_t *node_index;                /* name -> node index */
 	json_t *vmim_index;                /* ns/vmi -> pending VMIM index */
 	json_t **node_json;                /* shared name strings */
+	struct {
+		char *s;                   /* quoted, escaped (vm_text) */
+		size_t len;
+	} *node_text;
 	int64_t *used_cpu, *used_mem;      /* per node */
 	struct sig *sigs;
 	size_t n_sigs, cap_sigs;
