@@ -170,6 +170,23 @@ static bool tolerated(const struct gw_taint *t, const struct gw_vmi_spec *s)
 	return false;
 }
 
+void sched_selector_reason(const char *name, const char *key, const char *want, const char *have,
+			   struct gw_reasons *out)
+{
+	if (strcmp(key, SCHED_LABEL_SCHEDULABLE) == 0 && strcmp(want, "true") == 0) {
+		if (!have || strcmp(have, "true") != 0)
+			gw_reasons_add(out, GW_R_NOT_SCHEDULABLE, key,
+				       "node %s is not schedulable for VMs (label %s is %s%s%s)", name, key,
+				       have ? "\"" : "", have ? have : "absent", have ? "\"" : "");
+		return;
+	}
+	if (!have)
+		gw_reasons_add(out, GW_R_SELECTOR_MISSING, key, "node %s lacks label %s=%s", name, key, want);
+	else if (strcmp(have, want) != 0)
+		gw_reasons_add(out, GW_R_SELECTOR_VALUE, key, "node %s has label %s=%s, not %s", name, key,
+			       have, want);
+}
+
 void gw_sched_node_check(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_node *node,
 			 const struct gw_node *source, const struct gw_map *selector,
 			 const struct gw_node_affinity *affinity, const struct gw_usage *usage,
@@ -182,22 +199,9 @@ void gw_sched_node_check(const struct gw_cluster *c, const struct gw_vmi *vmi, c
 		gw_reasons_add(out, GW_R_SOURCE_NODE, name, "node %s is the node the VMI runs on", name);
 
 	/* nodeSelector: exact value match, each key its own reason */
-	for (size_t i = 0; selector && i < selector->n; i++) {
-		const char *key = selector->keys[i], *want = selector->values[i];
-		const char *have = gw_map_get(&node->meta.labels, key);
-		if (strcmp(key, SCHED_LABEL_SCHEDULABLE) == 0 && strcmp(want, "true") == 0) {
-			if (!have || strcmp(have, "true") != 0)
-				gw_reasons_add(out, GW_R_NOT_SCHEDULABLE, key,
-					       "node %s is not schedulable for VMs (label %s is %s%s%s)", name, key,
-					       have ? "\"" : "", have ? have : "absent", have ? "\"" : "");
-			continue;
-		}
-		if (!have)
-			gw_reasons_add(out, GW_R_SELECTOR_MISSING, key, "node %s lacks label %s=%s", name, key, want);
-		else if (strcmp(have, want) != 0)
-			gw_reasons_add(out, GW_R_SELECTOR_VALUE, key, "node %s has label %s=%s, not %s", name, key,
-				       have, want);
-	}
+	for (size_t i = 0; selector && i < selector->n; i++)
+		sched_selector_reason(name, selector->keys[i], selector->values[i],
+				      gw_map_get(&node->meta.labels, selector->keys[i]), out);
 
 	check_affinity(node, affinity, out);
 

@@ -119,6 +119,12 @@ static char *signature_key(const struct gw_map *sel, const struct gw_node_affini
 	return gw_buf_steal(&b);
 }
 
+static void reference(struct report *x, const char *key)
+{
+	if (intern(x->referenced, key, x->n_referenced) < 0)
+		x->n_referenced++;
+}
+
 /* The index of the signature of (selector, affinity, vmi's tolerations);
  * takes the selector and affinity (freed when already known). */
 static size_t sig_intern(struct report *x, struct gw_map *sel, struct gw_node_affinity *aff, const struct gw_vmi *vmi)
@@ -141,10 +147,10 @@ static size_t sig_intern(struct report *x, struct gw_map *sel, struct gw_node_af
 	s->affinity = *aff;
 	s->rep = vmi;
 	for (size_t i = 0; i < sel->n; i++)
-		json_object_set_new(x->referenced, sel->keys[i], json_true());
+		reference(x, sel->keys[i]);
 	for (size_t t = 0; t < aff->n; t++)
 		for (size_t r = 0; r < aff->terms[t].n; r++)
-			json_object_set_new(x->referenced, aff->terms[t].reqs[r].key, json_true());
+			reference(x, aff->terms[t].reqs[r].key);
 	memset(sel, 0, sizeof(*sel));
 	memset(aff, 0, sizeof(*aff));
 	return x->n_sigs++;
@@ -232,6 +238,17 @@ static void build_classes(struct report *x)
 		x->node_class[i] = (size_t)k;
 	}
 	json_decref(index);
+	/* Each class's value of every referenced label, looked up once: the
+	 * verdicts compare selectors with them (~100 keys each) per class. */
+	size_t nk = x->n_referenced;
+	x->class_labels = gw_calloc(x->n_classes && nk ? x->n_classes * nk : 1, sizeof(*x->class_labels));
+	const char *key;
+	json_t *id;
+	json_object_foreach(x->referenced, key, id) {
+		size_t k = (size_t)json_integer_value(id);
+		for (size_t cls = 0; cls < x->n_classes; cls++)
+			x->class_labels[cls * nk + k] = gw_map_get(&c->nodes[x->classes[cls].nodes[0]]->meta.labels, key);
+	}
 }
 
 static size_t subject_id(struct report *x, const char *subject)
@@ -263,7 +280,18 @@ static const struct verdict *verdict(struct report *x, size_t sig, size_t cls)
 	gw_reasons_init(&rs);
 	rs.codes_only = true;
 	const struct gw_node *node = x->c->nodes[x->classes[cls].nodes[0]];
-	gw_sched_node_check(x->c, s->rep, node, NULL, &s->selector, &s->affinity, NULL, &rs);
+	/* gw_sched_node_check's selector reasons from the class's labels
+	 * resolved once (build_classes), then the rest of its checks. */
+	if (!s->key_ids) {
+		s->key_ids = gw_calloc(s->selector.n ? s->selector.n : 1, sizeof(*s->key_ids));
+		for (size_t i = 0; i < s->selector.n; i++)
+			s->key_ids[i] = (size_t)json_integer_value(json_object_get(x->referenced, s->selector.keys[i]));
+	}
+	const char *const *labels = &x->class_labels[cls * x->n_referenced];
+	for (size_t i = 0; i < s->selector.n; i++)
+		sched_selector_reason(node->meta.name ? node->meta.name : "", s->selector.keys[i], s->selector.values[i],
+				      labels[s->key_ids[i]], &rs);
+	gw_sched_node_check(x->c, s->rep, node, NULL, NULL, &s->affinity, NULL, &rs);
 	struct verdict *v = gw_calloc(1, sizeof(*v));
 	v->n = rs.n;
 	v->code = gw_calloc(rs.n ? rs.n : 1, sizeof(*v->code));
@@ -1051,6 +1079,7 @@ static void report_free(struct report *x)
 			free(v);
 		}
 		free(sg->verdicts);
+		free(sg->key_ids);
 	}
 	free(x->sigs);
 	for (size_t k = 0; k < x->n_classes; k++)
@@ -1075,6 +1104,7 @@ static void report_free(struct report *x)
 	free(x->used_mem);
 	json_decref(x->sig_index);
 	json_decref(x->referenced);
+	free(x->class_labels);
 	free(x->cap_index.slots);
 	json_decref(x->subject_index);
 	free(x->memo_index.slots);

@@ -15,6 +15,7 @@ struct sig {
 	char *selector_text;               /* compact selector, then affinity (vm_text) */
 	size_t selector_len;               /* where the affinity starts */
 	struct verdict **verdicts;         /* per node class, computed on first use */
+	size_t *key_ids;                   /* selector key i -> label key id (on first verdict) */
 };
 
 /* Why the nodes of a class cannot take VMs of a signature (empty: they can). */
@@ -103,7 +104,9 @@ struct report {
 	struct sig *sigs;
 	size_t n_sigs, cap_sigs;
 	json_t *sig_index;                 /* signature key -> index */
-	json_t *referenced;                /* label keys some signature names */
+	json_t *referenced;                /* label keys some signature names -> key id */
+	size_t n_referenced;
+	const char **class_labels;         /* [class * n_referenced + key id]: the value, or NULL */
 	struct node_class *classes;
 	size_t n_classes;
 	size_t *node_class;                /* node index -> class */

@@ -11,6 +11,10 @@
 /* Sets every entry of src in dst: src wins on a shared key, dst keeps its
  * other entries (gw_map_copy would replace dst). */
 void sched_map_overlay(struct gw_map *dst, const struct gw_map *src);
+/* The reason (if any) node `name` gets for selector key=want when its
+ * label has value `have` (NULL: absent); gw_sched_node_check's rule. */
+void sched_selector_reason(const char *name, const char *key, const char *want, const char *have,
+			   struct gw_reasons *out);
 /* true when some key of m starts with prefix. */
 bool sched_map_has_prefix(const struct gw_map *m, const char *prefix);
 
