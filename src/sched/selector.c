@@ -198,6 +198,22 @@ const char *gw_selector_source_name(enum gw_selector_source s)
 	return "none";
 }
 
+/* The first key of m (sorted) at or after prefix: the keys with that
+ * prefix, if any, follow there. A node has ~230 labels, a host-model
+ * selector is built per VM: a walk testing every label was its cost. */
+static size_t prefix_start(const struct gw_map *m, const char *prefix)
+{
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(m->keys[mid], prefix) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* KubeVirt 2.5, host-model selector computation. */
 static int host_model_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_node *source,
 			       struct gw_map *selector, struct gw_err **err)
@@ -221,17 +237,19 @@ static int host_model_selector(const struct gw_cluster *c, const struct gw_vmi *
 		return gw_err_set(err, -ENOENT, "node \"%s\" associated with vmi \"%s\" does not exist",
 				  vmi->node_name ? vmi->node_name : "", vmi->meta.name);
 	bool have_model = false;
-	for (size_t i = 0; i < source->meta.labels.n; i++) {
-		const char *key = source->meta.labels.keys[i], *value = source->meta.labels.values[i];
-		if (gw_str_has_prefix(key, SCHED_PREFIX_HOST_MODEL) && key[strlen(SCHED_PREFIX_HOST_MODEL)]) {
-			set_joined(selector, SCHED_PREFIX_CPU_MODEL_MIGRATION, key + strlen(SCHED_PREFIX_HOST_MODEL), value);
+	const struct gw_map *l = &source->meta.labels;
+	const size_t lm = strlen(SCHED_PREFIX_HOST_MODEL), lf = strlen(SCHED_PREFIX_HOST_MODEL_FEATURE);
+	for (size_t i = prefix_start(l, SCHED_PREFIX_HOST_MODEL);
+	     i < l->n && !strncmp(l->keys[i], SCHED_PREFIX_HOST_MODEL, lm); i++) {
+		if (l->keys[i][lm]) {
+			set_joined(selector, SCHED_PREFIX_CPU_MODEL_MIGRATION, l->keys[i] + lm, l->values[i]);
 			have_model = true;
-		} else if (gw_str_has_prefix(key, SCHED_PREFIX_HOST_MODEL_FEATURE) &&
-			   key[strlen(SCHED_PREFIX_HOST_MODEL_FEATURE)]) {
-			set_joined(selector, SCHED_PREFIX_CPU_FEATURE, key + strlen(SCHED_PREFIX_HOST_MODEL_FEATURE),
-				   value);
 		}
 	}
+	for (size_t i = prefix_start(l, SCHED_PREFIX_HOST_MODEL_FEATURE);
+	     i < l->n && !strncmp(l->keys[i], SCHED_PREFIX_HOST_MODEL_FEATURE, lf); i++)
+		if (l->keys[i][lf])
+			set_joined(selector, SCHED_PREFIX_CPU_FEATURE, l->keys[i] + lf, l->values[i]);
 	if (!have_model)
 		return gw_err_set(err, -ENOENT,
 				  "unable to locate host cpu model, does not contain label \"%s\" with information",
