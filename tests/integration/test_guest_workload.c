@@ -471,11 +471,38 @@ static void high_rate_needs_postcopy(void **state)
 	print_message("# pre-copy: %" PRId64 " rounds in %" PRIu64 " ms, still %" PRId64
 		      " bytes to send, QEMU sees %" PRId64 " dirty pages/s\n", rounds,
 		      (gw_now_ns() - t0) / 1000000, remaining, dirty_rate);
-	if (!have_postcopy) {
-		qmp_ok(f, &f->src, "migrate_cancel", NULL);
-		return;
+	/* Pre-copy does not converge: cancel it. The guest runs on at the source. */
+	qmp_ok(f, &f->src, "migrate_cancel", NULL);
+	const char *st = NULL;
+	for (uint64_t t1 = gw_now_ns(); gw_now_ns() - t1 < 10000000000ull; usleep(100000)) {
+		json_t *q = query_migrate(f);
+		st = json_string_value(json_object_get(q, "status"));
+		bool cancelled = st && strcmp(st, "cancelled") == 0;
+		json_decref(q);
+		if (cancelled)
+			break;
+		st = NULL;
 	}
+	if (!st)
+		fail_msg("migrate_cancel did not end the pre-copy within 10 s");
+	if (!have_postcopy)
+		return;
 
+	/* Post-copy to a fresh target, switched within pre-copy's first pass:
+	 * QEMU 7.2 under TCG can resume a post-copy target from a stale page
+	 * once a full pre-copy pass has completed (docs/migration.md), which
+	 * this test is not about. */
+	guest_close(&f->dst);
+	guest_start(f, &f->dst, "dst2", "64", append, true);
+	json_t *reply = NULL;
+	if (gw_qmp_execute_text(f->dst.qmp, "migrate-set-capabilities", postcopy, &reply, &f->err) < 0)
+		fail_msg("postcopy-ram on the second target: %s", gw_err_msg(f->err));
+	json_decref(reply);
+	uri = gw_asprintf("{\"uri\":\"unix:%s/migration2.sock\"}", f->dir);
+	qmp_ok(f, &f->dst, "migrate-incoming", uri);
+	t0 = gw_now_ns();
+	qmp_ok(f, &f->src, "migrate", uri);
+	free(uri);
 	qmp_ok(f, &f->src, "migrate-start-postcopy", NULL);
 	json_t *info = wait_migration(f, MIGRATION_TIMEOUT_MS);
 	print_message("# post-copy completed %" PRIu64 " ms after the migration started, downtime %" PRId64
