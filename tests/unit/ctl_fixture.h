@@ -517,9 +517,14 @@ static inline void fx_agent_set_hold(struct fx *f, enum agent_stage hold)
 	pthread_mutex_unlock(&f->agent.lock);
 }
 
+/* What one play ended, counted once its write is stored. */
+struct fx_play_end {
+	bool completed, failed, aborted;
+};
+
 /* One VMI: advance its migrationState as far as the agent may. Returns
- * true when it changed the document. */
-static inline bool fx_agent_play(struct fx *f, json_t *vmi)
+ * true when it changed the document; *end says whether that ends it. */
+static inline bool fx_agent_play(struct fx *f, json_t *vmi, struct fx_play_end *end)
 {
 	struct fx_agent *a = &f->agent;
 	json_t *st = json_object_get(vmi, "status");
@@ -543,9 +548,7 @@ static inline bool fx_agent_play(struct fx *f, json_t *vmi)
 		json_object_set_new(ms, "failed", json_true());
 		json_object_set_new(ms, "failureReason", json_string("Live migration has been aborted"));
 		json_object_set_new(ms, "endTimestamp", json_string(ts));
-		pthread_mutex_lock(&a->lock);
-		a->aborted++;
-		pthread_mutex_unlock(&a->lock);
+		end->aborted = true;
 		return true;
 	}
 	if (hold == AGENT_HOLD_PREPARING)
@@ -566,17 +569,15 @@ static inline bool fx_agent_play(struct fx *f, json_t *vmi)
 		return changed;
 	json_object_set_new(ms, "completed", json_true());
 	json_object_set_new(ms, "endTimestamp", json_string(ts));
-	pthread_mutex_lock(&a->lock);
 	if (fail) {
 		json_object_set_new(ms, "failed", json_true());
 		json_object_set_new(ms, "failureReason", json_string("test agent: migration failed"));
-		a->failed++;
+		end->failed = true;
 	} else {
 		json_object_set(st, "nodeName", json_object_get(ms, "targetNode"));
 		json_object_del(st, "evacuationNodeName");   /* arrived (6.2) */
-		a->completed++;
+		end->completed = true;
 	}
-	pthread_mutex_unlock(&a->lock);
 	return true;
 }
 
@@ -584,13 +585,22 @@ static inline bool fx_agent_play(struct fx *f, json_t *vmi)
 static inline void fx_agent_write(struct fx *f, const json_t *shared)
 {
 	json_t *vmi = json_deep_copy(shared);
-	if (!fx_agent_play(f, vmi)) {
+	struct fx_play_end end = {0};
+	if (!fx_agent_play(f, vmi, &end)) {
 		json_decref(vmi);
 		return;
 	}
 	struct gw_err *err = NULL;
-	/* A conflict: the newer version comes as an event, or the next sweep. */
-	gw_store_update(f->store, "virtualmachineinstances", vmi, NULL, &err);
+	/* A conflict: the newer version comes as an event, or the next sweep,
+	 * which plays it again; only a stored end counts. */
+	if (gw_store_update(f->store, "virtualmachineinstances", vmi, NULL, &err) == 0) {
+		struct fx_agent *a = &f->agent;
+		pthread_mutex_lock(&a->lock);
+		a->completed += end.completed;
+		a->failed += end.failed;
+		a->aborted += end.aborted;
+		pthread_mutex_unlock(&a->lock);
+	}
 	gw_err_free(err);
 	json_decref(vmi);
 }
