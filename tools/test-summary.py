@@ -1,12 +1,29 @@
 #!/usr/bin/env python3
 """Prints one closing line for the test runs of the given build directories:
 `tests: N passed, N failed, N skipped`, counting each TAP subtest (cmocka's
-test cases) and each non-TAP test once. Exits 1 if anything failed."""
+test cases) and each non-TAP test once. Before it, every failed test is named
+with its failed cases and the end of its output, so that the last lines of a
+CI log say what failed. Exits 1 if anything failed."""
 import json
 import re
 import sys
 
 TAP = re.compile(r"^(not ok|ok)\b(.*)$")
+
+
+TAIL = 40
+
+
+def report(build, t, sub):
+    """Prints a failed test's name, its `not ok` lines and its output's end."""
+    print(f"FAILED: {build}: {t.get('name')} ({t['result']}, "
+          f"{t.get('duration', 0):.1f}s)")
+    for m in sub:
+        if m.group(1) == "not ok":
+            print(f"  not ok{m.group(2)}")
+    out = (t.get("stdout") or "").splitlines() + (t.get("stderr") or "").splitlines()
+    for line in out[-TAIL:]:
+        print(f"  | {line}")
 
 
 def count(build):
@@ -16,6 +33,7 @@ def count(build):
             t = json.loads(line)
             sub = [TAP.match(l) for l in (t.get("stdout") or "").splitlines()]
             sub = [m for m in sub if m]
+            before = failed
             if t["result"] == "SKIP" and not sub:
                 skipped += 1  # a whole test skipped (`1..0 # SKIP reason`)
             elif t.get("protocol") == "tap" or sub:
@@ -35,6 +53,8 @@ def count(build):
                 skipped += 1
             else:
                 failed += 1
+            if failed > before:
+                report(build, t, sub)
     return passed, failed, skipped
 
 
