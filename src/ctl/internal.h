@@ -20,6 +20,8 @@
 #define KIND_KUBEVIRTS "kubevirts"
 
 #define MIGRATION_FINALIZER "kubevirt.io/migrationJobFinalize"
+/* On a Node whose agent sent no heartbeat within the timeout (node.c). */
+#define ANN_LAPSED "godwit.io/heartbeat-lapsed"
 
 struct gw_ctl;
 

@@ -190,6 +190,24 @@ static void edit_fail_state(json_t *doc, void *a)
 			"kubevirt.io/migrationTargetNodeName");
 }
 
+/* After hand-off the source's agent drives the migration. When it falls
+ * silent (its node lapsed: no heartbeat within the timeout) nobody does,
+ * and the migration would stay Running for ever. It is closed as failed
+ * when the VM's whole state is still on the source: not started yet, or
+ * started without post-copy allowed (a pre-copy guest runs on, or waits
+ * paused, at the source; the target QEMU runs only when the source's agent
+ * says completed, so the target agent may drop it). A post-copy migration
+ * splits the memory between the two QEMUs: only the source's agent can
+ * finish it, so it is left for that agent to adopt when it comes back. */
+static bool source_silent(const struct gw_cluster *c, const json_t *ms)
+{
+	const char *source = ctl_str(ms, "sourceNode");
+	const struct gw_node *n = source ? gw_cluster_node(c, source) : NULL;
+	if (!n || !gw_map_get(&n->meta.annotations, ANN_LAPSED) || ctl_bool(ms, "completed"))
+		return false;
+	return !ctl_str(ms, "startTimestamp") || !ctl_bool(ms, "migrationConfiguration.allowPostCopy");
+}
+
 static void copy_state(json_t *doc, const struct gw_vmi *vmi)
 {
 	const char *uid = ctl_str(doc, "metadata.uid");
@@ -468,6 +486,21 @@ static void step(struct pass *p, size_t i)
 			     reason ? reason : "source node reported migration failed");
 			continue;
 		}
+		if (source_silent(c, ms)) {
+			_cleanup_free_ char *msg = gw_asprintf(
+				"source node %s is not ready: its agent sent no heartbeat within %llds",
+				ctl_str(ms, "sourceNode"), (long long)p->ctl->opts.node_heartbeat_timeout_s);
+			struct failure f = {msg, p->now};
+			/* The VMI first: the target's agent drops its QEMU on the
+			 * VMI's word. A conflict (the node controller marks the
+			 * same VMI NodeReady=False) is retried next pass. */
+			if (write_vmi_state(p, vmi, edit_fail_state, &f) < 0)
+				return;
+			vmi_written = true;
+			p->changed[i] = true;
+			fail(p, doc, NULL, "SourceNodeUnresponsive", msg);
+			continue;
+		}
 		if (pi == 4) { /* PreparingTarget */
 			if (ctl_str(ms, "targetNodeAddress")) {
 				p->changed[i] = transition(p->ctl, doc, "TargetReady", p->now);
@@ -475,7 +508,8 @@ static void step(struct pass *p, size_t i)
 			}
 			if (since >= 0 && p->now - since >= pending_timeout) {
 				struct failure f = {"Target preparation timed out", p->now};
-				write_vmi_state(p, vmi, edit_fail_state, &f);
+				if (write_vmi_state(p, vmi, edit_fail_state, &f) < 0)
+					return;   /* retried next pass */
 				vmi_written = true;
 				p->changed[i] = true;
 				fail(p, doc, NULL, "PendingTimeout", "pending target timeout period exceeded");

@@ -8,7 +8,6 @@
 #include "internal.h"
 
 #define ANN_HEARTBEAT "kubevirt.io/heartbeat"
-#define ANN_LAPSED "godwit.io/heartbeat-lapsed"
 #define ANN_DRAIN "godwit.io/drain"
 #define ANN_DRAIN_STATUS "godwit.io/drain-status"
 #define LABEL_SCHEDULABLE "kubevirt.io/schedulable"

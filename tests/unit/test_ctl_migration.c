@@ -520,6 +520,72 @@ static void test_restart_resumes(void **state)
 	fx_close(&f);
 }
 
+static void set_lapsed(json_t *node, void *arg)
+{
+	(void)arg;
+	json_t *md = json_object_get(node, "metadata");
+	if (!json_object_get(md, "annotations"))
+		json_object_set_new(md, "annotations", json_object());
+	json_object_set_new(json_object_get(md, "annotations"), "godwit.io/heartbeat-lapsed",
+			    json_string("2026-01-01T00:00:00Z"));
+}
+
+/* The source's agent falls silent (its node lapsed) while the migration
+ * runs: closed as failed when no post-copy can have started, left to the
+ * agent when one may have. */
+static void source_silent(bool post_copy)
+{
+	static struct fx f;
+	fx_open(&f, false);
+	if (post_copy)
+		fx_create(&f, "kubevirts",
+			  json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:{s:b}}}}", "apiVersion", "kubevirt.io/v1", "kind",
+				    "KubeVirt", "metadata", "name", "kubevirt", "namespace", "kubevirt", "spec",
+				    "configuration", "migrations", "allowPostCopy", 1));
+	fx_node(&f, "src", "64", "256Gi");
+	fx_node(&f, "dst", "64", "256Gi");
+	fx_vmi(&f, "vm1", "src");
+	fx_agent_start(&f, AGENT_HOLD_RUNNING);
+	fx_start(&f, GW_CTL_MIGRATION);
+	fx_vmim(&f, "mig", "vm1", NULL);
+	assert_true(fx_wait_phase(&f, "mig", "Running", WAIT_MS));
+	fx_modify(&f, "nodes", NULL, "src", set_lapsed, NULL);
+	json_t *vmi;
+	if (post_copy) {
+		/* Two resync periods: the controller saw the node and let it be. */
+		usleep(2500 * 1000);
+		assert_string_equal(fx_phase(&f, "mig"), "Running");
+		vmi = fx_get(&f, "virtualmachineinstances", "default", "vm1");
+		json_t *ms = json_object_get(json_object_get(vmi, "status"), "migrationState");
+		assert_true(json_is_true(json_object_get(json_object_get(ms, "migrationConfiguration"), "allowPostCopy")));
+		assert_false(json_is_true(json_object_get(ms, "completed")));
+	} else {
+		assert_true(fx_wait_phase(&f, "mig", "Failed", WAIT_MS));
+		json_t *m = fx_get(&f, "virtualmachineinstancemigrations", "default", "mig");
+		json_t *conds = json_object_get(json_object_get(m, "status"), "conditions");
+		const char *reason = NULL;
+		size_t i;
+		json_t *c;
+		json_array_foreach(conds, i, c)
+			if (strcmp(fx_s(c, "type", NULL, NULL), "Failed") == 0)
+				reason = fx_s(c, "reason", NULL, NULL);
+		assert_non_null(reason);
+		assert_string_equal(reason, "SourceNodeUnresponsive");
+		json_decref(m);
+		vmi = fx_get(&f, "virtualmachineinstances", "default", "vm1");
+		json_t *ms = json_object_get(json_object_get(vmi, "status"), "migrationState");
+		assert_true(json_is_true(json_object_get(ms, "completed")));
+		assert_true(json_is_true(json_object_get(ms, "failed")));
+		assert_non_null(strstr(fx_s(ms, "failureReason", NULL, NULL), "source node src is not ready"));
+		assert_string_equal(fx_s(vmi, "status", "nodeName", NULL), "src");
+	}
+	json_decref(vmi);
+	fx_close(&f);
+}
+
+static void test_source_silent_precopy(void **state) { (void)state; source_silent(false); }
+static void test_source_silent_postcopy(void **state) { (void)state; source_silent(true); }
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +604,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_in_flight_guard, fx_teardown),
 		cmocka_unit_test_teardown(test_evacuation_backoff, fx_teardown),
 		cmocka_unit_test_teardown(test_restart_resumes, fx_teardown),
+		cmocka_unit_test_teardown(test_source_silent_precopy, fx_teardown),
+		cmocka_unit_test_teardown(test_source_silent_postcopy, fx_teardown),
 	};
 	if (getenv("CTL_TEST"))
 		cmocka_set_test_filter(getenv("CTL_TEST"));
