@@ -281,6 +281,50 @@ static void start_vm(struct agent *a, const json_t *doc, const struct gw_cluster
 	json_decref(cpu);
 }
 
+/* A migration of a VM of this node was closed as failed while no agent
+ * here ran it (the controller gave up on this node while it was silent):
+ * its QEMU may still be migrating, or have sent everything and be waiting
+ * in postmigrate (the target QEMU never ran: it waits paused for the
+ * source's word, and its agent dropped it). Either way the VM runs here:
+ * the migration is cancelled and the guest resumed. */
+static void settle_failed_source(struct agent *a, struct local_vm *lv, const char *muid)
+{
+	struct gw_err *err = NULL;
+	json_t *reply = NULL;
+	if (gw_qmp_execute(gw_vm_qmp(lv->vm), "query-migrate", NULL, &reply, &err) == 0) {
+		const char *st = json_string_value(json_object_get(reply, "status"));
+		if (st && (strcmp(st, "setup") == 0 || strcmp(st, "active") == 0 || strcmp(st, "pre-switchover") == 0 ||
+			   strcmp(st, "device") == 0 || strcmp(st, "wait-unplug") == 0)) {
+			json_t *r2 = NULL;
+			if (gw_qmp_execute(gw_vm_qmp(lv->vm), "migrate_cancel", NULL, &r2, &err) == 0)
+				agent_log(a, "vm %s/%s: migration %s was closed as failed: cancelled in QEMU (%s)",
+					  lv->ns, lv->name, muid, st);
+			json_decref(r2);
+		}
+	}
+	json_decref(reply);
+	reply = NULL;
+	for (int i = 0; i < 50 && !err; i++) {
+		_cleanup_free_ char *status = NULL;
+		bool running = false;
+		if (gw_vm_query_status(lv->vm, &status, &running, &err) < 0 || running)
+			break;
+		if (strcmp(status, "postmigrate") == 0 || strcmp(status, "paused") == 0) {
+			if (gw_qmp_execute(gw_vm_qmp(lv->vm), "cont", NULL, &reply, &err) == 0)
+				agent_log(a, "vm %s/%s: migration %s was closed as failed: resumed here (was %s)",
+					  lv->ns, lv->name, muid, status);
+			break;
+		}
+		/* finish-migrate, or a cancel under way: it settles within ms. */
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	json_decref(reply);
+	if (err)
+		agent_log(a, "vm %s/%s: after migration %s: %s", lv->ns, lv->name, muid, gw_err_msg(err));
+	gw_err_free(err);
+}
+
 /* One VMI, outside of its migration's target side. */
 static void lifecycle(struct agent *a, const json_t *doc, const struct gw_cluster *c)
 {
@@ -330,9 +374,15 @@ static void lifecycle(struct agent *a, const json_t *doc, const struct gw_cluste
 	const json_t *ms = json_object_get(status, "migrationState");
 	const char *muid = json_string_value(json_object_get(ms, "migrationUid"));
 	const char *source = json_string_value(json_object_get(ms, "sourceNode"));
-	if (!muid || !source || strcmp(source, a->name) != 0 || json_is_true(json_object_get(ms, "completed")) ||
-	    gw_strv_contains(&a->done_migrations, muid))
+	if (!muid || !source || strcmp(source, a->name) != 0 || gw_strv_contains(&a->done_migrations, muid))
 		return;
+	if (json_is_true(json_object_get(ms, "completed"))) {
+		/* Closed while no agent of this node ran it. */
+		if (json_is_true(json_object_get(ms, "failed")))
+			settle_failed_source(a, lv, muid);
+		gw_strv_push(&a->done_migrations, muid);
+		return;
+	}
 	bool adopt = json_string_value(json_object_get(ms, "startTimestamp")) != NULL;
 	if (!adopt && json_is_true(json_object_get(ms, "abortRequested"))) {
 		source_abort_unstarted(a, ns, name, muid);

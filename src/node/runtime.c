@@ -192,6 +192,12 @@ static enum gw_vm_accel choose_accel(struct agent *a, const struct gw_node_vm *v
 	return gw_modelset_test(&usable, (unsigned)idx) ? GW_VM_ACCEL_KVM : GW_VM_ACCEL_TCG;
 }
 
+static bool incoming_postcopy(const json_t *vmi_doc)
+{
+	const json_t *ms = json_object_get(json_object_get(vmi_doc, "status"), "migrationState");
+	return json_is_true(json_object_get(json_object_get(ms, "migrationConfiguration"), "allowPostCopy"));
+}
+
 int runtime_start(struct agent *a, const json_t *vmi_doc, const struct gw_cluster *c, enum lv_role role,
 		  const char *migration_uid, struct local_vm **out, json_t **cpu, struct gw_err **err)
 {
@@ -274,6 +280,12 @@ int runtime_start(struct agent *a, const json_t *vmi_doc, const struct gw_cluste
 		.append = vm.append,
 		.state_dir = lv->dir,
 		.incoming = role == LV_INCOMING,
+		/* A pre-copy target stays paused after the last byte (-S) and
+		 * runs when the source's agent says completed (target_resume):
+		 * were that agent to die between the two, the migration is
+		 * failed and the VM resumed at the source, never run twice. A
+		 * post-copy target must run as soon as post-copy starts. */
+		.paused = role == LV_INCOMING && !incoming_postcopy(vmi_doc),
 	};
 	r = gw_vm_start(&spec, 0, &lv->vm, err);
 	if (r < 0) {
