@@ -19,7 +19,7 @@
 static const char usage[] =
 	"usage: godwit server --data-dir DIR [--listen ADDR:PORT] [--store sqlite|etcd] [--etcd URL,...]\n"
 	"                     [--tls-cert FILE --tls-key FILE] [--max-body BYTES] [--no-controllers]\n"
-	"                     [--rules godwit|kubevirt]\n"
+	"                     [--rules godwit|kubevirt] [--node-heartbeat-timeout S]\n"
 	"\n"
 	"  --data-dir DIR     state: DIR/token (created at first start, mode 0600), DIR/godwit.db\n"
 	"  --listen A:P       address and port (default 127.0.0.1:8443; port 0 = any, printed)\n"
@@ -31,6 +31,9 @@ static const char usage[] =
 	"  --history-events N SQLite: watch history kept (default 100000); older resourceVersions get 410\n"
 	"  --rules R          the controllers' rule set: godwit (default) or kubevirt (e.g. container\n"
 	"                     disks migrate by block migration instead of blocking it)\n"
+	"  --node-heartbeat-timeout S  a node whose agent sent no heartbeat for S seconds (default\n"
+	"                     300) becomes unschedulable, and a migration it is the source of fails\n"
+	"                     unless post-copy may have started\n"
 	"\n"
 	"Clients: GODWIT_SERVER=http://ADDR:PORT GODWIT_TOKEN=$(cat DIR/token) godwit get nodes\n";
 
@@ -100,11 +103,12 @@ int gw_cmd_server(int argc, char **argv)
 		{"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
 		{"max-body", required_argument, NULL, 'm'}, {"no-controllers", no_argument, NULL, 'n'},
 		{"history-events", required_argument, NULL, 'H'}, {"rules", required_argument, NULL, 'r'},
+		{"node-heartbeat-timeout", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	const char *data_dir = NULL, *listen = "127.0.0.1:8443", *store_kind = "sqlite", *etcd = NULL;
 	const char *etcd_prefix = NULL, *cert_path = NULL, *key_path = NULL, *rules = NULL;
-	uint64_t max_body = 0, history = 0;
+	uint64_t max_body = 0, history = 0, heartbeat_timeout = 0;
 	bool controllers = true;
 	int c;
 	optind = 1;
@@ -131,6 +135,12 @@ int gw_cmd_server(int argc, char **argv)
 			if (!gw_str_to_u64(optarg, &history) || history == 0 || history > INT64_MAX)
 				return gw_cli_usage(usage, "--history-events \"%s\": a positive number", optarg);
 			break;
+		case 'T':
+			if (!gw_str_to_u64(optarg, &heartbeat_timeout) || heartbeat_timeout == 0 ||
+			    heartbeat_timeout > 86400)
+				return gw_cli_usage(usage, "--node-heartbeat-timeout \"%s\": seconds from 1 to 86400",
+						    optarg);
+			break;
 		case 'h': fputs(usage, stdout); return GW_EXIT_OK;
 		default: return gw_cli_usage(usage, "server: bad option");
 		}
@@ -151,6 +161,7 @@ int gw_cmd_server(int argc, char **argv)
 		return gw_cli_usage(usage, "server: --listen \"%s\": ADDR:PORT expected", listen);
 	(void)controllers;
 	(void)rules;
+	(void)heartbeat_timeout;
 
 	struct gw_err *err = NULL;
 	if (mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
@@ -200,7 +211,8 @@ int gw_cmd_server(int argc, char **argv)
 #ifdef GODWIT_HAVE_CTL
 	struct gw_ctl *ctl = NULL;
 	if (controllers) {
-		struct gw_ctl_options copts = {.log = ctl_log, .rules = rules};
+		struct gw_ctl_options copts = {.log = ctl_log, .rules = rules,
+					       .node_heartbeat_timeout_s = (int64_t)heartbeat_timeout};
 		if (gw_ctl_start(store, &copts, &ctl, &err) < 0) {
 			gw_server_stop(server);
 			gw_store_close(store);
