@@ -293,11 +293,12 @@ class Cluster:
     nodes: [(name, address or None, profile path or None, memory, cpus)]"""
 
     def __init__(self, godwit, nodes, qemu="qemu-system-x86_64", accel="tcg", heartbeat_s=1,
-                 log=None, keep=None, parent=None):
+                 log=None, keep=None, parent=None, server_args=()):
         self.godwit = os.path.abspath(godwit)
         self.qemu = qemu
         self.accel = accel
         self.heartbeat_s = heartbeat_s
+        self.server_args = list(server_args)
         self.log = log or (lambda msg: print("# " + msg, flush=True))
         self.keep = os.environ.get("GODWIT_E2E_KEEP") == "1" if keep is None else keep
         # Short: a VM's state directory must leave room for its QMP socket
@@ -332,7 +333,7 @@ class Cluster:
         self.server_log = os.path.join(self.dir, "server.log")
         log = open(self.server_log, "a")
         self.server = subprocess.Popen(
-            [self.godwit, "server", "--data-dir", data, "--listen", "127.0.0.1:0"],
+            [self.godwit, "server", "--data-dir", data, "--listen", "127.0.0.1:0"] + self.server_args,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
             start_new_session=True, preexec_fn=_die_with_parent)
         log.close()

@@ -20,6 +20,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster as C  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from godwit_qmp import Qmp  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 HOSTS = os.path.join(ROOT, "data", "hosts")
 # A named model every profile below can run (and QEMU 7.2's TCG starts it,
@@ -366,6 +369,66 @@ def case_agent_restart(godwit, elf):
     cl.close()
 
 
+def case_source_silent(godwit, elf):
+    """The source agent SIGKILLed mid-migration and silent from then on:
+    QEMU completes the pre-copy by itself (128 MiB at 24 MiB/s, rate=none),
+    the source waits in postmigrate and the target QEMU paused, never both
+    running; once node-a's heartbeat lapses (12 s here) the controller closes
+    the migration as failed, node-b's agent drops its target, and the agent
+    of node-a, back, resumes the VM where it was, memory intact."""
+    cl = C.Cluster(godwit, [("node-a", None, profile("clx-platinum-8268"), "8Gi"),
+                            ("node-b", None, profile("icx-ice-lake-server"), "4Gi")],
+                   server_args=["--node-heartbeat-timeout", "12"])
+    cl.set_migrations(bandwidthPerMigration="24Mi")
+    m = start_slow_migration(cl, "vm-silent", elf, "rate=none", min_sent=2 * C.MIB)
+    src = cl.vm_qemu("vm-silent", "node-a")
+    require(src is not None, "source QEMU found on node-a")
+    cl.agent("node-a").stop(signal.SIGKILL)
+    ok(C.pid_alive(src[0]), "the source QEMU outlived its agent (SIGKILL)")
+    before = C.status_lines(cl.serial_text("vm-silent", "node-a"))
+
+    qmp = Qmp(os.path.join(src[1], "qmp.sock"))
+    try:
+        def finished():
+            st = qmp.cmd("query-migrate").get("status")
+            return st if st in ("completed", "failed", "cancelled") else None
+        st = C.wait_for("the source QEMU's migration to end", finished, 60)
+        status = qmp.cmd("query-status")["status"]
+    finally:
+        qmp.close()
+    ok(st == "completed" and status == "postmigrate",
+       "QEMU completed the migration with no agent: source %s (%s)" % (status, st))
+    # The guest prints a status line every pass: a target running it
+    # would have printed some by now.
+    time.sleep(3)
+    target = cl.vm_qemu("vm-silent", "node-b")
+    ok(cl.vmim(m)["status"]["phase"] == "Running" and target is not None,
+       "the VMIM still Running while node-a is silent, the target QEMU alive")
+    ok(not C.status_lines(cl.serial_text("vm-silent", "node-b")),
+       "the target QEMU holds the VM paused: its serial log has no line from the guest")
+    vmim = cl.wait_vmim(m, timeout=60)
+    ms = migrated_state(vmim)
+    conds = {c.get("type"): c for c in C.dig(vmim, "status.conditions", [])}
+    require(vmim["status"]["phase"] == "Failed", "VMIM Failed", vmim.get("status"))
+    ok(conds.get("Failed", {}).get("reason") == "SourceNodeUnresponsive",
+       "reason SourceNodeUnresponsive: %s" % conds.get("Failed", {}).get("message"))
+    C.wait_for("target QEMU gone", lambda: cl.vm_qemu("vm-silent", "node-b") is None, 20)
+    v = cl.get("vmi", "vm-silent")
+    ok(v["status"]["nodeName"] == "node-a" and C.dig(v, "status.migrationState.failed") is True,
+       "VMI still on node-a, its migrationState failed", C.dig(v, "status.migrationState"))
+
+    cl.agent("node-a").start()
+    t = before[-1]["t"] if before else 0
+    lines = wait_guest_progress(cl, "vm-silent", "node-a", t, 2)
+    ok(all(s["corrupt"] == 0 for s in lines), "the agent back, the guest runs on at the source, nothing corrupt")
+    v = cl.wait_running("vm-silent")
+    ok(v["status"]["nodeName"] == "node-a", "VMI Running on node-a")
+    C.wait_for("NodeReady condition cleared", lambda: not any(
+        c.get("type") == "NodeReady" for c in C.dig(cl.get("vmi", "vm-silent"), "status.conditions", [])), 30)
+    ok(True, "NodeReady condition cleared once node-a's heartbeat is back")
+    cl.close()
+
+
 IN_FLIGHT = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
 
 
@@ -564,6 +627,7 @@ CASES = {
     "target_killed": case_target_killed,
     "drain": case_drain,
     "agent_restart": case_agent_restart,
+    "source_silent": case_source_silent,
 }
 
 
