@@ -291,6 +291,15 @@ def one_migration(cluster, run, limit_s):
     if ms.get("startTimestamp") and ms.get("endTimestamp"):
         line["qemu_migration_ms"] = round(rfc3339_ms(ms["endTimestamp"]) -
                                           rfc3339_ms(ms["startTimestamp"]), 1)
+    # The target waits paused after the last byte until the source's
+    # agent writes completed: the guest's pause beyond QEMU's downtime.
+    def resumed():
+        v = cluster.get(vmi_path())
+        s = (v or {}).get("status", {}).get("migrationState") or {}
+        return s.get("targetNodeDomainReadyTimestamp")
+    ready = wait_for(cluster, f"migration {name}: the target runs", resumed, limit_s)
+    if ms.get("endTimestamp"):
+        line["target_resumed_after_end_ms"] = round(rfc3339_ms(ready) - rfc3339_ms(ms["endTimestamp"]), 1)
     return line
 
 
@@ -360,6 +369,9 @@ def main():
             "steps_ms_median": {
                 k: round(statistics.median(l["steps_ms"][k] for l in lines), 1)
                 for k in lines[0]["steps_ms"] if all(k in l["steps_ms"] for l in lines)},
+            "target_resumed_after_end_ms_median": statistics.median(
+                l["target_resumed_after_end_ms"] for l in lines if "target_resumed_after_end_ms" in l)
+            if any("target_resumed_after_end_ms" in l for l in lines) else None,
             "phase_offsets_ms_median": {
                 p: round(statistics.median(l["phase_offsets_ms"][p] for l in lines), 1)
                 for p in PHASES if all(p in l["phase_offsets_ms"] for l in lines)},

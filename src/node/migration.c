@@ -289,7 +289,6 @@ static void *source_thread(void *arg)
 	agent_log(a, "migration %s of %s/%s: %s to %s (%s)", s->migration_uid, s->ns, s->name,
 		  s->adopt ? "adopted, still going" : "started", s->target_node, s->adopt ? "after a restart" : s->uri);
 
-	unsigned poll_ms = gw_qemu_migration_poll_interval_ms(m);
 	uint64_t last_write_ms = 0;
 	bool started_written = s->adopt;
 	while (!gw_qemu_migration_finished(m)) {
@@ -316,7 +315,9 @@ static void *source_thread(void *arg)
 			interrupted = true;
 			break;
 		}
-		sleep_ms(poll_ms);
+		/* Until the next poll, or at once when QEMU says the migration
+		 * ended: a pre-copy target waits paused for our word. */
+		gw_qemu_migration_wait(m);
 	}
 	if (interrupted) {
 		agent_log(a, "migration %s: agent stopping: left running in QEMU", s->migration_uid);
