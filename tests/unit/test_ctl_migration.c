@@ -375,19 +375,26 @@ static void test_unschedulable_timeout_default_clock(void **state)
 	fx_close(&f);
 }
 
+/* vm1 on node src migrating to dst: the migration `name` Running, the
+ * agent holding it there. */
+static void migration_running(struct fx *f, const char *name)
+{
+	fx_node(f, "src", "64", "256Gi");
+	fx_node(f, "dst", "64", "256Gi");
+	fx_vmi(f, "vm1", "src");
+	fx_agent_start(f, AGENT_HOLD_RUNNING);
+	fx_start(f, GW_CTL_MIGRATION);
+	fx_vmim(f, name, "vm1", NULL);
+	assert_true(fx_wait_phase(f, name, "Running", WAIT_MS));
+}
+
 /* A second migration of a VMI while one is in flight fails at once. */
 static void test_in_flight_guard(void **state)
 {
 	(void)state;
 	static struct fx f;
 	fx_open(&f, false);
-	fx_node(&f, "src", "64", "256Gi");
-	fx_node(&f, "dst", "64", "256Gi");
-	fx_vmi(&f, "vm1", "src");
-	fx_agent_start(&f, AGENT_HOLD_RUNNING);
-	fx_start(&f, GW_CTL_MIGRATION);
-	fx_vmim(&f, "first", "vm1", NULL);
-	assert_true(fx_wait_phase(&f, "first", "Running", WAIT_MS));
+	migration_running(&f, "first");
 	fx_vmim(&f, "second", "vm1", NULL);
 	assert_true(fx_wait_phase(&f, "second", "Failed", WAIT_MS));
 	json_t *s = fx_get(&f, "virtualmachineinstancemigrations", "default", "second");
@@ -542,13 +549,7 @@ static void source_silent(bool post_copy)
 			  json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:{s:b}}}}", "apiVersion", "kubevirt.io/v1", "kind",
 				    "KubeVirt", "metadata", "name", "kubevirt", "namespace", "kubevirt", "spec",
 				    "configuration", "migrations", "allowPostCopy", 1));
-	fx_node(&f, "src", "64", "256Gi");
-	fx_node(&f, "dst", "64", "256Gi");
-	fx_vmi(&f, "vm1", "src");
-	fx_agent_start(&f, AGENT_HOLD_RUNNING);
-	fx_start(&f, GW_CTL_MIGRATION);
-	fx_vmim(&f, "mig", "vm1", NULL);
-	assert_true(fx_wait_phase(&f, "mig", "Running", WAIT_MS));
+	migration_running(&f, "mig");
 	fx_modify(&f, "nodes", NULL, "src", set_lapsed, NULL);
 	json_t *vmi;
 	if (post_copy) {
