@@ -584,6 +584,7 @@ static void target_prepare(struct agent *a, const json_t *vmi_doc, const struct 
 static int target_resume(struct local_vm *lv, struct gw_err **err)
 {
 	uint64_t deadline = gw_unix_ms() + TARGET_RUN_TIMEOUT_MS;
+	bool just_resumed = false;
 	for (;;) {
 		_cleanup_free_ char *status = NULL;
 		bool running = false;
@@ -592,17 +593,20 @@ static int target_resume(struct local_vm *lv, struct gw_err **err)
 			return r;
 		if (running)
 			return 0;
-		if (strcmp(status, "inmigrate") != 0) {
+		if (strcmp(status, "inmigrate") != 0 && !just_resumed) {
 			json_t *reply = NULL;
 			r = gw_qmp_execute(gw_vm_qmp(lv->vm), "cont", NULL, &reply, err);
 			json_decref(reply);
 			if (r < 0)
 				return gw_err_wrap(err, "cont (status %s)", status);
+			just_resumed = true;
+			continue;   /* running at once, as a rule: no sleep first */
 		}
+		just_resumed = false;
 		if (gw_unix_ms() > deadline)
 			return gw_err_set(err, -ETIMEDOUT, "the incoming QEMU did not run within %d ms (status %s)",
 					  TARGET_RUN_TIMEOUT_MS, status);
-		sleep_ms(100);
+		sleep_ms(20);   /* the last pages still loading: a moment */
 	}
 }
 
