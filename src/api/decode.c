@@ -5,6 +5,8 @@
 
 #include "internal.h"
 
+_Thread_local struct gw_strtab *dec_strings;
+
 const char *path_key(char *buf, size_t n, const char *path, const char *key)
 {
 	if (!key)
@@ -197,7 +199,7 @@ int dec_map(const json_t *parent, const char *path, const char *key, bool *has, 
 		return 0;
 	char p[PATH_MAX_LEN];
 	gw_map_fini(out);
-	int r = gw_map_from_json(v, path_key(p, sizeof(p), path, key), out, err);
+	int r = map_from_json(v, path_key(p, sizeof(p), path, key), out, dec_strings, err);
 	if (r == 0 && has)
 		*has = true;
 	return r;

@@ -11,10 +11,15 @@ void gw_map_init(struct gw_map *m)
 	m->values = NULL;
 	m->n = 0;
 	m->cap = 0;
+	m->borrowed = false;
 }
 
 void gw_map_fini(struct gw_map *m)
 {
+	if (m->borrowed) {
+		gw_map_init(m);
+		return;
+	}
 	for (size_t i = 0; i < m->n; i++) {
 		free(m->keys[i]);
 		free(m->values[i]);
@@ -59,9 +64,28 @@ void gw_map_copy(struct gw_map *dst, const struct gw_map *src)
 	dst->cap = src->n;
 }
 
+/* A borrowed map's arrays and strings, copied into its own before a change. */
+static void own(struct gw_map *m)
+{
+	if (!m->borrowed)
+		return;
+	struct gw_map copy;
+	gw_map_copy(&copy, m);
+	*m = copy;
+}
+
+void map_share(struct gw_map *dst, const struct gw_map *src)
+{
+	if (src->borrowed)
+		*dst = *src;
+	else
+		gw_map_copy(dst, src);
+}
+
 void gw_map_set(struct gw_map *m, const char *key, const char *value)
 {
 	bool found;
+	own(m);
 	size_t i = find(m, key, &found);
 	if (found) {
 		char *v = gw_strdup(value);
@@ -88,6 +112,7 @@ bool gw_map_del(struct gw_map *m, const char *key)
 	size_t i = find(m, key, &found);
 	if (!found)
 		return false;
+	own(m);
 	free(m->keys[i]);
 	free(m->values[i]);
 	memmove(m->keys + i, m->keys + i + 1, (m->n - i - 1) * sizeof(char *));
@@ -112,7 +137,7 @@ json_t *gw_map_to_json(const struct gw_map *m)
 }
 
 struct pair {
-	char *key, *value;
+	const char *key, *value;
 };
 
 static int pair_cmp(const void *a, const void *b)
@@ -120,7 +145,8 @@ static int pair_cmp(const void *a, const void *b)
 	return strcmp(((const struct pair *)a)->key, ((const struct pair *)b)->key);
 }
 
-int gw_map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct gw_err **err)
+int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct gw_strtab *strings,
+		  struct gw_err **err)
 {
 	gw_map_init(m);
 	if (!obj || json_is_null(obj))
@@ -131,32 +157,53 @@ int gw_map_from_json(const json_t *obj, const char *where, struct gw_map *m, str
 	if (!n)
 		return 0;
 	/* Collect then sort once: a node may carry hundreds of labels. */
-	struct pair *pairs = gw_malloc(n * sizeof(*pairs));
+	struct pair stack[32];
+	struct pair *pairs = n <= GW_ARRAY_SIZE(stack) ? stack : gw_malloc(n * sizeof(*pairs));
 	size_t k = 0;
 	const char *key;
 	json_t *value;
 	json_object_foreach((json_t *)obj, key, value) {
 		if (!json_is_string(value)) {
-			for (size_t i = 0; i < k; i++) {
-				free(pairs[i].key);
-				free(pairs[i].value);
+			for (size_t i = 0; !strings && i < k; i++) {
+				free((char *)pairs[i].key);
+				free((char *)pairs[i].value);
 			}
-			free(pairs);
+			if (pairs != stack)
+				free(pairs);
 			return dec_fail(err, where, key, value, "not a string");
 		}
-		pairs[k].key = gw_strdup(key);
-		pairs[k].value = gw_strdup(json_string_value(value));
+		const char *v = json_string_value(value);
+		if (strings) {
+			/* As gw_strdup: up to a NUL the value may hold. */
+			pairs[k].key = gw_strtab_intern(strings, key, strlen(key));
+			pairs[k].value = gw_strtab_intern(strings, v, strlen(v));
+		} else {
+			pairs[k].key = gw_strdup(key);
+			pairs[k].value = gw_strdup(v);
+		}
 		k++;
 	}
 	qsort(pairs, k, sizeof(*pairs), pair_cmp);
-	m->keys = gw_malloc(k * sizeof(char *));
-	m->values = gw_malloc(k * sizeof(char *));
+	if (strings) {
+		m->keys = gw_strtab_alloc(strings, 2 * k * sizeof(char *), _Alignof(char *));
+		m->values = m->keys + k;
+		m->borrowed = true;
+	} else {
+		m->keys = gw_malloc(k * sizeof(char *));
+		m->values = gw_malloc(k * sizeof(char *));
+	}
 	for (size_t i = 0; i < k; i++) {
-		m->keys[i] = pairs[i].key;
-		m->values[i] = pairs[i].value;
+		m->keys[i] = (char *)pairs[i].key;
+		m->values[i] = (char *)pairs[i].value;
 	}
 	m->n = k;
 	m->cap = k;
-	free(pairs);
+	if (pairs != stack)
+		free(pairs);
 	return 0;
+}
+
+int gw_map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct gw_err **err)
+{
+	return map_from_json(obj, where, m, NULL, err);
 }
