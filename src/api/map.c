@@ -160,6 +160,7 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 	struct pair stack[32];
 	struct pair *pairs = n <= GW_ARRAY_SIZE(stack) ? stack : gw_malloc(n * sizeof(*pairs));
 	size_t k = 0;
+	bool sorted = true;   /* kubectl writes maps sorted: nothing to sort then */
 	const char *key;
 	json_t *value;
 	json_object_foreach((json_t *)obj, key, value) {
@@ -181,9 +182,12 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 			pairs[k].key = gw_strdup(key);
 			pairs[k].value = gw_strdup(v);
 		}
+		if (sorted && k && strcmp(pairs[k - 1].key, pairs[k].key) > 0)
+			sorted = false;
 		k++;
 	}
-	qsort(pairs, k, sizeof(*pairs), pair_cmp);
+	if (!sorted)
+		qsort(pairs, k, sizeof(*pairs), pair_cmp);
 	if (strings) {
 		m->keys = gw_strtab_alloc(strings, 2 * k * sizeof(char *), _Alignof(char *));
 		m->values = m->keys + k;
