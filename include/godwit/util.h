@@ -106,6 +106,9 @@ const char *gw_strtab_intern(struct gw_strtab *t, const char *s, size_t len);
 /* n bytes (align: a power of two, at most max_align_t's) in the table's
  * blocks, freed with the table. */
 void *gw_strtab_alloc(struct gw_strtab *t, size_t n, size_t align);
+/* A buffer of at least n bytes for a caller's temporary use until its
+ * next call (one per table, kept: no malloc per use). */
+void *gw_strtab_scratch(struct gw_strtab *t, size_t n);
 /* Distinct strings interned. */
 size_t gw_strtab_count(const struct gw_strtab *t);
 

@@ -158,7 +158,9 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 		return 0;
 	/* Collect then sort once: a node may carry hundreds of labels. */
 	struct pair stack[32];
-	struct pair *pairs = n <= GW_ARRAY_SIZE(stack) ? stack : gw_malloc(n * sizeof(*pairs));
+	struct pair *pairs = n <= GW_ARRAY_SIZE(stack) ? stack
+			     : strings ? gw_strtab_scratch(strings, n * sizeof(*pairs))
+				       : gw_malloc(n * sizeof(*pairs));
 	size_t k = 0;
 	bool sorted = true;   /* kubectl writes maps sorted: nothing to sort then */
 	const char *key;
@@ -169,7 +171,7 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 				free((char *)pairs[i].key);
 				free((char *)pairs[i].value);
 			}
-			if (pairs != stack)
+			if (pairs != stack && !strings)
 				free(pairs);
 			return dec_fail(err, where, key, value, "not a string");
 		}
@@ -202,7 +204,7 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 	}
 	m->n = k;
 	m->cap = k;
-	if (pairs != stack)
+	if (pairs != stack && !strings)
 		free(pairs);
 	return 0;
 }

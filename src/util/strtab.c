@@ -26,6 +26,8 @@ struct gw_strtab {
 	struct slot *slots;
 	size_t cap;             /* power of two */
 	size_t n;
+	void *scratch;          /* gw_strtab_scratch */
+	size_t scratch_size;
 };
 
 static size_t block_header(void)
@@ -53,7 +55,18 @@ void gw_strtab_free(struct gw_strtab *t)
 		b = next;
 	}
 	free(t->slots);
+	free(t->scratch);
 	free(t);
+}
+
+void *gw_strtab_scratch(struct gw_strtab *t, size_t n)
+{
+	if (n > t->scratch_size) {
+		free(t->scratch);
+		t->scratch_size = n > 2 * t->scratch_size ? n : 2 * t->scratch_size;
+		t->scratch = gw_malloc(t->scratch_size);
+	}
+	return t->scratch;
 }
 
 void *gw_strtab_alloc(struct gw_strtab *t, size_t n, size_t align)

@@ -203,6 +203,10 @@ static void strtab_interns_once(void **state)
 	char *big = gw_strtab_alloc(t, 3u << 20, 8);
 	memset(big, 'x', 3u << 20);
 	assert_string_equal(gw_strtab_intern(t, "label-1", 7), "label-1");
+	/* the scratch buffer grows and is freed with the table */
+	memset(gw_strtab_scratch(t, 10), 1, 10);
+	memset(gw_strtab_scratch(t, 5000), 2, 5000);
+	memset(gw_strtab_scratch(t, 100), 3, 100);
 	gw_strtab_free(t);
 	gw_strtab_free(NULL);
 }
