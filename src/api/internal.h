@@ -46,6 +46,10 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 /* dst (not initialized) as src: the same arrays and strings when src is
  * borrowed (both then live as long as their cluster), else a copy. */
 void map_share(struct gw_map *dst, const struct gw_map *src);
+/* An owned map's strings and arrays moved into strings (interned, the
+ * arrays cut to size): borrowed from then on. Nothing when strings is
+ * NULL. */
+void map_intern(struct gw_map *m, struct gw_strtab *strings);
 
 int meta_decode(const json_t *doc, bool namespaced, struct gw_meta *m, struct gw_err **err);
 void meta_fini(struct gw_meta *m);

@@ -82,6 +82,25 @@ void map_share(struct gw_map *dst, const struct gw_map *src)
 		gw_map_copy(dst, src);
 }
 
+void map_intern(struct gw_map *m, struct gw_strtab *strings)
+{
+	if (!strings || m->borrowed || !m->n)
+		return;
+	char **keys = gw_strtab_alloc(strings, 2 * m->n * sizeof(char *), _Alignof(char *));
+	char **values = keys + m->n;
+	for (size_t i = 0; i < m->n; i++) {
+		keys[i] = (char *)gw_strtab_intern(strings, m->keys[i], strlen(m->keys[i]));
+		values[i] = (char *)gw_strtab_intern(strings, m->values[i], strlen(m->values[i]));
+	}
+	size_t n = m->n;
+	gw_map_fini(m);
+	m->keys = keys;
+	m->values = values;
+	m->n = n;
+	m->cap = n;
+	m->borrowed = true;
+}
+
 void gw_map_set(struct gw_map *m, const char *key, const char *value)
 {
 	bool found;

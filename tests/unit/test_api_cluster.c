@@ -447,7 +447,8 @@ static void test_interned_maps(void **state)
 			      "kind: Node\nmetadata: {name: n1, labels: {b: \"true\", a: x}}\n---\n"
 			      "kind: Node\nmetadata: {name: n2, labels: {a: x, b: \"true\", c: y}}\n---\n"
 			      "kind: VirtualMachineInstance\nmetadata: {name: v, namespace: ns, uid: u1}\n"
-			      "spec: {nodeSelector: {b: \"true\"}}\nstatus: {nodeName: n1}\n---\n"
+			      "spec: {nodeSelector: {b: \"true\"}}\nstatus: {nodeName: n1, volumeStatus: [\n"
+			      "  {name: d, persistentVolumeClaimInfo: {claimName: c1, accessModes: [ReadWriteMany]}}]}\n---\n"
 			      "kind: Pod\nmetadata: {name: virt-launcher-v-1, namespace: ns,\n"
 			      "  labels: {kubevirt.io/created-by: u1, vm.kubevirt.io/name: v}}\n"
 			      "spec: {nodeName: n1, nodeSelector: {a: x, d: z}}\nstatus: {phase: Running}\n");
@@ -463,6 +464,9 @@ static void test_interned_maps(void **state)
 	assert_ptr_equal(n1->meta.labels.values[1], n2->meta.labels.values[1]);
 	struct gw_vmi *v = gw_cluster_vmi(c, "ns", "v");
 	assert_ptr_equal(v->spec.node_selector.values[0], n1->meta.labels.values[1]);
+	/* built key by key, then interned */
+	assert_true(v->pvc_access_modes.borrowed);
+	assert_string_equal(gw_map_get(&v->pvc_access_modes, "c1"), "ReadWriteMany");
 	/* the launcher pod's selector, shared */
 	assert_true(v->has_launcher_selector);
 	assert_true(v->launcher_selector.borrowed);
