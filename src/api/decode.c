@@ -6,6 +6,7 @@
 #include "internal.h"
 
 _Thread_local struct gw_strtab *dec_strings;
+_Thread_local struct map_sort_memo *dec_sort_memo;
 
 /* Appends s at *at, as snprintf would: cut at n - 1 bytes, always
  * NUL-terminated (n > 0). These run for every field decoded. */
@@ -226,7 +227,7 @@ int dec_map(const json_t *parent, const char *path, const char *key, bool *has, 
 		return 0;
 	char p[PATH_MAX_LEN];
 	gw_map_fini(out);
-	int r = map_from_json(v, path_key(p, sizeof(p), path, key), out, dec_strings, err);
+	int r = map_from_json(v, path_key(p, sizeof(p), path, key), out, dec_strings, dec_sort_memo, err);
 	if (r == 0 && has)
 		*has = true;
 	return r;

@@ -41,8 +41,15 @@ const char *path_index(char *buf, size_t n, const char *path, size_t i);
  * object's decoding; thread-local, so clusters decoded on different
  * threads do not meet. */
 extern _Thread_local struct gw_strtab *dec_strings;
+/* The order of big maps' keys, remembered (map.c); set with dec_strings,
+ * from the same cluster. */
+struct map_sort_memo;
+extern _Thread_local struct map_sort_memo *dec_sort_memo;
+struct map_sort_memo *map_sort_memo_new(void);
+void map_sort_memo_free(struct map_sort_memo *sm);
+/* strings NULL: an owned map (sm unused); else interned, borrowed. */
 int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct gw_strtab *strings,
-		  struct gw_err **err);
+		  struct map_sort_memo *sm, struct gw_err **err);
 /* dst (not initialized) as src: the same arrays and strings when src is
  * borrowed (both then live as long as their cluster), else a copy. */
 void map_share(struct gw_map *dst, const struct gw_map *src);

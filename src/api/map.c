@@ -157,15 +157,101 @@ json_t *gw_map_to_json(const struct gw_map *m)
 
 struct pair {
 	const char *key, *value;
+	size_t at;   /* place in the object, as read */
 };
+
+/* ---- the order of a big map's keys, remembered -----------------------------
+ * A big cluster's nodes carry the same label keys in the same order, and
+ * its launcher pods the same selectors: interned, equal keys are the same
+ * pointer, so a map whose key pointers (as read) are those of a map
+ * sorted before takes that one's order instead of sorting again. The
+ * pointers are only compared, never followed. */
+#define SORT_MEMO_SLOTS 64
+#define SORT_MEMO_MIN 16     /* smaller maps are sorted, cheaply */
+
+struct sort_memo {
+	size_t n;                /* 0: empty */
+	uint64_t hash;
+	const char **keys;       /* as read */
+	size_t *order;           /* order[i]: the place, as read, of the i-th key sorted */
+};
+
+struct map_sort_memo {
+	struct sort_memo slots[SORT_MEMO_SLOTS];
+};
+
+struct map_sort_memo *map_sort_memo_new(void)
+{
+	return gw_calloc(1, sizeof(struct map_sort_memo));
+}
+
+void map_sort_memo_free(struct map_sort_memo *sm)
+{
+	if (!sm)
+		return;
+	for (size_t i = 0; i < SORT_MEMO_SLOTS; i++) {
+		free(sm->slots[i].keys);
+		free(sm->slots[i].order);
+	}
+	free(sm);
+}
+
+static uint64_t keys_hash(const struct pair *pairs, size_t n)
+{
+	uint64_t h = n;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ (uint64_t)(uintptr_t)pairs[i].key) * 0x9E3779B97F4A7C15ULL;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
+/* Sorts pairs (interned keys, in the order read) by key, through the memo. */
+static void sort_interned(struct pair *pairs, size_t n, struct map_sort_memo *sm, struct pair *spare);
 
 static int pair_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct pair *)a)->key, ((const struct pair *)b)->key);
 }
 
+static int pair_cmp(const void *a, const void *b);
+
+/* spare: room for n pairs */
+static void sort_interned(struct pair *pairs, size_t n, struct map_sort_memo *sm, struct pair *spare)
+{
+	if (!sm || n < SORT_MEMO_MIN) {
+		qsort(pairs, n, sizeof(*pairs), pair_cmp);
+		return;
+	}
+	uint64_t h = keys_hash(pairs, n);
+	struct sort_memo *e = &sm->slots[h % SORT_MEMO_SLOTS];
+	bool same = e->n == n && e->hash == h;
+	for (size_t i = 0; same && i < n; i++)
+		same = e->keys[i] == pairs[i].key;
+	if (same) {
+		/* pairs[i].at == i: read in place, then reordered by the memo */
+		memcpy(spare, pairs, n * sizeof(*spare));
+		for (size_t i = 0; i < n; i++)
+			pairs[i] = spare[e->order[i]];
+		return;
+	}
+	qsort(pairs, n, sizeof(*pairs), pair_cmp);
+	if (e->n != n) {
+		free(e->keys);
+		free(e->order);
+		e->keys = gw_malloc(n * sizeof(*e->keys));
+		e->order = gw_malloc(n * sizeof(*e->order));
+	}
+	e->n = n;
+	e->hash = h;
+	for (size_t i = 0; i < n; i++) {
+		e->keys[pairs[i].at] = pairs[i].key;
+		e->order[i] = pairs[i].at;
+	}
+}
+
 int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct gw_strtab *strings,
-		  struct gw_err **err)
+		  struct map_sort_memo *sm, struct gw_err **err)
 {
 	gw_map_init(m);
 	if (!obj || json_is_null(obj))
@@ -176,10 +262,12 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 	if (!n)
 		return 0;
 	/* Collect then sort once: a node may carry hundreds of labels. */
-	struct pair stack[32];
-	struct pair *pairs = n <= GW_ARRAY_SIZE(stack) ? stack
-			     : strings ? gw_strtab_scratch(strings, n * sizeof(*pairs))
+	/* Interned: twice the room, the second half for sort_interned. */
+	struct pair stack[64];
+	struct pair *pairs = n <= GW_ARRAY_SIZE(stack) / 2 ? stack
+			     : strings ? gw_strtab_scratch(strings, 2 * n * sizeof(*pairs))
 				       : gw_malloc(n * sizeof(*pairs));
+	struct pair *spare = pairs == stack ? stack + GW_ARRAY_SIZE(stack) / 2 : pairs + n;
 	size_t k = 0;
 	bool sorted = true;   /* kubectl writes maps sorted: nothing to sort then */
 	const char *key;
@@ -203,11 +291,14 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 			pairs[k].key = gw_strdup(key);
 			pairs[k].value = gw_strdup(v);
 		}
+		pairs[k].at = k;
 		if (sorted && k && strcmp(pairs[k - 1].key, pairs[k].key) > 0)
 			sorted = false;
 		k++;
 	}
-	if (!sorted)
+	if (!sorted && strings)
+		sort_interned(pairs, k, sm, spare);
+	else if (!sorted)
 		qsort(pairs, k, sizeof(*pairs), pair_cmp);
 	if (strings) {
 		m->keys = gw_strtab_alloc(strings, 2 * k * sizeof(char *), _Alignof(char *));
@@ -230,5 +321,5 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 
 int gw_map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct gw_err **err)
 {
-	return map_from_json(obj, where, m, NULL, err);
+	return map_from_json(obj, where, m, NULL, NULL, err);
 }

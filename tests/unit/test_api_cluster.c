@@ -503,6 +503,45 @@ static void test_interned_maps(void **state)
 	json_decref(doc);
 }
 
+/* Big maps with the same keys in the same order are put in order by the
+ * first one's sort: each must still pair every key with its own value. */
+static void test_big_maps_sorted_alike(void **state)
+{
+	(void)state;
+	struct gw_buf b;
+	gw_buf_init(&b);
+	static const int orders[4][3] = {{0, 0, 0}, {0, 0, 0}, {1, 7, 0}, {0, 0, 1}};
+	for (int n = 0; n < 4; n++) {
+		gw_buf_printf(&b, "%skind: Node\nmetadata:\n  name: n%d\n  labels:\n", n ? "---\n" : "", n);
+		/* n0, n1: k19..k00; n2: another order; n3: one key more */
+		for (int i = 0; i < 20 + orders[n][2]; i++) {
+			int k = orders[n][0] ? (i * orders[n][1]) % 20 : 19 - i;
+			if (i == 20)
+				k = 20;
+			gw_buf_printf(&b, "    k%02d: v%02d-n%d\n", k, k, n);
+		}
+	}
+	struct gw_cluster *c = gw_cluster_new();
+	char *msg = load_text(c, "big.yaml", b.data);
+	gw_buf_fini(&b);
+	if (msg)
+		fail_msg("%s", msg);
+	for (int n = 0; n < 4; n++) {
+		char name[8];
+		snprintf(name, sizeof(name), "n%d", n);
+		const struct gw_map *l = &gw_cluster_node(c, name)->meta.labels;
+		assert_int_equal(l->n, 20 + orders[n][2]);
+		for (size_t i = 0; i < l->n; i++) {
+			char key[32], value[48];
+			snprintf(key, sizeof(key), "k%02zu", i);
+			snprintf(value, sizeof(value), "v%02zu-n%d", i, n);
+			assert_string_equal(l->keys[i], key);
+			assert_string_equal(l->values[i], value);
+		}
+	}
+	gw_cluster_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_stream_matches_whole_file),
 		cmocka_unit_test(test_drop_docs),
 		cmocka_unit_test(test_interned_maps),
+		cmocka_unit_test(test_big_maps_sorted_alike),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
