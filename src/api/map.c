@@ -206,17 +206,13 @@ static uint64_t keys_hash(const struct pair *pairs, size_t n)
 	return h;
 }
 
-/* Sorts pairs (interned keys, in the order read) by key, through the memo. */
-static void sort_interned(struct pair *pairs, size_t n, struct map_sort_memo *sm, struct pair *spare);
-
 static int pair_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct pair *)a)->key, ((const struct pair *)b)->key);
 }
 
-static int pair_cmp(const void *a, const void *b);
-
-/* spare: room for n pairs */
+/* Sorts pairs (interned keys, in the order read) by key, through the
+ * memo; spare: room for n pairs. */
 static void sort_interned(struct pair *pairs, size_t n, struct map_sort_memo *sm, struct pair *spare)
 {
 	if (!sm || n < SORT_MEMO_MIN) {
