@@ -36,6 +36,12 @@ struct gw_map {
 	char **values;
 	size_t n;
 	size_t cap;    /* slots allocated; gw_map_set grows them geometrically */
+	/* The arrays and strings are not the map's own but its cluster's
+	 * (interned while loading, freed with the cluster): gw_map_fini
+	 * frees nothing, gw_map_set and gw_map_del first copy them into the
+	 * map's own. Read-only users need not care; a map filled by hand or
+	 * by gw_map_copy owns its strings (false). */
+	bool borrowed;
 };
 void gw_map_init(struct gw_map *m);
 void gw_map_fini(struct gw_map *m);

@@ -93,6 +93,25 @@ void gw_strv_push_take(struct gw_strv *s, char *str);
 bool gw_strv_contains(const struct gw_strv *s, const char *str);
 void gw_strv_sort(struct gw_strv *s);
 
+/* ---- interned strings -------------------------------------------------
+ * A set of strings, each kept once in big blocks that are freed all
+ * together by gw_strtab_free (never one by one): for the many repeated
+ * strings of a big input (a cluster's labels). Not thread-safe. */
+struct gw_strtab;
+struct gw_strtab *gw_strtab_new(void);
+void gw_strtab_free(struct gw_strtab *t);
+/* The table's copy of s[0..len) (NUL-terminated), the same pointer for
+ * equal strings. */
+const char *gw_strtab_intern(struct gw_strtab *t, const char *s, size_t len);
+/* n bytes (align: a power of two, at most max_align_t's) in the table's
+ * blocks, freed with the table. */
+void *gw_strtab_alloc(struct gw_strtab *t, size_t n, size_t align);
+/* A buffer of at least n bytes for a caller's temporary use until its
+ * next call (one per table, kept: no malloc per use). */
+void *gw_strtab_scratch(struct gw_strtab *t, size_t n);
+/* Distinct strings interned. */
+size_t gw_strtab_count(const struct gw_strtab *t);
+
 /* ---- strings ---------------------------------------------------------- */
 bool gw_str_has_prefix(const char *s, const char *prefix);
 bool gw_str_has_suffix(const char *s, const char *suffix);

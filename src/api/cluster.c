@@ -18,6 +18,10 @@ struct gw_cluster_index {
 	struct strhash vmi_uid;                  /* metadata.uid -> struct gw_vmi */
 	size_t cap[GW_KIND_COUNT];               /* capacities of the cluster's arrays */
 	size_t findings_cap;
+	/* Labels and selectors of the decoded objects (struct gw_map borrowed):
+	 * freed after the objects. */
+	struct gw_strtab *strings;
+	struct map_sort_memo *sort_memo;
 };
 
 static const char *const skipped_kinds[] = {
@@ -40,6 +44,8 @@ struct gw_cluster *gw_cluster_new(void)
 	for (int k = 0; k < GW_KIND_COUNT; k++)
 		strhash_init(&c->index->by_kind[k]);
 	strhash_init(&c->index->vmi_uid);
+	c->index->strings = gw_strtab_new();
+	c->index->sort_memo = map_sort_memo_new();
 	return c;
 }
 
@@ -91,6 +97,8 @@ void gw_cluster_free(struct gw_cluster *c)
 		for (int k = 0; k < GW_KIND_COUNT; k++)
 			strhash_fini(&c->index->by_kind[k]);
 		strhash_fini(&c->index->vmi_uid);
+		map_sort_memo_free(c->index->sort_memo);
+		gw_strtab_free(c->index->strings);
 		free(c->index);
 	}
 	free(c);
@@ -271,7 +279,13 @@ int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, cons
 	void *obj = NULL;
 	_cleanup_free_ char *what = describe(doc, gw_kind_name(k));
 	memset(out, 0, sizeof(*out));
+	struct gw_strtab *saved = dec_strings;
+	struct map_sort_memo *saved_memo = dec_sort_memo;
+	dec_strings = c->index ? c->index->strings : NULL;
+	dec_sort_memo = c->index ? c->index->sort_memo : NULL;
 	int r = decode_object(k, doc, &obj, err);
+	dec_strings = saved;
+	dec_sort_memo = saved_memo;
 	if (r < 0)
 		return gw_err_wrap(err, "%s (%s)", where, what);
 	if (c->drop_docs)
@@ -560,7 +574,7 @@ static void link_launchers(struct gw_cluster *c)
 		/* The pod is what the cluster really placed; it wins over a
 		 * remembered status.launcherNodeSelector. */
 		gw_map_fini(&v->launcher_selector);
-		gw_map_copy(&v->launcher_selector, &((struct gw_pod *)e->value)->node_selector);
+		map_share(&v->launcher_selector, &((struct gw_pod *)e->value)->node_selector);
 		v->has_launcher_selector = true;
 	}
 	strhash_fini(&chosen);

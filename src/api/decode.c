@@ -5,20 +5,50 @@
 
 #include "internal.h"
 
+_Thread_local struct gw_strtab *dec_strings;
+_Thread_local struct map_sort_memo *dec_sort_memo;
+
+/* Appends s at *at, as snprintf would: cut at n - 1 bytes, always
+ * NUL-terminated (n > 0). These run for every field decoded. */
+static void put(char *buf, size_t n, size_t *at, const char *s, size_t len)
+{
+	if (*at + len > n - 1)
+		len = n - 1 - *at;
+	memcpy(buf + *at, s, len);
+	*at += len;
+	buf[*at] = '\0';
+}
+
 const char *path_key(char *buf, size_t n, const char *path, const char *key)
 {
-	if (!key)
-		snprintf(buf, n, "%s", path ? path : "");
-	else if (path && *path)
-		snprintf(buf, n, "%s.%s", path, key);
-	else
-		snprintf(buf, n, "%s", key);
+	size_t at = 0;
+	buf[0] = '\0';
+	if (path && (*path || !key))
+		put(buf, n, &at, path, strlen(path));
+	if (key) {
+		if (path && *path)
+			put(buf, n, &at, ".", 1);
+		put(buf, n, &at, key, strlen(key));
+	}
 	return buf;
 }
 
 const char *path_index(char *buf, size_t n, const char *path, size_t i)
 {
-	snprintf(buf, n, "%s[%zu]", path, i);
+	char digits[24];
+	size_t d = sizeof(digits);
+	digits[--d] = ']';
+	do {
+		digits[--d] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i);
+	digits[--d] = '[';
+	size_t at = 0;
+	buf[0] = '\0';
+	if (!path)
+		path = "(null)";   /* as glibc's printf has it */
+	put(buf, n, &at, path, strlen(path));
+	put(buf, n, &at, digits + d, sizeof(digits) - d);
 	return buf;
 }
 
@@ -197,7 +227,7 @@ int dec_map(const json_t *parent, const char *path, const char *key, bool *has, 
 		return 0;
 	char p[PATH_MAX_LEN];
 	gw_map_fini(out);
-	int r = gw_map_from_json(v, path_key(p, sizeof(p), path, key), out, err);
+	int r = map_from_json(v, path_key(p, sizeof(p), path, key), out, dec_strings, dec_sort_memo, err);
 	if (r == 0 && has)
 		*has = true;
 	return r;

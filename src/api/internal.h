@@ -35,6 +35,29 @@ const char *path_key(char *buf, size_t n, const char *path, const char *key);
 const char *path_index(char *buf, size_t n, const char *path, size_t i);
 #define PATH_MAX_LEN 256
 
+/* The string table the decoders of this thread intern maps into (labels,
+ * selectors: the maps are then borrowed, see struct gw_map); NULL, maps
+ * own their strings. cluster_decode sets it to its cluster's for one
+ * object's decoding; thread-local, so clusters decoded on different
+ * threads do not meet. */
+extern _Thread_local struct gw_strtab *dec_strings;
+/* The order of big maps' keys, remembered (map.c); set with dec_strings,
+ * from the same cluster. */
+struct map_sort_memo;
+extern _Thread_local struct map_sort_memo *dec_sort_memo;
+struct map_sort_memo *map_sort_memo_new(void);
+void map_sort_memo_free(struct map_sort_memo *sm);
+/* strings NULL: an owned map (sm unused); else interned, borrowed. */
+int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct gw_strtab *strings,
+		  struct map_sort_memo *sm, struct gw_err **err);
+/* dst (not initialized) as src: the same arrays and strings when src is
+ * borrowed (both then live as long as their cluster), else a copy. */
+void map_share(struct gw_map *dst, const struct gw_map *src);
+/* An owned map's strings and arrays moved into strings (interned, the
+ * arrays cut to size): borrowed from then on. Nothing when strings is
+ * NULL. */
+void map_intern(struct gw_map *m, struct gw_strtab *strings);
+
 int meta_decode(const json_t *doc, bool namespaced, struct gw_meta *m, struct gw_err **err);
 void meta_fini(struct gw_meta *m);
 int vmi_spec_decode(const json_t *spec, const char *path, struct gw_vmi_spec *s, struct gw_err **err);

@@ -79,7 +79,14 @@ static int on_item(void *ctx, size_t doc, size_t index, json_t *item)
 	struct json_load *ld = ctx;
 	if (ld->first_err || ld->doc_failed)
 		return 0;
-	_cleanup_free_ char *where = gw_asprintf("%s: document %zu, items[%zu]", ld->path, doc + 1, index);
+	/* On the stack: one per item, and only errors and the staged
+	 * object keep a copy. */
+	char buf[512];
+	_cleanup_free_ char *heap = NULL;
+	const char *where = buf;
+	int len = snprintf(buf, sizeof(buf), "%s: document %zu, items[%zu]", ld->path, doc + 1, index);
+	if (len < 0 || (size_t)len >= sizeof(buf))
+		where = heap = gw_asprintf("%s: document %zu, items[%zu]", ld->path, doc + 1, index);
 	struct staged *s;
 	if (!json_is_object(item)) {
 		s = stage(ld, STAGED_ERROR);

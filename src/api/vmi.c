@@ -610,6 +610,8 @@ static int volume_status_decode(const json_t *status, struct gw_vmi *v, struct g
 		}
 		gw_strv_fini(&modes);
 	}
+	/* Built key by key; kept as the labels are, when loading a cluster. */
+	map_intern(&v->pvc_access_modes, dec_strings);
 	return 0;
 }
 

@@ -437,6 +437,111 @@ static void test_drop_docs(void **state)
 	gw_cluster_free(c);
 }
 
+/* A loaded cluster's labels and selectors are interned: borrowed maps,
+ * one copy of each string; changing one copies it into its own first. */
+static void test_interned_maps(void **state)
+{
+	(void)state;
+	struct gw_cluster *c = gw_cluster_new();
+	char *msg = load_text(c, "i.yaml",
+			      "kind: Node\nmetadata: {name: n1, labels: {b: \"true\", a: x}}\n---\n"
+			      "kind: Node\nmetadata: {name: n2, labels: {a: x, b: \"true\", c: y}}\n---\n"
+			      "kind: VirtualMachineInstance\nmetadata: {name: v, namespace: ns, uid: u1}\n"
+			      "spec: {nodeSelector: {b: \"true\"}}\nstatus: {nodeName: n1, volumeStatus: [\n"
+			      "  {name: d, persistentVolumeClaimInfo: {claimName: c1, accessModes: [ReadWriteMany]}}]}\n---\n"
+			      "kind: Pod\nmetadata: {name: virt-launcher-v-1, namespace: ns,\n"
+			      "  labels: {kubevirt.io/created-by: u1, vm.kubevirt.io/name: v}}\n"
+			      "spec: {nodeName: n1, nodeSelector: {a: x, d: z}}\nstatus: {phase: Running}\n");
+	if (msg)
+		fail_msg("%s", msg);
+	gw_cluster_link(c);
+	struct gw_node *n1 = gw_cluster_node(c, "n1"), *n2 = gw_cluster_node(c, "n2");
+	assert_true(n1->meta.labels.borrowed);
+	assert_int_equal(n1->meta.labels.n, 2);
+	assert_string_equal(n1->meta.labels.keys[0], "a");
+	assert_string_equal(n1->meta.labels.keys[1], "b");
+	assert_ptr_equal(n1->meta.labels.keys[0], n2->meta.labels.keys[0]);
+	assert_ptr_equal(n1->meta.labels.values[1], n2->meta.labels.values[1]);
+	struct gw_vmi *v = gw_cluster_vmi(c, "ns", "v");
+	assert_ptr_equal(v->spec.node_selector.values[0], n1->meta.labels.values[1]);
+	/* built key by key, then interned */
+	assert_true(v->pvc_access_modes.borrowed);
+	assert_string_equal(gw_map_get(&v->pvc_access_modes, "c1"), "ReadWriteMany");
+	/* the launcher pod's selector, shared */
+	assert_true(v->has_launcher_selector);
+	assert_true(v->launcher_selector.borrowed);
+	assert_string_equal(gw_map_get(&v->launcher_selector, "d"), "z");
+	/* a copy owns its strings; set and del own first */
+	struct gw_map copy;
+	gw_map_copy(&copy, &n2->meta.labels);
+	assert_false(copy.borrowed);
+	assert_ptr_not_equal(copy.keys[0], n2->meta.labels.keys[0]);
+	gw_map_fini(&copy);
+	gw_map_set(&n1->meta.labels, "a", "changed");
+	assert_false(n1->meta.labels.borrowed);
+	assert_string_equal(gw_map_get(&n1->meta.labels, "a"), "changed");
+	assert_string_equal(gw_map_get(&n1->meta.labels, "b"), "true");
+	assert_string_equal(gw_map_get(&n2->meta.labels, "a"), "x");
+	assert_false(gw_map_del(&n2->meta.labels, "nope"));
+	assert_true(n2->meta.labels.borrowed);
+	assert_true(gw_map_del(&n2->meta.labels, "b"));
+	assert_false(n2->meta.labels.borrowed);
+	assert_int_equal(n2->meta.labels.n, 2);
+	assert_null(gw_map_get(&n2->meta.labels, "b"));
+	/* linking again (the launcher selector shared anew) and removing a node */
+	gw_cluster_link(c);
+	assert_string_equal(gw_map_get(&v->launcher_selector, "a"), "x");
+	assert_int_equal(gw_cluster_remove_node(c, "n2"), 0);
+	gw_cluster_free(c);
+	/* decoded alone, a document's maps own their strings */
+	json_t *doc = json_pack("{s:s, s:{s:s, s:{s:s}}}", "kind", "Node", "metadata", "name", "n", "labels", "k", "v");
+	struct gw_node *n = NULL;
+	assert_int_equal(gw_node_decode(doc, &n, NULL), 0);
+	assert_false(n->meta.labels.borrowed);
+	assert_string_equal(gw_map_get(&n->meta.labels, "k"), "v");
+	gw_node_free(n);
+	json_decref(doc);
+}
+
+/* Big maps with the same keys in the same order are put in order by the
+ * first one's sort: each must still pair every key with its own value. */
+static void test_big_maps_sorted_alike(void **state)
+{
+	(void)state;
+	struct gw_buf b;
+	gw_buf_init(&b);
+	static const int orders[4][3] = {{0, 0, 0}, {0, 0, 0}, {1, 7, 0}, {0, 0, 1}};
+	for (int n = 0; n < 4; n++) {
+		gw_buf_printf(&b, "%skind: Node\nmetadata:\n  name: n%d\n  labels:\n", n ? "---\n" : "", n);
+		/* n0, n1: k19..k00; n2: another order; n3: one key more */
+		for (int i = 0; i < 20 + orders[n][2]; i++) {
+			int k = orders[n][0] ? (i * orders[n][1]) % 20 : 19 - i;
+			if (i == 20)
+				k = 20;
+			gw_buf_printf(&b, "    k%02d: v%02d-n%d\n", k, k, n);
+		}
+	}
+	struct gw_cluster *c = gw_cluster_new();
+	char *msg = load_text(c, "big.yaml", b.data);
+	gw_buf_fini(&b);
+	if (msg)
+		fail_msg("%s", msg);
+	for (int n = 0; n < 4; n++) {
+		char name[8];
+		snprintf(name, sizeof(name), "n%d", n);
+		const struct gw_map *l = &gw_cluster_node(c, name)->meta.labels;
+		assert_int_equal(l->n, 20 + orders[n][2]);
+		for (size_t i = 0; i < l->n; i++) {
+			char key[32], value[48];
+			snprintf(key, sizeof(key), "k%02zu", i);
+			snprintf(value, sizeof(value), "v%02zu-n%d", i, n);
+			assert_string_equal(l->keys[i], key);
+			assert_string_equal(l->values[i], value);
+		}
+	}
+	gw_cluster_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +555,8 @@ int main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_stream_matches_whole_file),
 		cmocka_unit_test(test_drop_docs),
+		cmocka_unit_test(test_interned_maps),
+		cmocka_unit_test(test_big_maps_sorted_alike),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

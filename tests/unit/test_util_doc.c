@@ -166,6 +166,51 @@ static void json_stream_items_one_by_one(void **state)
 	}
 }
 
+static void strtab_interns_once(void **state)
+{
+	(void)state;
+	struct gw_strtab *t = gw_strtab_new();
+	const char *a = gw_strtab_intern(t, "cpu-feature.node.kubevirt.io/avx2", 33);
+	char buf[] = "cpu-feature.node.kubevirt.io/avx2";
+	assert_ptr_equal(gw_strtab_intern(t, buf, strlen(buf)), a);
+	assert_string_equal(a, buf);
+	/* a prefix is another string, and empty strings are strings */
+	const char *p = gw_strtab_intern(t, buf, 11);
+	assert_ptr_not_equal(p, a);
+	assert_string_equal(p, "cpu-feature");
+	const char *e = gw_strtab_intern(t, "", 0);
+	assert_string_equal(e, "");
+	assert_ptr_equal(gw_strtab_intern(t, "x", 0), e);
+	/* many strings: the table grows and keeps every one */
+	const char *kept[5000];
+	for (int i = 0; i < 5000; i++) {
+		char s[32];
+		snprintf(s, sizeof(s), "label-%d", i);
+		kept[i] = gw_strtab_intern(t, s, strlen(s));
+	}
+	for (int i = 0; i < 5000; i++) {
+		char s[32];
+		snprintf(s, sizeof(s), "label-%d", i);
+		assert_ptr_equal(gw_strtab_intern(t, s, strlen(s)), kept[i]);
+		assert_string_equal(kept[i], s);
+	}
+	assert_int_equal(gw_strtab_count(t), 5003);
+	/* allocations aligned, big ones too */
+	void *small = gw_strtab_alloc(t, 3, 1);
+	void **ptrs = gw_strtab_alloc(t, 10 * sizeof(void *), _Alignof(void *));
+	assert_non_null(small);
+	assert_int_equal((uintptr_t)ptrs % _Alignof(void *), 0);
+	char *big = gw_strtab_alloc(t, 3u << 20, 8);
+	memset(big, 'x', 3u << 20);
+	assert_string_equal(gw_strtab_intern(t, "label-1", 7), "label-1");
+	/* the scratch buffer grows and is freed with the table */
+	memset(gw_strtab_scratch(t, 10), 1, 10);
+	memset(gw_strtab_scratch(t, 5000), 2, 5000);
+	memset(gw_strtab_scratch(t, 100), 3, 100);
+	gw_strtab_free(t);
+	gw_strtab_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +221,7 @@ int main(void)
 		cmocka_unit_test(deep_nesting_is_refused),
 		cmocka_unit_test(alias_expansion_is_bounded),
 		cmocka_unit_test(json_stream_items_one_by_one),
+		cmocka_unit_test(strtab_interns_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
