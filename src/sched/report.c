@@ -84,36 +84,42 @@ static void key_sep(struct gw_buf *b, char c)
 
 /* ---- placement signatures ---------------------------------------------------------- */
 
+static void signature_key_add(struct gw_buf *b, const struct gw_map *sel, const struct gw_node_affinity *aff,
+			      const struct gw_vmi *vmi)
+{
+	for (size_t i = 0; i < sel->n; i++) {
+		gw_buf_puts(b, sel->keys[i]);
+		key_sep(b, '\x01');
+		gw_buf_puts(b, sel->values[i]);
+		key_sep(b, '\x02');
+	}
+	key_sep(b, '\x03');
+	for (size_t t = 0; t < aff->n; t++) {
+		for (size_t r = 0; r < aff->terms[t].n; r++) {
+			const struct gw_node_requirement *q = &aff->terms[t].reqs[r];
+			gw_buf_printf(b, "%s\x01%d", q->key, (int)q->op);
+			for (size_t v = 0; v < q->values.n; v++) {
+				key_sep(b, '\x01');
+				gw_buf_puts(b, q->values.v[v]);
+			}
+			key_sep(b, '\x02');
+		}
+		key_sep(b, '\x04');
+	}
+	key_sep(b, '\x03');
+	const struct gw_vmi_spec *s = &vmi->spec;
+	for (size_t i = 0; i < s->n_tolerations; i++) {
+		const struct gw_toleration *t = &s->tolerations[i];
+		gw_buf_printf(b, "%s\x01%s\x01%s\x01%s\x02", t->key ? t->key : "\x05", t->op ? t->op : "",
+			      t->value ? t->value : "", t->effect ? t->effect : "");
+	}
+}
+
 static char *signature_key(const struct gw_map *sel, const struct gw_node_affinity *aff, const struct gw_vmi *vmi)
 {
 	struct gw_buf b;
 	gw_buf_init(&b);
-	for (size_t i = 0; i < sel->n; i++) {
-		gw_buf_puts(&b, sel->keys[i]);
-		key_sep(&b, '\x01');
-		gw_buf_puts(&b, sel->values[i]);
-		key_sep(&b, '\x02');
-	}
-	key_sep(&b, '\x03');
-	for (size_t t = 0; t < aff->n; t++) {
-		for (size_t r = 0; r < aff->terms[t].n; r++) {
-			const struct gw_node_requirement *q = &aff->terms[t].reqs[r];
-			gw_buf_printf(&b, "%s\x01%d", q->key, (int)q->op);
-			for (size_t v = 0; v < q->values.n; v++) {
-				key_sep(&b, '\x01');
-				gw_buf_puts(&b, q->values.v[v]);
-			}
-			key_sep(&b, '\x02');
-		}
-		key_sep(&b, '\x04');
-	}
-	key_sep(&b, '\x03');
-	const struct gw_vmi_spec *s = &vmi->spec;
-	for (size_t i = 0; i < s->n_tolerations; i++) {
-		const struct gw_toleration *t = &s->tolerations[i];
-		gw_buf_printf(&b, "%s\x01%s\x01%s\x01%s\x02", t->key ? t->key : "\x05", t->op ? t->op : "",
-			      t->value ? t->value : "", t->effect ? t->effect : "");
-	}
+	signature_key_add(&b, sel, aff, vmi);
 	if (!b.data)
 		gw_buf_puts(&b, "");
 	return gw_buf_steal(&b);
@@ -169,20 +175,50 @@ static const struct gw_vmim *pending_vmim(const struct report *x, const struct g
 }
 
 /* Target selector of a VMI in cluster c (the real one, or a copy with
- * another cpuModel): a signature index, or -1 with *error set. */
+ * another cpuModel): a signature index, or -1 with *error set.
+ *
+ * Memoized: a host-model VM's selector copies ~100 labels of its source
+ * node, and the VMs of a node mostly share everything else. The memo key
+ * is what sched_target_selector_node reads of the source node
+ * (sched_target_node_key: the node itself for host-model labels, else its
+ * vendor label), host_labels, the selector and affinity before that step
+ * and the VM's tolerations (the rest of the signature key): equal keys
+ * give equal signatures. Failures are not memoized. */
 static ssize_t vmi_signature(struct report *x, const struct gw_cluster *c, const struct gw_vmi *vmi, char **error)
 {
 	struct gw_map sel = {0};
 	struct gw_node_affinity aff = {0};
 	struct gw_err *err = NULL;
-	if (gw_sched_target_selector(c, vmi, pending_vmim(x, vmi), &sel, &aff, &err) < 0) {
+	bool host_labels;
+	sched_target_selector_pre(c, vmi, pending_vmim(x, vmi), &sel, &aff, &host_labels);
+	const struct gw_node *source = sched_find_node(c, vmi->node_name);
+	struct gw_buf key;
+	gw_buf_init(&key);
+	if (sched_target_node_key(&sel, source, host_labels, &key)) {
+		key_sep(&key, host_labels ? '\x06' : '\x07');
+		signature_key_add(&key, &sel, &aff, vmi);
+		json_t *hit = json_object_get(x->sig_memo, key.data);
+		if (hit) {
+			gw_buf_fini(&key);
+			gw_map_fini(&sel);
+			gw_node_affinity_fini(&aff);
+			return (ssize_t)json_integer_value(hit);
+		}
+	}
+	if (sched_target_selector_node(vmi, source, host_labels, &sel, &err) < 0) {
+		gw_buf_fini(&key);
 		gw_map_fini(&sel);
+		gw_node_affinity_fini(&aff);
 		if (error)
 			*error = gw_strdup(gw_err_msg(err));
 		gw_err_free(err);
 		return -1;
 	}
-	return (ssize_t)sig_intern(x, &sel, &aff, vmi);
+	size_t sig = sig_intern(x, &sel, &aff, vmi);
+	if (key.data)
+		json_object_set_new(x->sig_memo, key.data, json_integer((json_int_t)sig));
+	gw_buf_fini(&key);
+	return (ssize_t)sig;
 }
 
 /* c with the cluster cpuModel replaced (shallow; for "after restart"). */
@@ -1103,6 +1139,7 @@ static void report_free(struct report *x)
 	free(x->used_cpu);
 	free(x->used_mem);
 	json_decref(x->sig_index);
+	json_decref(x->sig_memo);
 	json_decref(x->referenced);
 	free(x->class_labels);
 	free(x->cap_index.slots);
@@ -1157,6 +1194,7 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	else
 		gw_check_options_init(&x.o);
 	x.sig_index = json_object();
+	x.sig_memo = json_object();
 	x.referenced = json_object();
 	x.subject_index = json_object();
 	gw_strv_init(&x.subjects);

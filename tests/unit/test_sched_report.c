@@ -241,6 +241,94 @@ static void test_whatif_add_profile(void **state)
 	gw_cpu_modeldb_free(db);
 }
 
+/* A host-model VMI with no cpu model: its selector comes from its node. */
+#define HVMI(name, node, extra_spec)                                                                     \
+	"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: " name            \
+	"\n  namespace: default\nspec:\n" extra_spec "  domain:\n    resources:\n      requests:\n"         \
+	"        memory: 1Gi\n    devices: {}\nstatus:\n  phase: Running\n  nodeName: " node "\n"
+
+#define HOST_HASWELL                                                                                     \
+	"    host-model-cpu.node.kubevirt.io/Haswell: 'true'\n"                                            \
+	"    host-model-required-features.node.kubevirt.io/vmx: 'true'\n"                                 \
+	"    cpu-model-migration.node.kubevirt.io/Haswell: 'true'\n"                                      \
+	"    cpu-feature.node.kubevirt.io/vmx: 'true'\n"
+
+static json_t *eligible_names(json_t *report, const char *vm)
+{
+	return json_object_get(json_object_get(vm_of(report, vm), "eligibleTargets"), "nodes");
+}
+
+/* Placement signatures are memoized per source node and the VM's other
+ * inputs (vmi_signature): VMIs on one node that differ in one input
+ * (tolerations, nodeSelector, a pending migration's addedNodeSelector)
+ * keep their own signature, and every VM's selector is what
+ * gw_sched_target_selector makes of it alone. */
+static void test_signature_memo(void **state)
+{
+	(void)state;
+	struct gw_cluster *c = load(
+		NODE("a", HOST_HASWELL, "")
+		NODE("t", HOST_HASWELL "    zone: z1\n", "  taints:\n  - key: gpu\n    effect: NoSchedule\n")
+		NODE("b", HOST_HASWELL "    zone: z2\n", "")
+		NODE("s", "    host-model-cpu.node.kubevirt.io/Skylake: 'true'\n", "")
+		NODE("m", "", "")
+		HVMI("plain", "a", "") HVMI("plain2", "a", "")
+		HVMI("tolerant", "a", "  tolerations:\n  - key: gpu\n    operator: Exists\n    effect: NoSchedule\n")
+		HVMI("zoned", "a", "  nodeSelector:\n    zone: z2\n")
+		HVMI("moving", "a", "")
+		HVMI("sky", "s", "")
+		HVMI("nomodel1", "m", "") HVMI("nomodel2", "m", "")
+		HVMI("lost1", "nowhere", "") HVMI("lost2", "nowhere", "")
+		"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceMigration\nmetadata:\n"
+		"  name: mig\n  namespace: default\nspec:\n  vmiName: moving\n  addedNodeSelector:\n    zone: z1\n");
+	json_t *r = gw_sched_check(c, NULL, NULL, NULL);
+	/* plain: b only (t tainted); tolerant: b and t; zoned: b; moving: t, tainted */
+	json_t *e = eligible_names(r, "plain");
+	assert_int_equal(json_array_size(e), 1);
+	assert_true(list_has(e, "b"));
+	assert_true(json_equal(e, eligible_names(r, "plain2")));
+	e = eligible_names(r, "tolerant");
+	assert_int_equal(json_array_size(e), 2);
+	assert_true(list_has(e, "t"));
+	e = eligible_names(r, "zoned");
+	assert_int_equal(json_array_size(e), 1);
+	assert_true(list_has(e, "b"));
+	assert_int_equal(json_array_size(eligible_names(r, "moving")), 0);
+	assert_non_null(group_of(vm_of(r, "moving"), "TaintNotTolerated", "gpu"));
+	/* failures keep their own message */
+	const char *m1 = json_string_value(json_object_get(vm_of(r, "lost1"), "selectorError"));
+	const char *m2 = json_string_value(json_object_get(vm_of(r, "lost2"), "selectorError"));
+	assert_non_null(strstr(m1, "\"lost1\""));
+	assert_non_null(strstr(m2, "\"lost2\""));
+	assert_non_null(json_object_get(vm_of(r, "nomodel2"), "selectorError"));
+	/* every selector and affinity as computed for the VMI alone */
+	for (size_t i = 0; i < c->n_vmis; i++) {
+		const struct gw_vmi *vmi = c->vmis[i];
+		const struct gw_vmim *pending = !strcmp(vmi->meta.name, "moving") ? c->vmims[0] : NULL;
+		struct gw_map sel = {0};
+		struct gw_node_affinity aff = {0};
+		struct gw_err *err = NULL;
+		json_t *vm = vm_of(r, vmi->meta.name);
+		if (gw_sched_target_selector(c, vmi, pending, &sel, &aff, &err) < 0) {
+			assert_string_equal(json_string_value(json_object_get(vm, "selectorError")), gw_err_msg(err));
+			gw_err_free(err);
+			gw_map_fini(&sel);
+			continue;
+		}
+		json_t *js = gw_map_to_json(&sel), *ja = gw_node_affinity_to_json(&aff);
+		assert_true(json_equal(js, json_object_get(vm, "targetSelector")));
+		assert_true(json_equal(ja, json_object_get(vm, "targetAffinity")));
+		json_decref(js);
+		json_decref(ja);
+		gw_map_fini(&sel);
+		gw_node_affinity_fini(&aff);
+	}
+	assert_false(json_equal(json_object_get(vm_of(r, "plain"), "targetSelector"),
+				json_object_get(vm_of(r, "sky"), "targetSelector")));
+	json_decref(r);
+	gw_cluster_free(c);
+}
+
 static void collect_text(const char *vm, size_t len, void *ctx)
 {
 	gw_buf_add(ctx, vm, len);
@@ -298,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_whatif_remove_and_model),
 		cmocka_unit_test(test_whatif_add_profile),
 		cmocka_unit_test(test_text_matches_tree),
+		cmocka_unit_test(test_signature_memo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
