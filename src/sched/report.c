@@ -16,7 +16,11 @@
  * not one per node. The CPU domains and the recommended model come from
  * report_cluster.c. */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "report_int.h"
 
@@ -43,6 +47,29 @@ static size_t triple_hash(size_t a, int64_t b, int64_t c)
 	h ^= (uint64_t)b + 0x632BE59BD9B4E019ULL + (h << 6) + (h >> 2);
 	h ^= (uint64_t)c + 0x85EBCA77C2B2AE63ULL + (h << 6) + (h >> 2);
 	return (size_t)(h ^ (h >> 29));
+}
+
+/* The value for (a, b, c), or -1: a lookup only (the threads' writer
+ * reads the index while triple_intern would grow it). */
+static ssize_t triple_find(const struct triple_index *t, size_t a, int64_t b, int64_t c)
+{
+	if (!t->cap)
+		return -1;
+	for (size_t i = triple_hash(a, b, c) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		const struct triple_slot *s = &t->slots[i];
+		if (!s->value)
+			return -1;
+		if (s->a == a && s->b == b && s->c == c)
+			return (ssize_t)(s->value - 1);
+	}
+}
+
+/* A memo, verdict or capacity missing once the report is frozen
+ * (precompute missed it): a bug, never a wrong answer. */
+static void frozen_miss(const char *what)
+{
+	fprintf(stderr, "godwit: internal error: report %s not precomputed\n", what);
+	abort();
 }
 
 /* The value for (a, b, c), or -1 after recording `next` for it. */
@@ -308,6 +335,11 @@ static const char *subject_name(const struct report *x, size_t id)
 static const struct verdict *verdict(struct report *x, size_t sig, size_t cls)
 {
 	struct sig *s = &x->sigs[sig];
+	if (x->frozen) {
+		if (!s->verdicts || !s->verdicts[cls])
+			frozen_miss("verdict");
+		return s->verdicts[cls];
+	}
 	if (!s->verdicts)
 		s->verdicts = gw_calloc(x->n_classes ? x->n_classes : 1, sizeof(*s->verdicts));
 	if (s->verdicts[cls])
@@ -392,6 +424,12 @@ static bool lacks_mem(const struct gw_node *n, int64_t used, int64_t want)
 
 static const struct capacity *capacity(struct report *x, size_t cls, int64_t cpu, int64_t mem)
 {
+	if (x->frozen) {
+		ssize_t f = triple_find(&x->cap_index, cls, cpu, mem);
+		if (f < 0)
+			frozen_miss("capacity");
+		return x->caps[f];
+	}
 	ssize_t k = triple_intern(&x->cap_index, cls, cpu, mem, x->n_caps);
 	if (k >= 0)
 		return x->caps[k];
@@ -560,6 +598,12 @@ static void eval_classes(struct report *x, int64_t cpu, int64_t mem, size_t sig,
 
 static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem)
 {
+	if (x->frozen) {
+		ssize_t f = triple_find(&x->memo_index, sig, cpu, mem);
+		if (f < 0)
+			frozen_miss("memo");
+		return x->memos[f];
+	}
 	ssize_t k = triple_intern(&x->memo_index, sig, cpu, mem, x->n_memos);
 	if (k >= 0)
 		return x->memos[k];
@@ -850,16 +894,22 @@ static void put_bool(struct gw_buf *b, bool v)
 
 /* Node i's name as a JSON string, quoted and escaped once per report:
  * every VM lists up to max_nodes_listed names in each of its lists. */
+static void node_text_fill(struct report *x, size_t i)
+{
+	if (x->node_text[i].s)
+		return;
+	const char *name = x->c->nodes[i]->meta.name ? x->c->nodes[i]->meta.name : "";
+	struct gw_buf t;
+	gw_buf_init(&t);
+	gw_json_write_string(&t, name, strlen(name));
+	x->node_text[i].len = t.len;
+	x->node_text[i].s = gw_buf_steal(&t);
+}
+
 static void put_node_name(struct report *x, struct gw_buf *b, size_t i)
 {
-	if (!x->node_text[i].s) {
-		const char *name = x->c->nodes[i]->meta.name ? x->c->nodes[i]->meta.name : "";
-		struct gw_buf t;
-		gw_buf_init(&t);
-		gw_json_write_string(&t, name, strlen(name));
-		x->node_text[i].len = t.len;
-		x->node_text[i].s = gw_buf_steal(&t);
-	}
+	if (!x->frozen)
+		node_text_fill(x, i);
 	gw_buf_add(b, x->node_text[i].s, x->node_text[i].len);
 }
 
@@ -947,19 +997,25 @@ static void put_settings(const struct report *x, struct gw_buf *b, const struct 
 }
 
 /* A signature's selector and affinity as text, made on first use. */
-static void put_sig(struct gw_buf *b, struct sig *s)
+static void sig_text_fill(struct sig *s)
 {
-	if (!s->selector_text) {
-		json_t *sel = gw_map_to_json(&s->selector), *aff = gw_node_affinity_to_json(&s->affinity);
-		struct gw_buf t;
-		gw_buf_init(&t);
-		gw_json_write_compact(&t, sel);
-		s->selector_len = t.len;
-		gw_json_write_compact(&t, aff);
-		s->selector_text = gw_buf_steal(&t);
-		json_decref(sel);
-		json_decref(aff);
-	}
+	if (s->selector_text)
+		return;
+	json_t *sel = gw_map_to_json(&s->selector), *aff = gw_node_affinity_to_json(&s->affinity);
+	struct gw_buf t;
+	gw_buf_init(&t);
+	gw_json_write_compact(&t, sel);
+	s->selector_len = t.len;
+	gw_json_write_compact(&t, aff);
+	s->selector_text = gw_buf_steal(&t);
+	json_decref(sel);
+	json_decref(aff);
+}
+
+static void put_sig(const struct report *x, struct gw_buf *b, struct sig *s)
+{
+	if (!x->frozen)
+		sig_text_fill(s);
 	put_key(b, "targetSelector", false);
 	gw_buf_add(b, s->selector_text, s->selector_len);
 	put_key(b, "targetAffinity", false);
@@ -1012,7 +1068,7 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	put_key(b, "migrationMethod", false);
 	put_str(b, gw_sched_migration_method(x->c, vmi));
 	if (rec->sig >= 0) {
-		put_sig(b, &x->sigs[rec->sig]);
+		put_sig(x, b, &x->sigs[rec->sig]);
 	} else {
 		put_key(b, "targetSelector", false);
 		gw_buf_add(b, "null", 4);
@@ -1178,6 +1234,234 @@ static void eval_fini(struct eval *e)
 	free(e->stamp);
 }
 
+/* The cluster's lists, filled VM by VM in VM order. */
+struct tally {
+	json_t *without, *frees, *restart, *freed, *stranded_by;
+	json_t **strands;                  /* per node, NULL when none */
+};
+
+/* VM v against every class, into e. */
+static void vm_eval(struct report *x, size_t v, struct eval *e)
+{
+	const struct vm_rec *r = &x->vms[v];
+	if (r->sig >= 0)
+		report_eval(x, x->c->vmis[v], (size_t)r->sig, r->source, true, e);
+	else
+		e->eligible = e->n_elig = e->ng = 0;
+}
+
+/* VM v in the cluster's lists (VMs without target, drain strands, those
+ * the recommended model frees, the what-if's). */
+static void vm_tally(struct report *x, size_t v, bool migratable, size_t eligible, struct tally *t,
+		     struct eval *scratch)
+{
+	const struct gw_cluster *c = x->c;
+	const struct gw_vmi *vmi = c->vmis[v];
+	const struct vm_rec *r = &x->vms[v];
+	char *name = report_vm_name(vmi);
+	if (migratable && eligible == 0)
+		json_array_append_new(t->without, json_string(name));
+	if ((!migratable || eligible == 0) && r->source >= 0) {
+		if (!t->strands[r->source])
+			t->strands[r->source] = json_array();
+		json_array_append_new(t->strands[r->source], json_string(name));
+	}
+	if (eligible == 0 && r->alt_rec >= 0 && eligible_under(x, vmi, r->alt_rec, r->source, scratch) > 0)
+		json_array_append_new(t->frees, json_string(name));
+	if (x->o.whatif_set_cpu_model && no_own_model(vmi)) {
+		const char *before = x->o.previous_cpu_model ? x->o.previous_cpu_model : "host-model";
+		if (strcmp(before, gw_sched_cpu_model(c, &vmi->spec, NULL)) != 0)
+			json_array_append_new(t->restart, json_string(name));
+		size_t was = eligible_under(x, vmi, r->alt_prev, r->source, scratch);
+		if (was == 0 && eligible > 0)
+			json_array_append_new(t->freed, json_string(name));
+		else if (was > 0 && eligible == 0)
+			json_array_append_new(t->stranded_by, json_string(name));
+	}
+	free(name);
+}
+
+/* ---- the VMs' text in threads ------------------------------------------------------------ */
+
+/* With -o json the report's per-VM part is the VMs' text: it is written
+ * by worker threads, a chunk of consecutive VMs each, into a ring of
+ * slots; the calling thread emits the chunks in VM order (and fills the
+ * cluster's lists), so the output is the single thread's, byte for byte,
+ * and at most GW_CHECK_SLOTS chunks of text are held at once.
+ *
+ * Data races: everything the workers read of the report is computed
+ * before they start (precompute: every memo, verdict and capacity a VM's
+ * report_eval or eligible_under looks up, the escaped node names and
+ * signature texts) and x->frozen turns the lazy fills into lookups that
+ * write nothing (triple_find, not triple_intern, which may grow the
+ * index). The cluster is only read (gw_sched_* compute from it, the
+ * cluster's hash index is built at load). Each worker writes only its
+ * own eval and the slot it took; a slot passes between a worker and the
+ * calling thread under the pool's mutex (state and chunk index), which
+ * orders the text's writes before its reads. The jansson lists and
+ * emit_text are the calling thread's alone. */
+#define GW_CHECK_CHUNK 512                 /* VMs per chunk */
+#define GW_CHECK_MAX_THREADS 8
+
+struct slot {
+	size_t chunk;                      /* the chunk held when ready */
+	bool ready;
+	struct gw_buf text;                /* the chunk's VMs, one after another */
+	size_t *end;                       /* VM i of the chunk ends at end[i] */
+	bool *migratable;
+	size_t *eligible;
+};
+
+struct pool {
+	struct report *x;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t chunk, n_chunks;            /* VMs per chunk, chunks */
+	size_t next;                       /* the next chunk to take */
+	size_t emitted;                    /* chunks emitted */
+	struct slot *slots;
+	size_t n_slots;
+};
+
+static unsigned writer_threads(const struct report *x)
+{
+	size_t chunk = x->o.text_chunk ? x->o.text_chunk : GW_CHECK_CHUNK;
+	unsigned n = x->o.threads;
+	if (!n) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus < 1 ? 1 : cpus > GW_CHECK_MAX_THREADS ? GW_CHECK_MAX_THREADS : (unsigned)cpus;
+	}
+	/* one chunk or less: one thread */
+	return x->c->n_vmis > chunk ? n : 1;
+}
+
+/* Every lookup the VMs' text and the cluster's lists make, done once so
+ * that the workers find them all (see above). */
+static void precompute(struct report *x)
+{
+	const struct gw_cluster *c = x->c;
+	struct eval scratch;
+	memset(&scratch, 0, sizeof(scratch));
+	for (size_t v = 0; v < c->n_vmis; v++) {
+		const struct vm_rec *r = &x->vms[v];
+		const ssize_t sigs[] = {r->sig, r->alt_rec, r->alt_prev};
+		for (size_t i = 0; i < GW_ARRAY_SIZE(sigs); i++)
+			if (sigs[i] >= 0)
+				report_eval(x, c->vmis[v], (size_t)sigs[i], r->source, false, &scratch);
+		if (r->sig >= 0)
+			sig_text_fill(&x->sigs[r->sig]);
+	}
+	eval_fini(&scratch);
+	for (size_t i = 0; i < c->n_nodes; i++)
+		node_text_fill(x, i);
+	x->frozen = true;
+}
+
+/* Chunk k's VMs into sl. */
+static void write_chunk(const struct pool *p, size_t k, struct slot *sl, struct eval *e)
+{
+	size_t first = k * p->chunk, last = first + p->chunk;
+	if (last > p->x->c->n_vmis)
+		last = p->x->c->n_vmis;
+	sl->text.len = 0;
+	for (size_t v = first; v < last; v++) {
+		vm_eval(p->x, v, e);
+		vm_text(p->x, v, e, &sl->migratable[v - first], &sl->text);
+		sl->eligible[v - first] = e->eligible;
+		sl->end[v - first] = sl->text.len;
+	}
+}
+
+static void *writer(void *arg)
+{
+	struct pool *p = arg;
+	struct eval e;
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (p->next < p->n_chunks && p->next >= p->emitted + p->n_slots)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->next >= p->n_chunks)
+			break;
+		size_t k = p->next++;
+		struct slot *sl = &p->slots[k % p->n_slots];
+		pthread_mutex_unlock(&p->mu);
+		write_chunk(p, k, sl, &e);
+		pthread_mutex_lock(&p->mu);
+		sl->chunk = k;
+		sl->ready = true;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	eval_fini(&e);
+	return NULL;
+}
+
+static void write_parallel(struct report *x, unsigned workers, struct tally *t,
+			   void (*emit_text)(const char *vm, size_t len, void *ctx), void *ctx)
+{
+	precompute(x);
+	struct pool p;
+	memset(&p, 0, sizeof(p));
+	p.x = x;
+	p.chunk = x->o.text_chunk ? x->o.text_chunk : GW_CHECK_CHUNK;
+	p.n_chunks = (x->c->n_vmis + p.chunk - 1) / p.chunk;
+	p.n_slots = 2 * (size_t)workers;
+	p.slots = gw_calloc(p.n_slots, sizeof(*p.slots));
+	for (size_t i = 0; i < p.n_slots; i++) {
+		gw_buf_init(&p.slots[i].text);
+		p.slots[i].end = gw_calloc(p.chunk, sizeof(size_t));
+		p.slots[i].migratable = gw_calloc(p.chunk, sizeof(bool));
+		p.slots[i].eligible = gw_calloc(p.chunk, sizeof(size_t));
+	}
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	pthread_t *tids = gw_calloc(workers, sizeof(*tids));
+	unsigned started = 0;
+	for (; started < workers; started++)
+		if (pthread_create(&tids[started], NULL, writer, &p) != 0)
+			break;
+	struct eval scratch, own;
+	memset(&scratch, 0, sizeof(scratch));
+	memset(&own, 0, sizeof(own));
+	for (size_t k = 0; k < p.n_chunks; k++) {
+		struct slot *sl = &p.slots[k % p.n_slots];
+		if (!started) {
+			write_chunk(&p, k, sl, &own);   /* no thread could start */
+		} else {
+			pthread_mutex_lock(&p.mu);
+			while (!(sl->ready && sl->chunk == k))
+				pthread_cond_wait(&p.cv, &p.mu);
+			pthread_mutex_unlock(&p.mu);
+		}
+		size_t first = k * p.chunk, n = x->c->n_vmis - first < p.chunk ? x->c->n_vmis - first : p.chunk;
+		for (size_t i = 0; i < n; i++) {
+			size_t from = i ? sl->end[i - 1] : 0;
+			vm_tally(x, first + i, sl->migratable[i], sl->eligible[i], t, &scratch);
+			emit_text(sl->text.data + from, sl->end[i] - from, ctx);
+		}
+		pthread_mutex_lock(&p.mu);
+		sl->ready = false;
+		p.emitted++;
+		pthread_cond_broadcast(&p.cv);
+		pthread_mutex_unlock(&p.mu);
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	free(tids);
+	eval_fini(&scratch);
+	eval_fini(&own);
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.mu);
+	for (size_t i = 0; i < p.n_slots; i++) {
+		gw_buf_fini(&p.slots[i].text);
+		free(p.slots[i].end);
+		free(p.slots[i].migratable);
+		free(p.slots[i].eligible);
+	}
+	free(p.slots);
+}
+
 /* One of emit (each VM's object) and emit_text (its compact text). */
 static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
 			    const struct gw_rule_set *rules, const struct gw_check_options *o,
@@ -1214,59 +1498,39 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	json_object_set_new(cluster, "nodeClasses", json_integer((json_int_t)x.n_classes));
 	json_object_set_new(cluster, "placementSignatures", json_integer((json_int_t)x.n_sigs));
 
-	json_t *without = json_array(), *frees = json_array();
-	json_t *restart = json_array(), *freed = json_array(), *stranded_by = json_array();
-	json_t **strands = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*strands));
-	struct eval e, scratch;
-	struct gw_buf text;
-	gw_buf_init(&text);
-	memset(&e, 0, sizeof(e));
-	memset(&scratch, 0, sizeof(scratch));
-	for (size_t v = 0; v < c->n_vmis; v++) {
-		const struct gw_vmi *vmi = c->vmis[v];
-		struct vm_rec *r = &x.vms[v];
-		if (r->sig >= 0)
-			report_eval(&x, vmi, (size_t)r->sig, r->source, true, &e);
-		else {
-			e.eligible = e.n_elig = e.ng = 0;
+	struct tally t = {json_array(), json_array(), json_array(), json_array(), json_array(), NULL};
+	t.strands = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*t.strands));
+	unsigned workers = emit_text ? writer_threads(&x) : 1;
+	if (workers > 1) {
+		write_parallel(&x, workers, &t, emit_text, ctx);
+	} else {
+		struct eval e, scratch;
+		struct gw_buf text;
+		gw_buf_init(&text);
+		memset(&e, 0, sizeof(e));
+		memset(&scratch, 0, sizeof(scratch));
+		for (size_t v = 0; v < c->n_vmis; v++) {
+			bool migratable;
+			json_t *vm = NULL;
+			vm_eval(&x, v, &e);
+			if (emit_text) {
+				text.len = 0;
+				vm_text(&x, v, &e, &migratable, &text);
+			} else {
+				vm = vm_json(&x, v, &e, &migratable);
+			}
+			vm_tally(&x, v, migratable, e.eligible, &t, &scratch);
+			if (emit_text)
+				emit_text(text.data, text.len, ctx);
+			else
+				emit(vm, ctx);
 		}
-		bool migratable;
-		json_t *vm = NULL;
-		if (emit_text) {
-			text.len = 0;
-			vm_text(&x, v, &e, &migratable, &text);
-		} else {
-			vm = vm_json(&x, v, &e, &migratable);
-		}
-		char *name = report_vm_name(vmi);
-		if (migratable && e.eligible == 0)
-			json_array_append_new(without, json_string(name));
-		if ((!migratable || e.eligible == 0) && r->source >= 0) {
-			if (!strands[r->source])
-				strands[r->source] = json_array();
-			json_array_append_new(strands[r->source], json_string(name));
-		}
-		if (e.eligible == 0 && r->alt_rec >= 0 && eligible_under(&x, vmi, r->alt_rec, r->source, &scratch) > 0)
-			json_array_append_new(frees, json_string(name));
-		if (x.o.whatif_set_cpu_model && no_own_model(vmi)) {
-			const char *before = x.o.previous_cpu_model ? x.o.previous_cpu_model : "host-model";
-			if (strcmp(before, gw_sched_cpu_model(c, &vmi->spec, NULL)) != 0)
-				json_array_append_new(restart, json_string(name));
-			size_t was = eligible_under(&x, vmi, r->alt_prev, r->source, &scratch);
-			if (was == 0 && e.eligible > 0)
-				json_array_append_new(freed, json_string(name));
-			else if (was > 0 && e.eligible == 0)
-				json_array_append_new(stranded_by, json_string(name));
-		}
-		free(name);
-		if (emit_text)
-			emit_text(text.data, text.len, ctx);
-		else
-			emit(vm, ctx);
+		gw_buf_fini(&text);
+		eval_fini(&e);
+		eval_fini(&scratch);
 	}
-	gw_buf_fini(&text);
-	eval_fini(&e);
-	eval_fini(&scratch);
+	json_t *without = t.without, *frees = t.frees, *restart = t.restart, *freed = t.freed,
+	       *stranded_by = t.stranded_by, **strands = t.strands;
 
 	json_object_set_new(cluster, "vmsWithoutTarget", without);
 	json_t *ds = json_object();

@@ -121,6 +121,7 @@ struct report {
 	size_t n_memos;
 	struct triple_index memo_index;    /* (sig, cpu, mem) -> index */
 	char *recommended;                 /* recommended cluster model, or NULL */
+	bool frozen;                       /* precomputed: lookups only (write_parallel) */
 };
 
 int64_t report_memory_request(const struct gw_vmi_spec *s);

@@ -377,6 +377,89 @@ static void test_text_matches_tree(void **state)
 	gw_cluster_free(c);
 }
 
+static json_t *text_report(const struct gw_cluster *c, const struct gw_cpu_modeldb *db, struct gw_check_options *o,
+			   unsigned threads, size_t chunk, struct gw_buf *text)
+{
+	o->threads = threads;
+	o->text_chunk = chunk;
+	gw_buf_init(text);
+	return gw_sched_check_stream_text(c, db, NULL, o, collect_text, text);
+}
+
+/* The VMs' text written by threads, chunk by chunk, is the single
+ * thread's, and so are the cluster's lists, on a generated cluster of
+ * more than one chunk (default and tiny chunks, more threads than
+ * chunks), with the recommended model and a what-if's lookups. */
+static void test_threads_same_text(void **state)
+{
+	(void)state;
+	struct gw_cpu_modeldb *db = NULL;
+	struct gw_err *err = NULL;
+	assert_int_equal(gw_cpu_modeldb_builtin(&db, &err), 0);
+	struct gw_buf y;
+	gw_buf_init(&y);
+	static const char *const models[] = {"Haswell", "Skylake", "IvyBridge"};
+	for (int i = 0; i < 40; i++) {
+		const char *m = models[i % 3];
+		gw_buf_printf(&y,
+			      "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n%02d\n  labels:\n"
+			      "    kubevirt.io/schedulable: 'true'\n    kubernetes.io/arch: amd64\n"
+			      "    kubernetes.io/hostname: n%02d\n    machine-type.node.kubevirt.io/q35: 'true'\n"
+			      "    cpu-vendor.node.kubevirt.io/Intel: 'true'\n"
+			      "    cpu-model.node.kubevirt.io/%s: 'true'\n"
+			      "    cpu-model-migration.node.kubevirt.io/%s: 'true'\n"
+			      "    host-model-cpu.node.kubevirt.io/%s: 'true'\n"
+			      "    host-model-required-features.node.kubevirt.io/vmx: 'true'\n"
+			      "    cpu-feature.node.kubevirt.io/vmx: 'true'\n    zone: z%d\n"
+			      "spec:\n  unschedulable: %s\n%s"
+			      "status:\n  allocatable:\n    cpu: '%d'\n    memory: %dGi\n",
+			      i, i, m, m, m, i % 4, i % 11 == 5 ? "true" : "false",
+			      i % 7 == 3 ? "  taints:\n  - key: gpu\n    effect: NoSchedule\n" : "", 4 + i % 5,
+			      8 + 4 * (i % 4));
+	}
+	for (int v = 0; v < 1300; v++) {
+		gw_buf_printf(&y,
+			      "---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n"
+			      "  name: vm%04d\n  namespace: ns%d\nspec:\n%s%s  domain:\n%s    resources:\n"
+			      "      requests:\n        memory: %dGi\n        cpu: %dm\n    devices: {}\n"
+			      "status:\n  phase: Running\n  nodeName: %s%02d\n",
+			      v, v % 3, v % 9 == 1 ? "  tolerations:\n  - key: gpu\n    operator: Exists\n" : "",
+			      v % 13 == 2 ? "  nodeSelector:\n    zone: z1\n" : "",
+			      v % 4 == 0 ? "    cpu:\n      model: Haswell\n" : "", 1 + v % 6, 500 * (1 + v % 5),
+			      v % 97 == 7 ? "gone" : "n", v % 40);
+	}
+	struct gw_cluster *c = load(y.data);
+	gw_buf_fini(&y);
+	for (int whatif = 0; whatif < 2; whatif++) {
+		struct gw_check_options o;
+		gw_check_options_init(&o);
+		o.whatif_set_cpu_model = whatif;
+		o.previous_cpu_model = whatif ? "Haswell" : NULL;
+		struct gw_buf one, many;
+		json_t *r1 = text_report(c, db, &o, 1, 0, &one);
+		const struct {
+			unsigned threads;
+			size_t chunk;
+		} runs[] = {{2, 0}, {3, 7}, {8, 1000}, {0, 0}};
+		for (size_t i = 0; i < GW_ARRAY_SIZE(runs); i++) {
+			json_t *r = text_report(c, db, &o, runs[i].threads, runs[i].chunk, &many);
+			assert_int_equal(one.len, many.len);
+			assert_memory_equal(one.data, many.data, one.len);
+			assert_true(json_equal(r1, r));
+			json_decref(r);
+			gw_buf_fini(&many);
+		}
+		/* the lists are not empty: the tally was exercised */
+		json_t *cl = json_object_get(r1, "cluster");
+		assert_true(json_array_size(json_object_get(cl, "vmsWithoutTarget")) > 0);
+		assert_true(json_object_size(json_object_get(cl, "drainStrands")) > 0);
+		json_decref(r1);
+		gw_buf_fini(&one);
+	}
+	gw_cluster_free(c);
+	gw_cpu_modeldb_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_whatif_add_profile),
 		cmocka_unit_test(test_text_matches_tree),
 		cmocka_unit_test(test_signature_memo),
+		cmocka_unit_test(test_threads_same_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
