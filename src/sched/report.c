@@ -318,11 +318,16 @@ static size_t subject_id(struct report *x, const char *subject)
 {
 	if (!subject)
 		return 0;
+	if (x->subject_mu)
+		pthread_mutex_lock(x->subject_mu);
 	ssize_t id = intern(x->subject_index, subject, x->subjects.n + 1);
-	if (id >= 0)
-		return (size_t)id;
-	gw_strv_push(&x->subjects, subject);
-	return x->subjects.n;
+	if (id < 0) {
+		gw_strv_push(&x->subjects, subject);
+		id = (ssize_t)x->subjects.n;
+	}
+	if (x->subject_mu)
+		pthread_mutex_unlock(x->subject_mu);
+	return (size_t)id;
 }
 
 static const char *subject_name(const struct report *x, size_t id)
@@ -596,17 +601,9 @@ static void eval_classes(struct report *x, int64_t cpu, int64_t mem, size_t sig,
 	}
 }
 
-static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem)
+/* A signature's verdict over every class for one request (struct memo). */
+static struct memo *memo_make(struct report *x, size_t sig, int64_t cpu, int64_t mem)
 {
-	if (x->frozen) {
-		ssize_t f = triple_find(&x->memo_index, sig, cpu, mem);
-		if (f < 0)
-			frozen_miss("memo");
-		return x->memos[f];
-	}
-	ssize_t k = triple_intern(&x->memo_index, sig, cpu, mem, x->n_memos);
-	if (k >= 0)
-		return x->memos[k];
 	size_t cap = x->o.max_nodes_listed;
 	struct eval e;
 	memset(&e, 0, sizeof(e));
@@ -633,6 +630,21 @@ static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t 
 	free(e.elig);
 	free(e.slot);
 	free(e.stamp);
+	return m;
+}
+
+static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem)
+{
+	if (x->frozen) {
+		ssize_t f = triple_find(&x->memo_index, sig, cpu, mem);
+		if (f < 0 || !x->memos[f])
+			frozen_miss("memo");
+		return x->memos[f];
+	}
+	ssize_t k = triple_intern(&x->memo_index, sig, cpu, mem, x->n_memos);
+	if (k >= 0)
+		return x->memos[k];
+	struct memo *m = memo_make(x, sig, cpu, mem);
 	x->memos = gw_realloc(x->memos, (x->n_memos + 1) * sizeof(*x->memos));
 	x->memos[x->n_memos++] = m;
 	return m;
@@ -1335,26 +1347,123 @@ static unsigned writer_threads(const struct report *x)
 	return x->c->n_vmis > chunk ? n : 1;
 }
 
+/* fn(x, i, arg) for i < n, by `threads` threads (the caller one of them). */
+struct par {
+	struct report *x;
+	void (*fn)(struct report *x, size_t i, void *arg);
+	void *arg;
+	size_t n;
+	size_t next;                       /* atomic */
+};
+
+static void *par_run(void *arg)
+{
+	struct par *p = arg;
+	for (;;) {
+		size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+		if (i >= p->n)
+			break;
+		p->fn(p->x, i, p->arg);
+	}
+	return NULL;
+}
+
+static void parallel_for(struct report *x, unsigned threads, size_t n, void (*fn)(struct report *x, size_t i, void *arg),
+			 void *arg)
+{
+	struct par p = {x, fn, arg, n, 0};
+	pthread_t tids[GW_CHECK_MAX_THREADS];
+	unsigned started = 0;
+	for (; started + 1 < threads && started < GW_CHECK_MAX_THREADS; started++)
+		if (pthread_create(&tids[started], NULL, par_run, &p) != 0)
+			break;
+	par_run(&p);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+}
+
+/* Signature sigs[i] against every class. */
+static void verdicts_of(struct report *x, size_t i, void *arg)
+{
+	const size_t *sigs = arg;
+	for (size_t k = 0; k < x->n_classes; k++)
+		verdict(x, sigs[i], k);
+}
+
+/* Memo keys[i].value, its key in keys[i]. */
+static void memo_of(struct report *x, size_t i, void *arg)
+{
+	const struct triple_slot *keys = arg;
+	x->memos[keys[i].value] = memo_make(x, keys[i].a, keys[i].b, keys[i].c);
+}
+
 /* Every lookup the VMs' text and the cluster's lists make, done once so
- * that the workers find them all (see above). */
-static void precompute(struct report *x)
+ * that the workers find them all (see above), itself in threads:
+ *  1. the memos' keys (signature, CPU, memory) of every VM's signatures
+ *     (own, under the recommended model, before --set-cpu-model), each
+ *     numbered once (triple_intern, here only);
+ *  2. each such signature's verdicts for every class (a memo walks
+ *     every class), a thread per signature: verdict() writes only its
+ *     own signature's arrays and interns subjects under subject_mu (the
+ *     subjects' ids then depend on the threads' order; nothing written
+ *     does: groups are sorted by subject name);
+ *  3. the capacities of every class for every request, here;
+ *  4. frozen, the memos, a thread per memo into its own slot, reading
+ *     the verdicts and capacities of 2 and 3;
+ *  5. the escaped node names and signature texts, here. */
+static void precompute(struct report *x, unsigned threads)
 {
 	const struct gw_cluster *c = x->c;
-	struct eval scratch;
-	memset(&scratch, 0, sizeof(scratch));
+	struct triple_slot *keys = NULL;   /* the new memos: key, index */
+	size_t n_keys = 0, *sigs = NULL, n_sigs = 0;
+	bool *sig_used = gw_calloc(x->n_sigs ? x->n_sigs : 1, sizeof(*sig_used));
+	struct triple_index requests = {0};
+	size_t n_requests = 0;
 	for (size_t v = 0; v < c->n_vmis; v++) {
 		const struct vm_rec *r = &x->vms[v];
-		const ssize_t sigs[] = {r->sig, r->alt_rec, r->alt_prev};
-		for (size_t i = 0; i < GW_ARRAY_SIZE(sigs); i++)
-			if (sigs[i] >= 0)
-				report_eval(x, c->vmis[v], (size_t)sigs[i], r->source, false, &scratch);
+		const struct gw_vmi *vmi = c->vmis[v];
+		int64_t cpu = vmi->spec.cpu_request_millis, mem = report_memory_request(&vmi->spec);
+		const ssize_t own[] = {r->sig, r->alt_rec, r->alt_prev};
+		for (size_t i = 0; i < GW_ARRAY_SIZE(own); i++) {
+			if (own[i] < 0)
+				continue;
+			size_t sig = (size_t)own[i];
+			if (!sig_used[sig]) {
+				sig_used[sig] = true;
+				sigs = gw_realloc(sigs, (n_sigs + 1) * sizeof(*sigs));
+				sigs[n_sigs++] = sig;
+			}
+			if (triple_intern(&x->memo_index, sig, cpu, mem, x->n_memos + n_keys) < 0) {
+				keys = gw_realloc(keys, (n_keys + 1) * sizeof(*keys));
+				keys[n_keys] = (struct triple_slot){.a = sig, .b = cpu, .c = mem, .value = x->n_memos + n_keys};
+				n_keys++;
+			}
+			if ((cpu > 0 || mem > 0) && triple_intern(&requests, 0, cpu, mem, n_requests) < 0) {
+				for (size_t k = 0; k < x->n_classes; k++)
+					capacity(x, k, cpu, mem);
+				n_requests++;
+			}
+		}
 		if (r->sig >= 0)
 			sig_text_fill(&x->sigs[r->sig]);
 	}
-	eval_fini(&scratch);
+	pthread_mutex_t mu;
+	pthread_mutex_init(&mu, NULL);
+	x->subject_mu = &mu;
+	parallel_for(x, threads, n_sigs, verdicts_of, sigs);
+	x->subject_mu = NULL;
+	pthread_mutex_destroy(&mu);
+	x->frozen = true;
+	/* memos made before (none today) keep their place */
+	x->memos = gw_realloc(x->memos, (x->n_memos + n_keys + 1) * sizeof(*x->memos));
+	x->n_memos += n_keys;
+	parallel_for(x, threads, n_keys, memo_of, keys);
 	for (size_t i = 0; i < c->n_nodes; i++)
 		node_text_fill(x, i);
-	x->frozen = true;
+	free(keys);
+	free(sigs);
+	free(sig_used);
+	free(requests.slots);
 }
 
 /* Chunk k's VMs into sl. */
@@ -1400,7 +1509,7 @@ static void *writer(void *arg)
 static void write_parallel(struct report *x, unsigned workers, struct tally *t,
 			   void (*emit_text)(const char *vm, size_t len, void *ctx), void *ctx)
 {
-	precompute(x);
+	precompute(x, workers);
 	struct pool p;
 	memset(&p, 0, sizeof(p));
 	p.x = x;

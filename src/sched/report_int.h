@@ -4,6 +4,8 @@
 #ifndef GODWIT_REPORT_INT_H
 #define GODWIT_REPORT_INT_H
 
+#include <pthread.h>
+
 #include "sched_int.h"
 
 /* A placement signature: what decides which nodes may take a VM. */
@@ -122,6 +124,7 @@ struct report {
 	struct triple_index memo_index;    /* (sig, cpu, mem) -> index */
 	char *recommended;                 /* recommended cluster model, or NULL */
 	bool frozen;                       /* precomputed: lookups only (write_parallel) */
+	pthread_mutex_t *subject_mu;       /* guards the subjects while verdicts are made in threads */
 };
 
 int64_t report_memory_request(const struct gw_vmi_spec *s);
