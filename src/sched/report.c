@@ -601,6 +601,39 @@ static void eval_classes(struct report *x, int64_t cpu, int64_t mem, size_t sig,
 	}
 }
 
+static void put_group(struct report *x, struct gw_buf *b, struct group *g);
+static void put_node_list(struct report *x, struct gw_buf *b, size_t *idx, size_t n);
+
+/* The memo's texts (struct memo): each group as put_rejected writes a
+ * VM's copy of it (copy_without: its first `cap` nodes), the eligible
+ * list as put_node_list writes the first `cap`. */
+static void memo_text(struct report *x, struct memo *m)
+{
+	size_t cap = x->o.max_nodes_listed;
+	struct gw_buf t;
+	gw_buf_init(&t);
+	m->frag = gw_calloc(m->ng + 1, sizeof(*m->frag));
+	size_t most = m->n_elig;
+	for (size_t i = 0; i < m->ng; i++)
+		most = m->g[i].n > most ? m->g[i].n : most;
+	size_t *idx = gw_calloc(most ? most : 1, sizeof(*idx));
+	for (size_t i = 0; i < m->ng; i++) {
+		struct group g = m->g[i];
+		g.n = cap && g.n > cap ? cap : g.n;
+		memcpy(idx, m->g[i].idx, g.n * sizeof(*idx));
+		g.idx = idx;
+		m->frag[i] = t.len;
+		put_group(x, &t, &g);
+	}
+	m->frag[m->ng] = t.len;
+	size_t n = cap && m->n_elig > cap ? cap : m->n_elig;
+	memcpy(idx, m->elig, n * sizeof(*idx));
+	put_node_list(x, &t, idx, n);
+	m->len = t.len;
+	m->text = gw_buf_steal(&t);
+	free(idx);
+}
+
 /* A signature's verdict over every class for one request (struct memo). */
 static struct memo *memo_make(struct report *x, size_t sig, int64_t cpu, int64_t mem)
 {
@@ -630,6 +663,8 @@ static struct memo *memo_make(struct report *x, size_t sig, int64_t cpu, int64_t
 	free(e.elig);
 	free(e.slot);
 	free(e.stamp);
+	if (x->text)
+		memo_text(x, m);
 	return m;
 }
 
@@ -692,8 +727,14 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 	}
 	bool src_eligible = sv && sv->n == 0 && !src_cpu && !src_mem;
 	e->eligible = m->eligible - (src_eligible ? 1 : 0);
+	e->memo = m;
 	if (!lists)
 		return;
+	/* the memo's first `cap` without the source: its list as it is */
+	e->elig_from_memo = true;
+	for (size_t i = 0; i < m->n_elig && (!cap || i < cap); i++)
+		if ((ssize_t)m->elig[i] == source)
+			e->elig_from_memo = false;
 	for (size_t i = 0; i < m->n_elig && (!cap || e->n_elig < cap); i++)
 		if ((ssize_t)m->elig[i] != source) {
 			if (e->n_elig == e->cap_elig) {
@@ -719,6 +760,7 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 		struct group *g = group_of(x, e, mg->code, mg->subject);
 		g->count = mg->count - (has_src ? 1 : 0);
 		copy_without(g, mg->idx, mg->n, has_src ? source : -1, cap);
+		g->from = has_src ? 0 : i + 1;
 	}
 }
 
@@ -956,28 +998,37 @@ static void put_rejected(struct report *x, struct gw_buf *b, struct eval *e)
 {
 	if (e->ng > 1)
 		qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
+	const struct memo *m = e->memo;
 	gw_buf_add(b, "[", 1);
 	for (size_t i = 0; i < e->ng; i++) {
 		struct group *g = &e->g[i];
 		if (i)
 			gw_buf_add(b, ",", 1);
-		gw_buf_add(b, "{", 1);
-		put_key(b, "reason", true);
-		put_str(b, gw_reason_name(g->code));
-		put_key(b, "subject", false);
-		if (g->subject)
-			put_str(b, subject_name(x, g->subject));
-		else if (reason_per_node(g->code) && g->count == 1 && g->n == 1)
-			put_node_name(x, b, g->idx[0]);
+		if (g->from && m && m->text)
+			gw_buf_add(b, m->text + m->frag[g->from - 1], m->frag[g->from] - m->frag[g->from - 1]);
 		else
-			gw_buf_add(b, "null", 4);
-		put_key(b, "count", false);
-		put_int(b, (json_int_t)g->count);
-		put_key(b, "nodes", false);
-		put_node_list(x, b, g->idx, g->n);
-		gw_buf_add(b, "}", 1);
+			put_group(x, b, g);
 	}
 	gw_buf_add(b, "]", 1);
+}
+
+static void put_group(struct report *x, struct gw_buf *b, struct group *g)
+{
+	gw_buf_add(b, "{", 1);
+	put_key(b, "reason", true);
+	put_str(b, gw_reason_name(g->code));
+	put_key(b, "subject", false);
+	if (g->subject)
+		put_str(b, subject_name(x, g->subject));
+	else if (reason_per_node(g->code) && g->count == 1 && g->n == 1)
+		put_node_name(x, b, g->idx[0]);
+	else
+		gw_buf_add(b, "null", 4);
+	put_key(b, "count", false);
+	put_int(b, (json_int_t)g->count);
+	put_key(b, "nodes", false);
+	put_node_list(x, b, g->idx, g->n);
+	gw_buf_add(b, "}", 1);
 }
 
 static void put_settings(const struct report *x, struct gw_buf *b, const struct gw_vmi *vmi)
@@ -1096,7 +1147,11 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	put_key(b, "count", true);
 	put_int(b, (json_int_t)e->eligible);
 	put_key(b, "nodes", false);
-	put_node_list(x, b, e->elig, e->n_elig);
+	const struct memo *m = e->memo;
+	if (rec->sig >= 0 && e->elig_from_memo && m && m->text)
+		gw_buf_add(b, m->text + m->frag[m->ng], m->len - m->frag[m->ng]);
+	else
+		put_node_list(x, b, e->elig, e->n_elig);
 	gw_buf_add(b, "}", 1);
 	put_key(b, "rejected", false);
 	put_rejected(x, b, e);
@@ -1218,6 +1273,8 @@ static void report_free(struct report *x)
 			free(x->memos[i]->g[g].idx);
 		free(x->memos[i]->g);
 		free(x->memos[i]->elig);
+		free(x->memos[i]->text);
+		free(x->memos[i]->frag);
 		free(x->memos[i]);
 	}
 	free(x->memos);
@@ -1258,8 +1315,10 @@ static void vm_eval(struct report *x, size_t v, struct eval *e)
 	const struct vm_rec *r = &x->vms[v];
 	if (r->sig >= 0)
 		report_eval(x, x->c->vmis[v], (size_t)r->sig, r->source, true, e);
-	else
+	else {
 		e->eligible = e->n_elig = e->ng = 0;
+		e->memo = NULL;
+	}
 }
 
 /* VM v in the cluster's lists (VMs without target, drain strands, those
@@ -1453,13 +1512,13 @@ static void precompute(struct report *x, unsigned threads)
 	parallel_for(x, threads, n_sigs, verdicts_of, sigs);
 	x->subject_mu = NULL;
 	pthread_mutex_destroy(&mu);
+	for (size_t i = 0; i < c->n_nodes; i++)
+		node_text_fill(x, i);
 	x->frozen = true;
 	/* memos made before (none today) keep their place */
 	x->memos = gw_realloc(x->memos, (x->n_memos + n_keys + 1) * sizeof(*x->memos));
 	x->n_memos += n_keys;
 	parallel_for(x, threads, n_keys, memo_of, keys);
-	for (size_t i = 0; i < c->n_nodes; i++)
-		node_text_fill(x, i);
 	free(keys);
 	free(sigs);
 	free(sig_used);
@@ -1588,6 +1647,7 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 		gw_check_options_init(&x.o);
 	x.sig_index = json_object();
 	x.sig_memo = json_object();
+	x.text = emit_text != NULL;
 	x.referenced = json_object();
 	x.subject_index = json_object();
 	gw_strv_init(&x.subjects);

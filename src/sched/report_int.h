@@ -56,11 +56,14 @@ struct group {
 	size_t subject;                    /* interned id, 0 = none */
 	size_t count;                      /* all of them */
 	size_t *idx, n, cap_idx;           /* the first ones (capped) */
+	size_t from;                       /* memo group + 1 it equals (its text: memo.frag), or 0 */
 };
 
 struct eval {
 	size_t eligible;                   /* all of them */
 	size_t *elig, n_elig, cap_elig;    /* the first ones (capped) */
+	const struct memo *memo;           /* where they come from (report_eval) */
+	bool elig_from_memo;               /* elig is the memo's list (its text: memo.elig_text) */
 	struct group *g;
 	size_t ng, capg;
 	/* (subject id, code) -> group index + 1 when stamp matches this VM */
@@ -76,6 +79,12 @@ struct memo {
 	size_t ng;
 	size_t eligible;
 	size_t *elig, n_elig;
+	/* Text reports: each group's object and the list of eligible names as
+	 * a VM whose source node is in neither has them (vm_text copies them):
+	 * group i's text is text[frag[i]..frag[i + 1]), the list's
+	 * text[frag[ng]..len). */
+	char *text;
+	size_t *frag, len;
 };
 
 /* (index, cpu, mem) -> dense index: the memos and capacities are looked
@@ -124,6 +133,7 @@ struct report {
 	struct triple_index memo_index;    /* (sig, cpu, mem) -> index */
 	char *recommended;                 /* recommended cluster model, or NULL */
 	bool frozen;                       /* precomputed: lookups only (write_parallel) */
+	bool text;                         /* the VMs as text: memos keep theirs */
 	pthread_mutex_t *subject_mu;       /* guards the subjects while verdicts are made in threads */
 };
 
