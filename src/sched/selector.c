@@ -2,6 +2,7 @@
 /* CPU model in effect, launch pod selectors and affinity, migration
  * target selectors (kubevirt-behaviour.md 2.1-2.5). */
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "sched_int.h"
@@ -326,7 +327,14 @@ bool sched_target_node_key(const struct gw_map *selector, const struct gw_node *
 		/* its host-model labels (and vendor): the node itself */
 		if (!source)
 			return false;
-		gw_buf_printf(key, "h%p", (const void *)source);
+		/* "h" and its address in hex (a text key: no NUL byte) */
+		char hex[2 + 2 * sizeof(uintptr_t)];
+		uintptr_t a = (uintptr_t)source;
+		size_t n = 0;
+		hex[n++] = 'h';
+		for (size_t i = 0; i < 2 * sizeof(a); i++, a >>= 4)
+			hex[n++] = "0123456789abcdef"[a & 15];
+		gw_buf_add(key, hex, n);
 		return true;
 	}
 	if (has_vendor(selector)) {
