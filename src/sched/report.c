@@ -159,10 +159,13 @@ static void reference(struct report *x, const char *key)
 }
 
 /* The index of the signature of (selector, affinity, vmi's tolerations);
- * takes the selector and affinity (freed when already known). */
-static size_t sig_intern(struct report *x, struct gw_map *sel, struct gw_node_affinity *aff, const struct gw_vmi *vmi)
+ * takes the selector and affinity (freed when already known) and the
+ * signature key (signature_key; NULL: made here). */
+static size_t sig_intern(struct report *x, struct gw_map *sel, struct gw_node_affinity *aff, const struct gw_vmi *vmi,
+			 char *key)
 {
-	char *key = signature_key(sel, aff, vmi);
+	if (!key)
+		key = signature_key(sel, aff, vmi);
 	ssize_t known = intern(x->sig_index, key, x->n_sigs);
 	free(key);
 	if (known >= 0) {
@@ -211,6 +214,16 @@ static const struct gw_vmim *pending_vmim(const struct report *x, const struct g
  * vendor label), host_labels, the selector and affinity before that step
  * and the VM's tolerations (the rest of the signature key): equal keys
  * give equal signatures. Failures are not memoized. */
+static bool memo_key(struct gw_buf *key, const struct gw_map *sel, const struct gw_node_affinity *aff,
+		     const struct gw_node *source, bool host_labels, const struct gw_vmi *vmi)
+{
+	if (!sched_target_node_key(sel, source, host_labels, key))
+		return false;
+	key_sep(key, host_labels ? '\x06' : '\x07');
+	signature_key_add(key, sel, aff, vmi);
+	return true;
+}
+
 static ssize_t vmi_signature(struct report *x, const struct gw_cluster *c, const struct gw_vmi *vmi, char **error)
 {
 	struct gw_map sel = {0};
@@ -221,9 +234,7 @@ static ssize_t vmi_signature(struct report *x, const struct gw_cluster *c, const
 	const struct gw_node *source = sched_find_node(c, vmi->node_name);
 	struct gw_buf key;
 	gw_buf_init(&key);
-	if (sched_target_node_key(&sel, source, host_labels, &key)) {
-		key_sep(&key, host_labels ? '\x06' : '\x07');
-		signature_key_add(&key, &sel, &aff, vmi);
+	if (memo_key(&key, &sel, &aff, source, host_labels, vmi)) {
 		json_t *hit = json_object_get(x->sig_memo, key.data);
 		if (hit) {
 			gw_buf_fini(&key);
@@ -241,7 +252,7 @@ static ssize_t vmi_signature(struct report *x, const struct gw_cluster *c, const
 		gw_err_free(err);
 		return -1;
 	}
-	size_t sig = sig_intern(x, &sel, &aff, vmi);
+	size_t sig = sig_intern(x, &sel, &aff, vmi, NULL);
 	if (key.data)
 		json_object_set_new(x->sig_memo, key.data, json_integer((json_int_t)sig));
 	gw_buf_fini(&key);
@@ -1192,10 +1203,195 @@ static bool no_own_model(const struct gw_vmi *vmi)
 	return !(vmi->spec.cpu_model && vmi->spec.cpu_model[0]);
 }
 
+#define GW_CHECK_CHUNK 512                 /* VMs per chunk */
+#define GW_CHECK_MAX_THREADS 8
+
+static unsigned writer_threads(const struct report *x)
+{
+	size_t chunk = x->o.text_chunk ? x->o.text_chunk : GW_CHECK_CHUNK;
+	unsigned n = x->o.threads;
+	if (!n) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus < 1 ? 1 : cpus > GW_CHECK_MAX_THREADS ? GW_CHECK_MAX_THREADS : (unsigned)cpus;
+	}
+	/* one chunk or less: one thread */
+	return x->c->n_vmis > chunk ? n : 1;
+}
+
+/* fn(x, i, arg) for i < n, by `threads` threads (the caller one of them). */
+struct par {
+	struct report *x;
+	void (*fn)(struct report *x, size_t i, void *arg);
+	void *arg;
+	size_t n;
+	size_t next;                       /* atomic */
+};
+
+static void *par_run(void *arg)
+{
+	struct par *p = arg;
+	for (;;) {
+		size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+		if (i >= p->n)
+			break;
+		p->fn(p->x, i, p->arg);
+	}
+	return NULL;
+}
+
+static void parallel_for(struct report *x, unsigned threads, size_t n, void (*fn)(struct report *x, size_t i, void *arg),
+			 void *arg)
+{
+	struct par p = {x, fn, arg, n, 0};
+	pthread_t tids[GW_CHECK_MAX_THREADS];
+	unsigned started = 0;
+	for (; started + 1 < threads && started < GW_CHECK_MAX_THREADS; started++)
+		if (pthread_create(&tids[started], NULL, par_run, &p) != 0)
+			break;
+	par_run(&p);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+}
+
 /* Pass 1: every VM's placement signature (and those it would have under
  * the recommended model and under the cpuModel before --set-cpu-model),
  * so that the node classes know every label a selector names. */
-static void signatures(struct report *x)
+
+/* One placement signature to find: VM v's in cluster c. */
+struct sig_job {
+	size_t v;
+	const struct gw_cluster *c;
+	ssize_t *out;                      /* the signature, -1 for none */
+	char **error;                      /* the message then, or NULL */
+	char *key;                         /* memo key (vmi_signature); NULL: the node step fails */
+	size_t first;                      /* the block's first job with this key */
+	/* made for the first job of a key the memo lacks: */
+	struct gw_map sel;
+	struct gw_node_affinity aff;
+	char *sig_key, *msg;               /* signature key, or the failure's message */
+};
+
+static void job_key(struct report *x, size_t i, void *arg)
+{
+	struct sig_job *j = &((struct sig_job *)arg)[i];
+	const struct gw_vmi *vmi = x->c->vmis[j->v];
+	struct gw_map sel = {0};
+	struct gw_node_affinity aff = {0};
+	bool host_labels;
+	sched_target_selector_pre(j->c, vmi, pending_vmim(x, vmi), &sel, &aff, &host_labels);
+	struct gw_buf key;
+	gw_buf_init(&key);
+	if (memo_key(&key, &sel, &aff, sched_find_node(j->c, vmi->node_name), host_labels, vmi))
+		j->key = gw_buf_steal(&key);
+	else
+		gw_buf_fini(&key);
+	gw_map_fini(&sel);
+	gw_node_affinity_fini(&aff);
+}
+
+static void job_build(struct report *x, size_t i, void *arg)
+{
+	struct sig_job *j = ((struct sig_job **)arg)[i];
+	const struct gw_vmi *vmi = x->c->vmis[j->v];
+	struct gw_err *err = NULL;
+	bool host_labels;
+	sched_target_selector_pre(j->c, vmi, pending_vmim(x, vmi), &j->sel, &j->aff, &host_labels);
+	if (sched_target_selector_node(vmi, sched_find_node(j->c, vmi->node_name), host_labels, &j->sel, &err) < 0) {
+		j->msg = gw_strdup(gw_err_msg(err));
+		gw_err_free(err);
+		gw_map_fini(&j->sel);
+		gw_node_affinity_fini(&j->aff);
+		return;
+	}
+	j->sig_key = signature_key(&j->sel, &j->aff, vmi);
+}
+
+#define GW_CHECK_SIG_BLOCK 4096            /* VMs per block of signature jobs */
+
+/* As the loop of signatures(), in threads, block by block: the memo keys
+ * (the selector's node-independent step, the costly part) in threads;
+ * then, for the first job of each key the memo lacks, the whole selector
+ * and signature key in threads; then, here and in job order, what the
+ * loop does with them: a memo hit, or the signature interned (and the
+ * key memoized), so that signatures are numbered as the loop numbers
+ * them, each with the same first VM (sig.rep). A key's failure is the
+ * same for all its jobs (its message names no VM: with no source node,
+ * which names the VM, sched_target_node_key gives no key and the job is
+ * the loop's, vmi_signature). The threads read the cluster and the
+ * report's indexes (vmim_index) and write only their jobs. */
+static void signatures_threads(struct report *x, const struct gw_cluster *rec_c, const struct gw_cluster *prev_c,
+			       unsigned threads)
+{
+	const struct gw_cluster *c = x->c;
+	struct sig_job *jobs = gw_calloc(3 * GW_CHECK_SIG_BLOCK, sizeof(*jobs));
+	struct sig_job **builds = gw_calloc(3 * GW_CHECK_SIG_BLOCK, sizeof(*builds));
+	for (size_t start = 0; start < c->n_vmis; start += GW_CHECK_SIG_BLOCK) {
+		size_t end = start + GW_CHECK_SIG_BLOCK < c->n_vmis ? start + GW_CHECK_SIG_BLOCK : c->n_vmis;
+		size_t n = 0, nb = 0;
+		for (size_t v = start; v < end; v++) {
+			const struct gw_vmi *vmi = c->vmis[v];
+			struct vm_rec *r = &x->vms[v];
+			r->source = report_node_index(x, vmi->node_name);
+			r->sig = r->alt_rec = r->alt_prev = -1;
+			jobs[n++] = (struct sig_job){.v = v, .c = c, .out = &r->sig, .error = &r->selector_error};
+			if (!no_own_model(vmi))
+				continue;
+			if (rec_c && strcmp(gw_sched_cpu_model(c, &vmi->spec, NULL), "host-model") == 0)
+				jobs[n++] = (struct sig_job){.v = v, .c = rec_c, .out = &r->alt_rec};
+			if (prev_c)
+				jobs[n++] = (struct sig_job){.v = v, .c = prev_c, .out = &r->alt_prev};
+		}
+		parallel_for(x, threads, n, job_key, jobs);
+		json_t *first = json_object();
+		for (size_t i = 0; i < n; i++) {
+			struct sig_job *j = &jobs[i];
+			j->first = i;
+			if (!j->key || json_object_get(x->sig_memo, j->key))
+				continue;
+			json_t *f = json_object_get(first, j->key);
+			if (f) {
+				j->first = (size_t)json_integer_value(f);
+				continue;
+			}
+			json_object_set_new(first, j->key, json_integer((json_int_t)i));
+			builds[nb++] = j;
+		}
+		json_decref(first);
+		parallel_for(x, threads, nb, job_build, builds);
+		for (size_t i = 0; i < n; i++) {
+			struct sig_job *j = &jobs[i];
+			const struct gw_vmi *vmi = c->vmis[j->v];
+			if (!j->key) {
+				*j->out = vmi_signature(x, j->c, vmi, j->error);
+				continue;
+			}
+			json_t *hit = json_object_get(x->sig_memo, j->key);
+			if (hit) {
+				*j->out = (ssize_t)json_integer_value(hit);
+				continue;
+			}
+			struct sig_job *f = &jobs[j->first];
+			if (f->msg) {
+				if (j->error)
+					*j->error = gw_strdup(f->msg);
+				continue;
+			}
+			/* f == j: a later job of its key finds it in the memo */
+			size_t sig = sig_intern(x, &f->sel, &f->aff, vmi, f->sig_key);
+			f->sig_key = NULL;
+			json_object_set_new(x->sig_memo, j->key, json_integer((json_int_t)sig));
+			*j->out = (ssize_t)sig;
+		}
+		for (size_t i = 0; i < n; i++) {
+			free(jobs[i].key);
+			free(jobs[i].msg);
+		}
+	}
+	free(builds);
+	free(jobs);
+}
+
+static void signatures(struct report *x, unsigned threads)
 {
 	const struct gw_cluster *c = x->c;
 	struct gw_cluster rec_c, prev_c;
@@ -1205,6 +1401,11 @@ static void signatures(struct report *x)
 	if (x->o.whatif_set_cpu_model)
 		cluster_with_model(c, x->o.previous_cpu_model, &prev_c, &prev_k);
 	x->vms = gw_calloc(c->n_vmis ? c->n_vmis : 1, sizeof(*x->vms));
+	if (threads > 1) {
+		signatures_threads(x, x->recommended ? &rec_c : NULL, x->o.whatif_set_cpu_model ? &prev_c : NULL,
+				   threads);
+		return;
+	}
 	for (size_t v = 0; v < c->n_vmis; v++) {
 		const struct gw_vmi *vmi = c->vmis[v];
 		struct vm_rec *r = &x->vms[v];
@@ -1371,9 +1572,6 @@ static void vm_tally(struct report *x, size_t v, bool migratable, size_t eligibl
  * calling thread under the pool's mutex (state and chunk index), which
  * orders the text's writes before its reads. The jansson lists and
  * emit_text are the calling thread's alone. */
-#define GW_CHECK_CHUNK 512                 /* VMs per chunk */
-#define GW_CHECK_MAX_THREADS 8
-
 struct slot {
 	size_t chunk;                      /* the chunk held when ready */
 	bool ready;
@@ -1393,53 +1591,6 @@ struct pool {
 	struct slot *slots;
 	size_t n_slots;
 };
-
-static unsigned writer_threads(const struct report *x)
-{
-	size_t chunk = x->o.text_chunk ? x->o.text_chunk : GW_CHECK_CHUNK;
-	unsigned n = x->o.threads;
-	if (!n) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		n = cpus < 1 ? 1 : cpus > GW_CHECK_MAX_THREADS ? GW_CHECK_MAX_THREADS : (unsigned)cpus;
-	}
-	/* one chunk or less: one thread */
-	return x->c->n_vmis > chunk ? n : 1;
-}
-
-/* fn(x, i, arg) for i < n, by `threads` threads (the caller one of them). */
-struct par {
-	struct report *x;
-	void (*fn)(struct report *x, size_t i, void *arg);
-	void *arg;
-	size_t n;
-	size_t next;                       /* atomic */
-};
-
-static void *par_run(void *arg)
-{
-	struct par *p = arg;
-	for (;;) {
-		size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
-		if (i >= p->n)
-			break;
-		p->fn(p->x, i, p->arg);
-	}
-	return NULL;
-}
-
-static void parallel_for(struct report *x, unsigned threads, size_t n, void (*fn)(struct report *x, size_t i, void *arg),
-			 void *arg)
-{
-	struct par p = {x, fn, arg, n, 0};
-	pthread_t tids[GW_CHECK_MAX_THREADS];
-	unsigned started = 0;
-	for (; started + 1 < threads && started < GW_CHECK_MAX_THREADS; started++)
-		if (pthread_create(&tids[started], NULL, par_run, &p) != 0)
-			break;
-	par_run(&p);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-}
 
 /* Signature sigs[i] against every class. */
 static void verdicts_of(struct report *x, size_t i, void *arg)
@@ -1662,14 +1813,14 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	json_t *recommended = NULL;
 	json_object_set_new(cluster, "domains", report_domains(&x, &recommended));
 
-	signatures(&x);
+	unsigned workers = emit_text ? writer_threads(&x) : 1;
+	signatures(&x, workers);
 	build_classes(&x);
 	json_object_set_new(cluster, "nodeClasses", json_integer((json_int_t)x.n_classes));
 	json_object_set_new(cluster, "placementSignatures", json_integer((json_int_t)x.n_sigs));
 
 	struct tally t = {json_array(), json_array(), json_array(), json_array(), json_array(), NULL};
 	t.strands = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*t.strands));
-	unsigned workers = emit_text ? writer_threads(&x) : 1;
 	if (workers > 1) {
 		write_parallel(&x, workers, &t, emit_text, ctx);
 	} else {

@@ -241,6 +241,19 @@ static void test_whatif_add_profile(void **state)
 	gw_cpu_modeldb_free(db);
 }
 
+static void collect_text(const char *vm, size_t len, void *ctx)
+{
+	gw_buf_add(ctx, vm, len);
+	gw_buf_add(ctx, "\n", 1);
+}
+
+static void collect_tree(json_t *vm, void *ctx)
+{
+	gw_json_write_compact(ctx, vm);
+	gw_buf_add(ctx, "\n", 1);
+	json_decref(vm);
+}
+
 /* A host-model VMI with no cpu model: its selector comes from its node. */
 #define HVMI(name, node, extra_spec)                                                                     \
 	"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: " name            \
@@ -326,20 +339,20 @@ static void test_signature_memo(void **state)
 	assert_false(json_equal(json_object_get(vm_of(r, "plain"), "targetSelector"),
 				json_object_get(vm_of(r, "sky"), "targetSelector")));
 	json_decref(r);
+	/* the same in threads (signatures_threads), text against tree */
+	struct gw_check_options o;
+	gw_check_options_init(&o);
+	o.threads = 2;
+	o.text_chunk = 1;
+	struct gw_buf text, tree;
+	gw_buf_init(&text);
+	gw_buf_init(&tree);
+	json_decref(gw_sched_check_stream_text(c, NULL, NULL, &o, collect_text, &text));
+	json_decref(gw_sched_check_stream(c, NULL, NULL, &o, collect_tree, &tree));
+	assert_string_equal(text.data, tree.data);
+	gw_buf_fini(&text);
+	gw_buf_fini(&tree);
 	gw_cluster_free(c);
-}
-
-static void collect_text(const char *vm, size_t len, void *ctx)
-{
-	gw_buf_add(ctx, vm, len);
-	gw_buf_add(ctx, "\n", 1);
-}
-
-static void collect_tree(json_t *vm, void *ctx)
-{
-	gw_json_write_compact(ctx, vm);
-	gw_buf_add(ctx, "\n", 1);
-	json_decref(vm);
 }
 
 /* gw_sched_check_stream_text writes what the compact writer makes of
