@@ -1209,13 +1209,10 @@ static bool no_own_model(const struct gw_vmi *vmi)
 static unsigned writer_threads(const struct report *x)
 {
 	size_t chunk = x->o.text_chunk ? x->o.text_chunk : GW_CHECK_CHUNK;
-	unsigned n = x->o.threads;
-	if (!n) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		n = cpus < 1 ? 1 : cpus > GW_CHECK_MAX_THREADS ? GW_CHECK_MAX_THREADS : (unsigned)cpus;
-	}
+	long n = x->o.threads ? (long)x->o.threads : sysconf(_SC_NPROCESSORS_ONLN);
+	n = n < 1 ? 1 : n > GW_CHECK_MAX_THREADS ? GW_CHECK_MAX_THREADS : n;
 	/* one chunk or less: one thread */
-	return x->c->n_vmis > chunk ? n : 1;
+	return x->c->n_vmis > chunk ? (unsigned)n : 1;
 }
 
 /* fn(x, i, arg) for i < n, by `threads` threads (the caller one of them). */
