@@ -203,6 +203,12 @@ struct gw_check_options {
 	bool whatif_set_cpu_model;
 	/* Skip the recommended cluster model (CPU engine baseline). */
 	bool no_recommendation;
+	/* gw_sched_check_stream_text: threads writing the VMs' text (at most
+	 * 8), 0 = one per online CPU, 1 = none but the caller's; and VMs per
+	 * chunk of text (0 = 512). Reports of one chunk or less are written
+	 * by the caller alone. The text is the same whatever these are. */
+	unsigned threads;
+	size_t text_chunk;
 };
 #define GW_CHECK_MAX_NODES_LISTED 20
 /* Streaming form of gw_sched_check for big clusters: emit() gets each

@@ -16,7 +16,11 @@
  * not one per node. The CPU domains and the recommended model come from
  * report_cluster.c. */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "report_int.h"
 
@@ -43,6 +47,29 @@ static size_t triple_hash(size_t a, int64_t b, int64_t c)
 	h ^= (uint64_t)b + 0x632BE59BD9B4E019ULL + (h << 6) + (h >> 2);
 	h ^= (uint64_t)c + 0x85EBCA77C2B2AE63ULL + (h << 6) + (h >> 2);
 	return (size_t)(h ^ (h >> 29));
+}
+
+/* The value for (a, b, c), or -1: a lookup only (the threads' writer
+ * reads the index while triple_intern would grow it). */
+static ssize_t triple_find(const struct triple_index *t, size_t a, int64_t b, int64_t c)
+{
+	if (!t->cap)
+		return -1;
+	for (size_t i = triple_hash(a, b, c) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		const struct triple_slot *s = &t->slots[i];
+		if (!s->value)
+			return -1;
+		if (s->a == a && s->b == b && s->c == c)
+			return (ssize_t)(s->value - 1);
+	}
+}
+
+/* A memo, verdict or capacity missing once the report is frozen
+ * (precompute missed it): a bug, never a wrong answer. */
+static void frozen_miss(const char *what)
+{
+	fprintf(stderr, "godwit: internal error: report %s not precomputed\n", what);
+	abort();
 }
 
 /* The value for (a, b, c), or -1 after recording `next` for it. */
@@ -84,36 +111,42 @@ static void key_sep(struct gw_buf *b, char c)
 
 /* ---- placement signatures ---------------------------------------------------------- */
 
+static void signature_key_add(struct gw_buf *b, const struct gw_map *sel, const struct gw_node_affinity *aff,
+			      const struct gw_vmi *vmi)
+{
+	for (size_t i = 0; i < sel->n; i++) {
+		gw_buf_puts(b, sel->keys[i]);
+		key_sep(b, '\x01');
+		gw_buf_puts(b, sel->values[i]);
+		key_sep(b, '\x02');
+	}
+	key_sep(b, '\x03');
+	for (size_t t = 0; t < aff->n; t++) {
+		for (size_t r = 0; r < aff->terms[t].n; r++) {
+			const struct gw_node_requirement *q = &aff->terms[t].reqs[r];
+			gw_buf_printf(b, "%s\x01%d", q->key, (int)q->op);
+			for (size_t v = 0; v < q->values.n; v++) {
+				key_sep(b, '\x01');
+				gw_buf_puts(b, q->values.v[v]);
+			}
+			key_sep(b, '\x02');
+		}
+		key_sep(b, '\x04');
+	}
+	key_sep(b, '\x03');
+	const struct gw_vmi_spec *s = &vmi->spec;
+	for (size_t i = 0; i < s->n_tolerations; i++) {
+		const struct gw_toleration *t = &s->tolerations[i];
+		gw_buf_printf(b, "%s\x01%s\x01%s\x01%s\x02", t->key ? t->key : "\x05", t->op ? t->op : "",
+			      t->value ? t->value : "", t->effect ? t->effect : "");
+	}
+}
+
 static char *signature_key(const struct gw_map *sel, const struct gw_node_affinity *aff, const struct gw_vmi *vmi)
 {
 	struct gw_buf b;
 	gw_buf_init(&b);
-	for (size_t i = 0; i < sel->n; i++) {
-		gw_buf_puts(&b, sel->keys[i]);
-		key_sep(&b, '\x01');
-		gw_buf_puts(&b, sel->values[i]);
-		key_sep(&b, '\x02');
-	}
-	key_sep(&b, '\x03');
-	for (size_t t = 0; t < aff->n; t++) {
-		for (size_t r = 0; r < aff->terms[t].n; r++) {
-			const struct gw_node_requirement *q = &aff->terms[t].reqs[r];
-			gw_buf_printf(&b, "%s\x01%d", q->key, (int)q->op);
-			for (size_t v = 0; v < q->values.n; v++) {
-				key_sep(&b, '\x01');
-				gw_buf_puts(&b, q->values.v[v]);
-			}
-			key_sep(&b, '\x02');
-		}
-		key_sep(&b, '\x04');
-	}
-	key_sep(&b, '\x03');
-	const struct gw_vmi_spec *s = &vmi->spec;
-	for (size_t i = 0; i < s->n_tolerations; i++) {
-		const struct gw_toleration *t = &s->tolerations[i];
-		gw_buf_printf(&b, "%s\x01%s\x01%s\x01%s\x02", t->key ? t->key : "\x05", t->op ? t->op : "",
-			      t->value ? t->value : "", t->effect ? t->effect : "");
-	}
+	signature_key_add(&b, sel, aff, vmi);
 	if (!b.data)
 		gw_buf_puts(&b, "");
 	return gw_buf_steal(&b);
@@ -126,10 +159,13 @@ static void reference(struct report *x, const char *key)
 }
 
 /* The index of the signature of (selector, affinity, vmi's tolerations);
- * takes the selector and affinity (freed when already known). */
-static size_t sig_intern(struct report *x, struct gw_map *sel, struct gw_node_affinity *aff, const struct gw_vmi *vmi)
+ * takes the selector and affinity (freed when already known) and the
+ * signature key (signature_key; NULL: made here). */
+static size_t sig_intern(struct report *x, struct gw_map *sel, struct gw_node_affinity *aff, const struct gw_vmi *vmi,
+			 char *key)
 {
-	char *key = signature_key(sel, aff, vmi);
+	if (!key)
+		key = signature_key(sel, aff, vmi);
 	ssize_t known = intern(x->sig_index, key, x->n_sigs);
 	free(key);
 	if (known >= 0) {
@@ -169,20 +205,58 @@ static const struct gw_vmim *pending_vmim(const struct report *x, const struct g
 }
 
 /* Target selector of a VMI in cluster c (the real one, or a copy with
- * another cpuModel): a signature index, or -1 with *error set. */
+ * another cpuModel): a signature index, or -1 with *error set.
+ *
+ * Memoized: a host-model VM's selector copies ~100 labels of its source
+ * node, and the VMs of a node mostly share everything else. The memo key
+ * is what sched_target_selector_node reads of the source node
+ * (sched_target_node_key: the node itself for host-model labels, else its
+ * vendor label), host_labels, the selector and affinity before that step
+ * and the VM's tolerations (the rest of the signature key): equal keys
+ * give equal signatures. Failures are not memoized. */
+static bool memo_key(struct gw_buf *key, const struct gw_map *sel, const struct gw_node_affinity *aff,
+		     const struct gw_node *source, bool host_labels, const struct gw_vmi *vmi)
+{
+	if (!sched_target_node_key(sel, source, host_labels, key))
+		return false;
+	key_sep(key, host_labels ? '\x06' : '\x07');
+	signature_key_add(key, sel, aff, vmi);
+	return true;
+}
+
 static ssize_t vmi_signature(struct report *x, const struct gw_cluster *c, const struct gw_vmi *vmi, char **error)
 {
 	struct gw_map sel = {0};
 	struct gw_node_affinity aff = {0};
 	struct gw_err *err = NULL;
-	if (gw_sched_target_selector(c, vmi, pending_vmim(x, vmi), &sel, &aff, &err) < 0) {
+	bool host_labels;
+	sched_target_selector_pre(c, vmi, pending_vmim(x, vmi), &sel, &aff, &host_labels);
+	const struct gw_node *source = sched_find_node(c, vmi->node_name);
+	struct gw_buf key;
+	gw_buf_init(&key);
+	if (memo_key(&key, &sel, &aff, source, host_labels, vmi)) {
+		json_t *hit = json_object_get(x->sig_memo, key.data);
+		if (hit) {
+			gw_buf_fini(&key);
+			gw_map_fini(&sel);
+			gw_node_affinity_fini(&aff);
+			return (ssize_t)json_integer_value(hit);
+		}
+	}
+	if (sched_target_selector_node(vmi, source, host_labels, &sel, &err) < 0) {
+		gw_buf_fini(&key);
 		gw_map_fini(&sel);
+		gw_node_affinity_fini(&aff);
 		if (error)
 			*error = gw_strdup(gw_err_msg(err));
 		gw_err_free(err);
 		return -1;
 	}
-	return (ssize_t)sig_intern(x, &sel, &aff, vmi);
+	size_t sig = sig_intern(x, &sel, &aff, vmi, NULL);
+	if (key.data)
+		json_object_set_new(x->sig_memo, key.data, json_integer((json_int_t)sig));
+	gw_buf_fini(&key);
+	return (ssize_t)sig;
 }
 
 /* c with the cluster cpuModel replaced (shallow; for "after restart"). */
@@ -255,11 +329,16 @@ static size_t subject_id(struct report *x, const char *subject)
 {
 	if (!subject)
 		return 0;
+	if (x->subject_mu)
+		pthread_mutex_lock(x->subject_mu);
 	ssize_t id = intern(x->subject_index, subject, x->subjects.n + 1);
-	if (id >= 0)
-		return (size_t)id;
-	gw_strv_push(&x->subjects, subject);
-	return x->subjects.n;
+	if (id < 0) {
+		gw_strv_push(&x->subjects, subject);
+		id = (ssize_t)x->subjects.n;
+	}
+	if (x->subject_mu)
+		pthread_mutex_unlock(x->subject_mu);
+	return (size_t)id;
 }
 
 static const char *subject_name(const struct report *x, size_t id)
@@ -272,6 +351,11 @@ static const char *subject_name(const struct report *x, size_t id)
 static const struct verdict *verdict(struct report *x, size_t sig, size_t cls)
 {
 	struct sig *s = &x->sigs[sig];
+	if (x->frozen) {
+		if (!s->verdicts || !s->verdicts[cls])
+			frozen_miss("verdict");
+		return s->verdicts[cls];
+	}
 	if (!s->verdicts)
 		s->verdicts = gw_calloc(x->n_classes ? x->n_classes : 1, sizeof(*s->verdicts));
 	if (s->verdicts[cls])
@@ -356,6 +440,12 @@ static bool lacks_mem(const struct gw_node *n, int64_t used, int64_t want)
 
 static const struct capacity *capacity(struct report *x, size_t cls, int64_t cpu, int64_t mem)
 {
+	if (x->frozen) {
+		ssize_t f = triple_find(&x->cap_index, cls, cpu, mem);
+		if (f < 0)
+			frozen_miss("capacity");
+		return x->caps[f];
+	}
 	ssize_t k = triple_intern(&x->cap_index, cls, cpu, mem, x->n_caps);
 	if (k >= 0)
 		return x->caps[k];
@@ -522,11 +612,42 @@ static void eval_classes(struct report *x, int64_t cpu, int64_t mem, size_t sig,
 	}
 }
 
-static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem)
+static void put_group(struct report *x, struct gw_buf *b, struct group *g);
+static void put_node_list(struct report *x, struct gw_buf *b, size_t *idx, size_t n);
+
+/* The memo's texts (struct memo): each group as put_rejected writes a
+ * VM's copy of it (copy_without: its first `cap` nodes), the eligible
+ * list as put_node_list writes the first `cap`. */
+static void memo_text(struct report *x, struct memo *m)
 {
-	ssize_t k = triple_intern(&x->memo_index, sig, cpu, mem, x->n_memos);
-	if (k >= 0)
-		return x->memos[k];
+	size_t cap = x->o.max_nodes_listed;
+	struct gw_buf t;
+	gw_buf_init(&t);
+	m->frag = gw_calloc(m->ng + 1, sizeof(*m->frag));
+	size_t most = m->n_elig;
+	for (size_t i = 0; i < m->ng; i++)
+		most = m->g[i].n > most ? m->g[i].n : most;
+	size_t *idx = gw_calloc(most ? most : 1, sizeof(*idx));
+	for (size_t i = 0; i < m->ng; i++) {
+		struct group g = m->g[i];
+		g.n = cap && g.n > cap ? cap : g.n;
+		memcpy(idx, m->g[i].idx, g.n * sizeof(*idx));
+		g.idx = idx;
+		m->frag[i] = t.len;
+		put_group(x, &t, &g);
+	}
+	m->frag[m->ng] = t.len;
+	size_t n = cap && m->n_elig > cap ? cap : m->n_elig;
+	memcpy(idx, m->elig, n * sizeof(*idx));
+	put_node_list(x, &t, idx, n);
+	m->len = t.len;
+	m->text = gw_buf_steal(&t);
+	free(idx);
+}
+
+/* A signature's verdict over every class for one request (struct memo). */
+static struct memo *memo_make(struct report *x, size_t sig, int64_t cpu, int64_t mem)
+{
 	size_t cap = x->o.max_nodes_listed;
 	struct eval e;
 	memset(&e, 0, sizeof(e));
@@ -553,6 +674,23 @@ static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t 
 	free(e.elig);
 	free(e.slot);
 	free(e.stamp);
+	if (x->text)
+		memo_text(x, m);
+	return m;
+}
+
+static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem)
+{
+	if (x->frozen) {
+		ssize_t f = triple_find(&x->memo_index, sig, cpu, mem);
+		if (f < 0 || !x->memos[f])
+			frozen_miss("memo");
+		return x->memos[f];
+	}
+	ssize_t k = triple_intern(&x->memo_index, sig, cpu, mem, x->n_memos);
+	if (k >= 0)
+		return x->memos[k];
+	struct memo *m = memo_make(x, sig, cpu, mem);
 	x->memos = gw_realloc(x->memos, (x->n_memos + 1) * sizeof(*x->memos));
 	x->memos[x->n_memos++] = m;
 	return m;
@@ -600,8 +738,14 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 	}
 	bool src_eligible = sv && sv->n == 0 && !src_cpu && !src_mem;
 	e->eligible = m->eligible - (src_eligible ? 1 : 0);
+	e->memo = m;
 	if (!lists)
 		return;
+	/* the memo's first `cap` without the source: its list as it is */
+	e->elig_from_memo = true;
+	for (size_t i = 0; i < m->n_elig && (!cap || i < cap); i++)
+		if ((ssize_t)m->elig[i] == source)
+			e->elig_from_memo = false;
 	for (size_t i = 0; i < m->n_elig && (!cap || e->n_elig < cap); i++)
 		if ((ssize_t)m->elig[i] != source) {
 			if (e->n_elig == e->cap_elig) {
@@ -627,6 +771,7 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 		struct group *g = group_of(x, e, mg->code, mg->subject);
 		g->count = mg->count - (has_src ? 1 : 0);
 		copy_without(g, mg->idx, mg->n, has_src ? source : -1, cap);
+		g->from = has_src ? 0 : i + 1;
 	}
 }
 
@@ -814,16 +959,22 @@ static void put_bool(struct gw_buf *b, bool v)
 
 /* Node i's name as a JSON string, quoted and escaped once per report:
  * every VM lists up to max_nodes_listed names in each of its lists. */
+static void node_text_fill(struct report *x, size_t i)
+{
+	if (x->node_text[i].s)
+		return;
+	const char *name = x->c->nodes[i]->meta.name ? x->c->nodes[i]->meta.name : "";
+	struct gw_buf t;
+	gw_buf_init(&t);
+	gw_json_write_string(&t, name, strlen(name));
+	x->node_text[i].len = t.len;
+	x->node_text[i].s = gw_buf_steal(&t);
+}
+
 static void put_node_name(struct report *x, struct gw_buf *b, size_t i)
 {
-	if (!x->node_text[i].s) {
-		const char *name = x->c->nodes[i]->meta.name ? x->c->nodes[i]->meta.name : "";
-		struct gw_buf t;
-		gw_buf_init(&t);
-		gw_json_write_string(&t, name, strlen(name));
-		x->node_text[i].len = t.len;
-		x->node_text[i].s = gw_buf_steal(&t);
-	}
+	if (!x->frozen)
+		node_text_fill(x, i);
 	gw_buf_add(b, x->node_text[i].s, x->node_text[i].len);
 }
 
@@ -858,28 +1009,37 @@ static void put_rejected(struct report *x, struct gw_buf *b, struct eval *e)
 {
 	if (e->ng > 1)
 		qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
+	const struct memo *m = e->memo;
 	gw_buf_add(b, "[", 1);
 	for (size_t i = 0; i < e->ng; i++) {
 		struct group *g = &e->g[i];
 		if (i)
 			gw_buf_add(b, ",", 1);
-		gw_buf_add(b, "{", 1);
-		put_key(b, "reason", true);
-		put_str(b, gw_reason_name(g->code));
-		put_key(b, "subject", false);
-		if (g->subject)
-			put_str(b, subject_name(x, g->subject));
-		else if (reason_per_node(g->code) && g->count == 1 && g->n == 1)
-			put_node_name(x, b, g->idx[0]);
+		if (g->from && m && m->text)
+			gw_buf_add(b, m->text + m->frag[g->from - 1], m->frag[g->from] - m->frag[g->from - 1]);
 		else
-			gw_buf_add(b, "null", 4);
-		put_key(b, "count", false);
-		put_int(b, (json_int_t)g->count);
-		put_key(b, "nodes", false);
-		put_node_list(x, b, g->idx, g->n);
-		gw_buf_add(b, "}", 1);
+			put_group(x, b, g);
 	}
 	gw_buf_add(b, "]", 1);
+}
+
+static void put_group(struct report *x, struct gw_buf *b, struct group *g)
+{
+	gw_buf_add(b, "{", 1);
+	put_key(b, "reason", true);
+	put_str(b, gw_reason_name(g->code));
+	put_key(b, "subject", false);
+	if (g->subject)
+		put_str(b, subject_name(x, g->subject));
+	else if (reason_per_node(g->code) && g->count == 1 && g->n == 1)
+		put_node_name(x, b, g->idx[0]);
+	else
+		gw_buf_add(b, "null", 4);
+	put_key(b, "count", false);
+	put_int(b, (json_int_t)g->count);
+	put_key(b, "nodes", false);
+	put_node_list(x, b, g->idx, g->n);
+	gw_buf_add(b, "}", 1);
 }
 
 static void put_settings(const struct report *x, struct gw_buf *b, const struct gw_vmi *vmi)
@@ -911,19 +1071,25 @@ static void put_settings(const struct report *x, struct gw_buf *b, const struct 
 }
 
 /* A signature's selector and affinity as text, made on first use. */
-static void put_sig(struct gw_buf *b, struct sig *s)
+static void sig_text_fill(struct sig *s)
 {
-	if (!s->selector_text) {
-		json_t *sel = gw_map_to_json(&s->selector), *aff = gw_node_affinity_to_json(&s->affinity);
-		struct gw_buf t;
-		gw_buf_init(&t);
-		gw_json_write_compact(&t, sel);
-		s->selector_len = t.len;
-		gw_json_write_compact(&t, aff);
-		s->selector_text = gw_buf_steal(&t);
-		json_decref(sel);
-		json_decref(aff);
-	}
+	if (s->selector_text)
+		return;
+	json_t *sel = gw_map_to_json(&s->selector), *aff = gw_node_affinity_to_json(&s->affinity);
+	struct gw_buf t;
+	gw_buf_init(&t);
+	gw_json_write_compact(&t, sel);
+	s->selector_len = t.len;
+	gw_json_write_compact(&t, aff);
+	s->selector_text = gw_buf_steal(&t);
+	json_decref(sel);
+	json_decref(aff);
+}
+
+static void put_sig(const struct report *x, struct gw_buf *b, struct sig *s)
+{
+	if (!x->frozen)
+		sig_text_fill(s);
 	put_key(b, "targetSelector", false);
 	gw_buf_add(b, s->selector_text, s->selector_len);
 	put_key(b, "targetAffinity", false);
@@ -976,7 +1142,7 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	put_key(b, "migrationMethod", false);
 	put_str(b, gw_sched_migration_method(x->c, vmi));
 	if (rec->sig >= 0) {
-		put_sig(b, &x->sigs[rec->sig]);
+		put_sig(x, b, &x->sigs[rec->sig]);
 	} else {
 		put_key(b, "targetSelector", false);
 		gw_buf_add(b, "null", 4);
@@ -992,7 +1158,11 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	put_key(b, "count", true);
 	put_int(b, (json_int_t)e->eligible);
 	put_key(b, "nodes", false);
-	put_node_list(x, b, e->elig, e->n_elig);
+	const struct memo *m = e->memo;
+	if (rec->sig >= 0 && e->elig_from_memo && m && m->text)
+		gw_buf_add(b, m->text + m->frag[m->ng], m->len - m->frag[m->ng]);
+	else
+		put_node_list(x, b, e->elig, e->n_elig);
 	gw_buf_add(b, "}", 1);
 	put_key(b, "rejected", false);
 	put_rejected(x, b, e);
@@ -1033,10 +1203,192 @@ static bool no_own_model(const struct gw_vmi *vmi)
 	return !(vmi->spec.cpu_model && vmi->spec.cpu_model[0]);
 }
 
+#define GW_CHECK_CHUNK 512                 /* VMs per chunk */
+#define GW_CHECK_MAX_THREADS 8
+
+static unsigned writer_threads(const struct report *x)
+{
+	size_t chunk = x->o.text_chunk ? x->o.text_chunk : GW_CHECK_CHUNK;
+	long n = x->o.threads ? (long)x->o.threads : sysconf(_SC_NPROCESSORS_ONLN);
+	n = n < 1 ? 1 : n > GW_CHECK_MAX_THREADS ? GW_CHECK_MAX_THREADS : n;
+	/* one chunk or less: one thread */
+	return x->c->n_vmis > chunk ? (unsigned)n : 1;
+}
+
+/* fn(x, i, arg) for i < n, by `threads` threads (the caller one of them). */
+struct par {
+	struct report *x;
+	void (*fn)(struct report *x, size_t i, void *arg);
+	void *arg;
+	size_t n;
+	size_t next;                       /* atomic */
+};
+
+static void *par_run(void *arg)
+{
+	struct par *p = arg;
+	for (;;) {
+		size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+		if (i >= p->n)
+			break;
+		p->fn(p->x, i, p->arg);
+	}
+	return NULL;
+}
+
+static void parallel_for(struct report *x, unsigned threads, size_t n, void (*fn)(struct report *x, size_t i, void *arg),
+			 void *arg)
+{
+	struct par p = {x, fn, arg, n, 0};
+	pthread_t tids[GW_CHECK_MAX_THREADS];
+	unsigned started = 0;
+	for (; started + 1 < threads && started < GW_CHECK_MAX_THREADS; started++)
+		if (pthread_create(&tids[started], NULL, par_run, &p) != 0)
+			break;
+	par_run(&p);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+}
+
 /* Pass 1: every VM's placement signature (and those it would have under
  * the recommended model and under the cpuModel before --set-cpu-model),
  * so that the node classes know every label a selector names. */
-static void signatures(struct report *x)
+
+/* One placement signature to find: VM v's in cluster c. */
+struct sig_job {
+	size_t v;
+	const struct gw_cluster *c;
+	ssize_t *out;                      /* the signature, -1 for none */
+	char **error;                      /* the message then, or NULL */
+	char *key;                         /* memo key (vmi_signature); NULL: the node step fails */
+	size_t first;                      /* the block's first job with this key */
+	/* made for the first job of a key the memo lacks: */
+	struct gw_map sel;
+	struct gw_node_affinity aff;
+	char *sig_key, *msg;               /* signature key, or the failure's message */
+};
+
+static void job_key(struct report *x, size_t i, void *arg)
+{
+	struct sig_job *j = &((struct sig_job *)arg)[i];
+	const struct gw_vmi *vmi = x->c->vmis[j->v];
+	struct gw_map sel = {0};
+	struct gw_node_affinity aff = {0};
+	bool host_labels;
+	sched_target_selector_pre(j->c, vmi, pending_vmim(x, vmi), &sel, &aff, &host_labels);
+	struct gw_buf key;
+	gw_buf_init(&key);
+	if (memo_key(&key, &sel, &aff, sched_find_node(j->c, vmi->node_name), host_labels, vmi))
+		j->key = gw_buf_steal(&key);
+	else
+		gw_buf_fini(&key);
+	gw_map_fini(&sel);
+	gw_node_affinity_fini(&aff);
+}
+
+static void job_build(struct report *x, size_t i, void *arg)
+{
+	struct sig_job *j = ((struct sig_job **)arg)[i];
+	const struct gw_vmi *vmi = x->c->vmis[j->v];
+	struct gw_err *err = NULL;
+	bool host_labels;
+	sched_target_selector_pre(j->c, vmi, pending_vmim(x, vmi), &j->sel, &j->aff, &host_labels);
+	if (sched_target_selector_node(vmi, sched_find_node(j->c, vmi->node_name), host_labels, &j->sel, &err) < 0) {
+		j->msg = gw_strdup(gw_err_msg(err));
+		gw_err_free(err);
+		gw_map_fini(&j->sel);
+		gw_node_affinity_fini(&j->aff);
+		return;
+	}
+	j->sig_key = signature_key(&j->sel, &j->aff, vmi);
+}
+
+#define GW_CHECK_SIG_BLOCK 4096            /* VMs per block of signature jobs */
+
+/* As the loop of signatures(), in threads, block by block: the memo keys
+ * (the selector's node-independent step, the costly part) in threads;
+ * then, for the first job of each key the memo lacks, the whole selector
+ * and signature key in threads; then, here and in job order, what the
+ * loop does with them: a memo hit, or the signature interned (and the
+ * key memoized), so that signatures are numbered as the loop numbers
+ * them, each with the same first VM (sig.rep). A key's failure is the
+ * same for all its jobs (its message names no VM: with no source node,
+ * which names the VM, sched_target_node_key gives no key and the job is
+ * the loop's, vmi_signature). The threads read the cluster and the
+ * report's indexes (vmim_index) and write only their jobs. */
+static void signatures_threads(struct report *x, const struct gw_cluster *rec_c, const struct gw_cluster *prev_c,
+			       unsigned threads)
+{
+	const struct gw_cluster *c = x->c;
+	struct sig_job *jobs = gw_calloc(3 * GW_CHECK_SIG_BLOCK, sizeof(*jobs));
+	struct sig_job **builds = gw_calloc(3 * GW_CHECK_SIG_BLOCK, sizeof(*builds));
+	for (size_t start = 0; start < c->n_vmis; start += GW_CHECK_SIG_BLOCK) {
+		size_t end = start + GW_CHECK_SIG_BLOCK < c->n_vmis ? start + GW_CHECK_SIG_BLOCK : c->n_vmis;
+		size_t n = 0, nb = 0;
+		for (size_t v = start; v < end; v++) {
+			const struct gw_vmi *vmi = c->vmis[v];
+			struct vm_rec *r = &x->vms[v];
+			r->source = report_node_index(x, vmi->node_name);
+			r->sig = r->alt_rec = r->alt_prev = -1;
+			jobs[n++] = (struct sig_job){.v = v, .c = c, .out = &r->sig, .error = &r->selector_error};
+			if (!no_own_model(vmi))
+				continue;
+			if (rec_c && strcmp(gw_sched_cpu_model(c, &vmi->spec, NULL), "host-model") == 0)
+				jobs[n++] = (struct sig_job){.v = v, .c = rec_c, .out = &r->alt_rec};
+			if (prev_c)
+				jobs[n++] = (struct sig_job){.v = v, .c = prev_c, .out = &r->alt_prev};
+		}
+		parallel_for(x, threads, n, job_key, jobs);
+		json_t *first = json_object();
+		for (size_t i = 0; i < n; i++) {
+			struct sig_job *j = &jobs[i];
+			j->first = i;
+			if (!j->key || json_object_get(x->sig_memo, j->key))
+				continue;
+			json_t *f = json_object_get(first, j->key);
+			if (f) {
+				j->first = (size_t)json_integer_value(f);
+				continue;
+			}
+			json_object_set_new(first, j->key, json_integer((json_int_t)i));
+			builds[nb++] = j;
+		}
+		json_decref(first);
+		parallel_for(x, threads, nb, job_build, builds);
+		for (size_t i = 0; i < n; i++) {
+			struct sig_job *j = &jobs[i];
+			const struct gw_vmi *vmi = c->vmis[j->v];
+			if (!j->key) {
+				*j->out = vmi_signature(x, j->c, vmi, j->error);
+				continue;
+			}
+			json_t *hit = json_object_get(x->sig_memo, j->key);
+			if (hit) {
+				*j->out = (ssize_t)json_integer_value(hit);
+				continue;
+			}
+			struct sig_job *f = &jobs[j->first];
+			if (f->msg) {
+				if (j->error)
+					*j->error = gw_strdup(f->msg);
+				continue;
+			}
+			/* f == j: a later job of its key finds it in the memo */
+			size_t sig = sig_intern(x, &f->sel, &f->aff, vmi, f->sig_key);
+			f->sig_key = NULL;
+			json_object_set_new(x->sig_memo, j->key, json_integer((json_int_t)sig));
+			*j->out = (ssize_t)sig;
+		}
+		for (size_t i = 0; i < n; i++) {
+			free(jobs[i].key);
+			free(jobs[i].msg);
+		}
+	}
+	free(builds);
+	free(jobs);
+}
+
+static void signatures(struct report *x, unsigned threads)
 {
 	const struct gw_cluster *c = x->c;
 	struct gw_cluster rec_c, prev_c;
@@ -1046,6 +1398,11 @@ static void signatures(struct report *x)
 	if (x->o.whatif_set_cpu_model)
 		cluster_with_model(c, x->o.previous_cpu_model, &prev_c, &prev_k);
 	x->vms = gw_calloc(c->n_vmis ? c->n_vmis : 1, sizeof(*x->vms));
+	if (threads > 1) {
+		signatures_threads(x, x->recommended ? &rec_c : NULL, x->o.whatif_set_cpu_model ? &prev_c : NULL,
+				   threads);
+		return;
+	}
 	for (size_t v = 0; v < c->n_vmis; v++) {
 		const struct gw_vmi *vmi = c->vmis[v];
 		struct vm_rec *r = &x->vms[v];
@@ -1103,6 +1460,7 @@ static void report_free(struct report *x)
 	free(x->used_cpu);
 	free(x->used_mem);
 	json_decref(x->sig_index);
+	json_decref(x->sig_memo);
 	json_decref(x->referenced);
 	free(x->class_labels);
 	free(x->cap_index.slots);
@@ -1113,6 +1471,8 @@ static void report_free(struct report *x)
 			free(x->memos[i]->g[g].idx);
 		free(x->memos[i]->g);
 		free(x->memos[i]->elig);
+		free(x->memos[i]->text);
+		free(x->memos[i]->frag);
 		free(x->memos[i]);
 	}
 	free(x->memos);
@@ -1141,6 +1501,283 @@ static void eval_fini(struct eval *e)
 	free(e->stamp);
 }
 
+/* The cluster's lists, filled VM by VM in VM order. */
+struct tally {
+	json_t *without, *frees, *restart, *freed, *stranded_by;
+	json_t **strands;                  /* per node, NULL when none */
+};
+
+/* VM v against every class, into e. */
+static void vm_eval(struct report *x, size_t v, struct eval *e)
+{
+	const struct vm_rec *r = &x->vms[v];
+	if (r->sig >= 0)
+		report_eval(x, x->c->vmis[v], (size_t)r->sig, r->source, true, e);
+	else {
+		e->eligible = e->n_elig = e->ng = 0;
+		e->memo = NULL;
+	}
+}
+
+/* VM v in the cluster's lists (VMs without target, drain strands, those
+ * the recommended model frees, the what-if's). */
+static void vm_tally(struct report *x, size_t v, bool migratable, size_t eligible, struct tally *t,
+		     struct eval *scratch)
+{
+	const struct gw_cluster *c = x->c;
+	const struct gw_vmi *vmi = c->vmis[v];
+	const struct vm_rec *r = &x->vms[v];
+	char *name = report_vm_name(vmi);
+	if (migratable && eligible == 0)
+		json_array_append_new(t->without, json_string(name));
+	if ((!migratable || eligible == 0) && r->source >= 0) {
+		if (!t->strands[r->source])
+			t->strands[r->source] = json_array();
+		json_array_append_new(t->strands[r->source], json_string(name));
+	}
+	if (eligible == 0 && r->alt_rec >= 0 && eligible_under(x, vmi, r->alt_rec, r->source, scratch) > 0)
+		json_array_append_new(t->frees, json_string(name));
+	if (x->o.whatif_set_cpu_model && no_own_model(vmi)) {
+		const char *before = x->o.previous_cpu_model ? x->o.previous_cpu_model : "host-model";
+		if (strcmp(before, gw_sched_cpu_model(c, &vmi->spec, NULL)) != 0)
+			json_array_append_new(t->restart, json_string(name));
+		size_t was = eligible_under(x, vmi, r->alt_prev, r->source, scratch);
+		if (was == 0 && eligible > 0)
+			json_array_append_new(t->freed, json_string(name));
+		else if (was > 0 && eligible == 0)
+			json_array_append_new(t->stranded_by, json_string(name));
+	}
+	free(name);
+}
+
+/* ---- the VMs' text in threads ------------------------------------------------------------ */
+
+/* With -o json the report's per-VM part is the VMs' text: it is written
+ * by worker threads, a chunk of consecutive VMs each, into a ring of
+ * slots; the calling thread emits the chunks in VM order (and fills the
+ * cluster's lists), so the output is the single thread's, byte for byte,
+ * and at most GW_CHECK_SLOTS chunks of text are held at once.
+ *
+ * Data races: everything the workers read of the report is computed
+ * before they start (precompute: every memo, verdict and capacity a VM's
+ * report_eval or eligible_under looks up, the escaped node names and
+ * signature texts) and x->frozen turns the lazy fills into lookups that
+ * write nothing (triple_find, not triple_intern, which may grow the
+ * index). The cluster is only read (gw_sched_* compute from it, the
+ * cluster's hash index is built at load). Each worker writes only its
+ * own eval and the slot it took; a slot passes between a worker and the
+ * calling thread under the pool's mutex (state and chunk index), which
+ * orders the text's writes before its reads. The jansson lists and
+ * emit_text are the calling thread's alone. */
+struct slot {
+	size_t chunk;                      /* the chunk held when ready */
+	bool ready;
+	struct gw_buf text;                /* the chunk's VMs, one after another */
+	size_t *end;                       /* VM i of the chunk ends at end[i] */
+	bool *migratable;
+	size_t *eligible;
+};
+
+struct pool {
+	struct report *x;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t chunk, n_chunks;            /* VMs per chunk, chunks */
+	size_t next;                       /* the next chunk to take */
+	size_t emitted;                    /* chunks emitted */
+	struct slot *slots;
+	size_t n_slots;
+};
+
+/* Signature sigs[i] against every class. */
+static void verdicts_of(struct report *x, size_t i, void *arg)
+{
+	const size_t *sigs = arg;
+	for (size_t k = 0; k < x->n_classes; k++)
+		verdict(x, sigs[i], k);
+}
+
+/* Memo keys[i].value, its key in keys[i]. */
+static void memo_of(struct report *x, size_t i, void *arg)
+{
+	const struct triple_slot *keys = arg;
+	x->memos[keys[i].value] = memo_make(x, keys[i].a, keys[i].b, keys[i].c);
+}
+
+/* Every lookup the VMs' text and the cluster's lists make, done once so
+ * that the workers find them all (see above), itself in threads:
+ *  1. the memos' keys (signature, CPU, memory) of every VM's signatures
+ *     (own, under the recommended model, before --set-cpu-model), each
+ *     numbered once (triple_intern, here only);
+ *  2. each such signature's verdicts for every class (a memo walks
+ *     every class), a thread per signature: verdict() writes only its
+ *     own signature's arrays and interns subjects under subject_mu (the
+ *     subjects' ids then depend on the threads' order; nothing written
+ *     does: groups are sorted by subject name);
+ *  3. the capacities of every class for every request, here;
+ *  4. frozen, the memos, a thread per memo into its own slot, reading
+ *     the verdicts and capacities of 2 and 3;
+ *  5. the escaped node names and signature texts, here. */
+static void precompute(struct report *x, unsigned threads)
+{
+	const struct gw_cluster *c = x->c;
+	struct triple_slot *keys = NULL;   /* the new memos: key, index */
+	size_t n_keys = 0, *sigs = NULL, n_sigs = 0;
+	bool *sig_used = gw_calloc(x->n_sigs ? x->n_sigs : 1, sizeof(*sig_used));
+	struct triple_index requests = {0};
+	size_t n_requests = 0;
+	for (size_t v = 0; v < c->n_vmis; v++) {
+		const struct vm_rec *r = &x->vms[v];
+		const struct gw_vmi *vmi = c->vmis[v];
+		int64_t cpu = vmi->spec.cpu_request_millis, mem = report_memory_request(&vmi->spec);
+		const ssize_t own[] = {r->sig, r->alt_rec, r->alt_prev};
+		for (size_t i = 0; i < GW_ARRAY_SIZE(own); i++) {
+			if (own[i] < 0)
+				continue;
+			size_t sig = (size_t)own[i];
+			if (!sig_used[sig]) {
+				sig_used[sig] = true;
+				sigs = gw_realloc(sigs, (n_sigs + 1) * sizeof(*sigs));
+				sigs[n_sigs++] = sig;
+			}
+			if (triple_intern(&x->memo_index, sig, cpu, mem, x->n_memos + n_keys) < 0) {
+				keys = gw_realloc(keys, (n_keys + 1) * sizeof(*keys));
+				keys[n_keys] = (struct triple_slot){.a = sig, .b = cpu, .c = mem, .value = x->n_memos + n_keys};
+				n_keys++;
+			}
+			if ((cpu > 0 || mem > 0) && triple_intern(&requests, 0, cpu, mem, n_requests) < 0) {
+				for (size_t k = 0; k < x->n_classes; k++)
+					capacity(x, k, cpu, mem);
+				n_requests++;
+			}
+		}
+		if (r->sig >= 0)
+			sig_text_fill(&x->sigs[r->sig]);
+	}
+	pthread_mutex_t mu;
+	pthread_mutex_init(&mu, NULL);
+	x->subject_mu = &mu;
+	parallel_for(x, threads, n_sigs, verdicts_of, sigs);
+	x->subject_mu = NULL;
+	pthread_mutex_destroy(&mu);
+	for (size_t i = 0; i < c->n_nodes; i++)
+		node_text_fill(x, i);
+	x->frozen = true;
+	/* memos made before (none today) keep their place */
+	x->memos = gw_realloc(x->memos, (x->n_memos + n_keys + 1) * sizeof(*x->memos));
+	x->n_memos += n_keys;
+	parallel_for(x, threads, n_keys, memo_of, keys);
+	free(keys);
+	free(sigs);
+	free(sig_used);
+	free(requests.slots);
+}
+
+/* Chunk k's VMs into sl. */
+static void write_chunk(const struct pool *p, size_t k, struct slot *sl, struct eval *e)
+{
+	size_t first = k * p->chunk, last = first + p->chunk;
+	if (last > p->x->c->n_vmis)
+		last = p->x->c->n_vmis;
+	sl->text.len = 0;
+	for (size_t v = first; v < last; v++) {
+		vm_eval(p->x, v, e);
+		vm_text(p->x, v, e, &sl->migratable[v - first], &sl->text);
+		sl->eligible[v - first] = e->eligible;
+		sl->end[v - first] = sl->text.len;
+	}
+}
+
+static void *writer(void *arg)
+{
+	struct pool *p = arg;
+	struct eval e;
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (p->next < p->n_chunks && p->next >= p->emitted + p->n_slots)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->next >= p->n_chunks)
+			break;
+		size_t k = p->next++;
+		struct slot *sl = &p->slots[k % p->n_slots];
+		pthread_mutex_unlock(&p->mu);
+		write_chunk(p, k, sl, &e);
+		pthread_mutex_lock(&p->mu);
+		sl->chunk = k;
+		sl->ready = true;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	eval_fini(&e);
+	return NULL;
+}
+
+static void write_parallel(struct report *x, unsigned workers, struct tally *t,
+			   void (*emit_text)(const char *vm, size_t len, void *ctx), void *ctx)
+{
+	precompute(x, workers);
+	struct pool p;
+	memset(&p, 0, sizeof(p));
+	p.x = x;
+	p.chunk = x->o.text_chunk ? x->o.text_chunk : GW_CHECK_CHUNK;
+	p.n_chunks = (x->c->n_vmis + p.chunk - 1) / p.chunk;
+	p.n_slots = 2 * (size_t)workers;
+	p.slots = gw_calloc(p.n_slots, sizeof(*p.slots));
+	for (size_t i = 0; i < p.n_slots; i++) {
+		gw_buf_init(&p.slots[i].text);
+		p.slots[i].end = gw_calloc(p.chunk, sizeof(size_t));
+		p.slots[i].migratable = gw_calloc(p.chunk, sizeof(bool));
+		p.slots[i].eligible = gw_calloc(p.chunk, sizeof(size_t));
+	}
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	pthread_t *tids = gw_calloc(workers, sizeof(*tids));
+	unsigned started = 0;
+	for (; started < workers; started++)
+		if (pthread_create(&tids[started], NULL, writer, &p) != 0)
+			break;
+	struct eval scratch, own;
+	memset(&scratch, 0, sizeof(scratch));
+	memset(&own, 0, sizeof(own));
+	for (size_t k = 0; k < p.n_chunks; k++) {
+		struct slot *sl = &p.slots[k % p.n_slots];
+		if (!started) {
+			write_chunk(&p, k, sl, &own);   /* no thread could start */
+		} else {
+			pthread_mutex_lock(&p.mu);
+			while (!(sl->ready && sl->chunk == k))
+				pthread_cond_wait(&p.cv, &p.mu);
+			pthread_mutex_unlock(&p.mu);
+		}
+		size_t first = k * p.chunk, n = x->c->n_vmis - first < p.chunk ? x->c->n_vmis - first : p.chunk;
+		for (size_t i = 0; i < n; i++) {
+			size_t from = i ? sl->end[i - 1] : 0;
+			vm_tally(x, first + i, sl->migratable[i], sl->eligible[i], t, &scratch);
+			emit_text(sl->text.data + from, sl->end[i] - from, ctx);
+		}
+		pthread_mutex_lock(&p.mu);
+		sl->ready = false;
+		p.emitted++;
+		pthread_cond_broadcast(&p.cv);
+		pthread_mutex_unlock(&p.mu);
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	free(tids);
+	eval_fini(&scratch);
+	eval_fini(&own);
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.mu);
+	for (size_t i = 0; i < p.n_slots; i++) {
+		gw_buf_fini(&p.slots[i].text);
+		free(p.slots[i].end);
+		free(p.slots[i].migratable);
+		free(p.slots[i].eligible);
+	}
+	free(p.slots);
+}
+
 /* One of emit (each VM's object) and emit_text (its compact text). */
 static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_modeldb *db,
 			    const struct gw_rule_set *rules, const struct gw_check_options *o,
@@ -1157,6 +1794,8 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	else
 		gw_check_options_init(&x.o);
 	x.sig_index = json_object();
+	x.sig_memo = json_object();
+	x.text = emit_text != NULL;
 	x.referenced = json_object();
 	x.subject_index = json_object();
 	gw_strv_init(&x.subjects);
@@ -1171,64 +1810,44 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	json_t *recommended = NULL;
 	json_object_set_new(cluster, "domains", report_domains(&x, &recommended));
 
-	signatures(&x);
+	unsigned workers = emit_text ? writer_threads(&x) : 1;
+	signatures(&x, workers);
 	build_classes(&x);
 	json_object_set_new(cluster, "nodeClasses", json_integer((json_int_t)x.n_classes));
 	json_object_set_new(cluster, "placementSignatures", json_integer((json_int_t)x.n_sigs));
 
-	json_t *without = json_array(), *frees = json_array();
-	json_t *restart = json_array(), *freed = json_array(), *stranded_by = json_array();
-	json_t **strands = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*strands));
-	struct eval e, scratch;
-	struct gw_buf text;
-	gw_buf_init(&text);
-	memset(&e, 0, sizeof(e));
-	memset(&scratch, 0, sizeof(scratch));
-	for (size_t v = 0; v < c->n_vmis; v++) {
-		const struct gw_vmi *vmi = c->vmis[v];
-		struct vm_rec *r = &x.vms[v];
-		if (r->sig >= 0)
-			report_eval(&x, vmi, (size_t)r->sig, r->source, true, &e);
-		else {
-			e.eligible = e.n_elig = e.ng = 0;
+	struct tally t = {json_array(), json_array(), json_array(), json_array(), json_array(), NULL};
+	t.strands = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*t.strands));
+	if (workers > 1) {
+		write_parallel(&x, workers, &t, emit_text, ctx);
+	} else {
+		struct eval e, scratch;
+		struct gw_buf text;
+		gw_buf_init(&text);
+		memset(&e, 0, sizeof(e));
+		memset(&scratch, 0, sizeof(scratch));
+		for (size_t v = 0; v < c->n_vmis; v++) {
+			bool migratable;
+			json_t *vm = NULL;
+			vm_eval(&x, v, &e);
+			if (emit_text) {
+				text.len = 0;
+				vm_text(&x, v, &e, &migratable, &text);
+			} else {
+				vm = vm_json(&x, v, &e, &migratable);
+			}
+			vm_tally(&x, v, migratable, e.eligible, &t, &scratch);
+			if (emit_text)
+				emit_text(text.data, text.len, ctx);
+			else
+				emit(vm, ctx);
 		}
-		bool migratable;
-		json_t *vm = NULL;
-		if (emit_text) {
-			text.len = 0;
-			vm_text(&x, v, &e, &migratable, &text);
-		} else {
-			vm = vm_json(&x, v, &e, &migratable);
-		}
-		char *name = report_vm_name(vmi);
-		if (migratable && e.eligible == 0)
-			json_array_append_new(without, json_string(name));
-		if ((!migratable || e.eligible == 0) && r->source >= 0) {
-			if (!strands[r->source])
-				strands[r->source] = json_array();
-			json_array_append_new(strands[r->source], json_string(name));
-		}
-		if (e.eligible == 0 && r->alt_rec >= 0 && eligible_under(&x, vmi, r->alt_rec, r->source, &scratch) > 0)
-			json_array_append_new(frees, json_string(name));
-		if (x.o.whatif_set_cpu_model && no_own_model(vmi)) {
-			const char *before = x.o.previous_cpu_model ? x.o.previous_cpu_model : "host-model";
-			if (strcmp(before, gw_sched_cpu_model(c, &vmi->spec, NULL)) != 0)
-				json_array_append_new(restart, json_string(name));
-			size_t was = eligible_under(&x, vmi, r->alt_prev, r->source, &scratch);
-			if (was == 0 && e.eligible > 0)
-				json_array_append_new(freed, json_string(name));
-			else if (was > 0 && e.eligible == 0)
-				json_array_append_new(stranded_by, json_string(name));
-		}
-		free(name);
-		if (emit_text)
-			emit_text(text.data, text.len, ctx);
-		else
-			emit(vm, ctx);
+		gw_buf_fini(&text);
+		eval_fini(&e);
+		eval_fini(&scratch);
 	}
-	gw_buf_fini(&text);
-	eval_fini(&e);
-	eval_fini(&scratch);
+	json_t *without = t.without, *frees = t.frees, *restart = t.restart, *freed = t.freed,
+	       *stranded_by = t.stranded_by, **strands = t.strands;
 
 	json_object_set_new(cluster, "vmsWithoutTarget", without);
 	json_t *ds = json_object();

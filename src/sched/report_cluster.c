@@ -159,7 +159,11 @@ json_t *report_domains(struct report *x, json_t **recommended)
 			if (!cpu_label(node->meta.labels.keys[l]))
 				continue;
 			labelled = true;
-			gw_buf_printf(&b, "%s=%s\x01", node->meta.labels.keys[l], node->meta.labels.values[l]);
+			/* key=value\x01, without printf: ~150 CPU labels a node */
+			gw_buf_puts(&b, node->meta.labels.keys[l]);
+			gw_buf_add(&b, "=", 1);
+			gw_buf_puts(&b, node->meta.labels.values[l]);
+			gw_buf_add(&b, "\x01", 1);
 		}
 		if (!b.data)
 			gw_buf_puts(&b, "");

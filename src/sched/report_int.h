@@ -4,6 +4,8 @@
 #ifndef GODWIT_REPORT_INT_H
 #define GODWIT_REPORT_INT_H
 
+#include <pthread.h>
+
 #include "sched_int.h"
 
 /* A placement signature: what decides which nodes may take a VM. */
@@ -54,11 +56,14 @@ struct group {
 	size_t subject;                    /* interned id, 0 = none */
 	size_t count;                      /* all of them */
 	size_t *idx, n, cap_idx;           /* the first ones (capped) */
+	size_t from;                       /* memo group + 1 it equals (its text: memo.frag), or 0 */
 };
 
 struct eval {
 	size_t eligible;                   /* all of them */
 	size_t *elig, n_elig, cap_elig;    /* the first ones (capped) */
+	const struct memo *memo;           /* where they come from (report_eval) */
+	bool elig_from_memo;               /* elig is the memo's list (its text: memo.elig_text) */
 	struct group *g;
 	size_t ng, capg;
 	/* (subject id, code) -> group index + 1 when stamp matches this VM */
@@ -74,6 +79,12 @@ struct memo {
 	size_t ng;
 	size_t eligible;
 	size_t *elig, n_elig;
+	/* Text reports: each group's object and the list of eligible names as
+	 * a VM whose source node is in neither has them (vm_text copies them):
+	 * group i's text is text[frag[i]..frag[i + 1]), the list's
+	 * text[frag[ng]..len). */
+	char *text;
+	size_t *frag, len;
 };
 
 /* (index, cpu, mem) -> dense index: the memos and capacities are looked
@@ -104,6 +115,7 @@ struct report {
 	struct sig *sigs;
 	size_t n_sigs, cap_sigs;
 	json_t *sig_index;                 /* signature key -> index */
+	json_t *sig_memo;                  /* (source node, other inputs) -> index (vmi_signature) */
 	json_t *referenced;                /* label keys some signature names -> key id */
 	size_t n_referenced;
 	const char **class_labels;         /* [class * n_referenced + key id]: the value, or NULL */
@@ -120,6 +132,9 @@ struct report {
 	size_t n_memos;
 	struct triple_index memo_index;    /* (sig, cpu, mem) -> index */
 	char *recommended;                 /* recommended cluster model, or NULL */
+	bool frozen;                       /* precomputed: lookups only (write_parallel) */
+	bool text;                         /* the VMs as text: memos keep theirs */
+	pthread_mutex_t *subject_mu;       /* guards the subjects while verdicts are made in threads */
 };
 
 int64_t report_memory_request(const struct gw_vmi_spec *s);

@@ -18,6 +18,20 @@ void sched_selector_reason(const char *name, const char *key, const char *want, 
 /* true when some key of m starts with prefix. */
 bool sched_map_has_prefix(const struct gw_map *m, const char *prefix);
 
+/* gw_sched_target_selector in two steps: what does not depend on the
+ * source node (launch selector, addedNodeSelector, remembered host-model
+ * entries; *host_labels when the source node's host model is still to
+ * come), then what does (its host-model labels, the vendor pin). */
+void sched_target_selector_pre(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
+			       struct gw_map *selector, struct gw_node_affinity *affinity, bool *host_labels);
+int sched_target_selector_node(const struct gw_vmi *vmi, const struct gw_node *source, bool host_labels,
+			       struct gw_map *selector, struct gw_err **err);
+/* Appends to key all that sched_target_selector_node(vmi, source,
+ * host_labels, selector) reads of the source node: with equal keys (and
+ * equal selector and host_labels) it adds the same entries. False when
+ * it would fail (its message names the VMI: not to be shared). */
+bool sched_target_node_key(const struct gw_map *selector, const struct gw_node *source, bool host_labels,
+			   struct gw_buf *key);
 const struct gw_node *sched_find_node(const struct gw_cluster *c, const char *name);
 const struct gw_namespace *sched_find_namespace(const struct gw_cluster *c, const char *name);
 bool sched_feature_gate(const struct gw_cluster *c, const char *gate);

@@ -2,6 +2,7 @@
 /* CPU model in effect, launch pod selectors and affinity, migration
  * target selectors (kubevirt-behaviour.md 2.1-2.5). */
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "sched_int.h"
@@ -157,18 +158,10 @@ static bool is_remembered_key(const char *key)
 	return strstr(key, SCHED_PREFIX_CPU_FEATURE) || strstr(key, SCHED_PREFIX_CPU_MODEL_MIGRATION);
 }
 
-/* The source pod's nodeSelector: the remembered launcher selectors, else
- * the launch selectors KubeVirt rendered for this VMI (which is what its
- * first launcher pod carries; this is where the QUIRK comes from). */
-static void source_pod_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, struct gw_map *out,
-				bool *remembered)
-{
-	*remembered = vmi->has_launcher_selector;
-	if (vmi->has_launcher_selector)
-		sched_map_overlay(out, &vmi->launcher_selector);
-	else
-		gw_sched_launch_selector(c, vmi, out, NULL);
-}
+/* The source pod's nodeSelector is the remembered launcher selectors,
+ * else the launch selectors KubeVirt rendered for this VMI (which is what
+ * its first launcher pod carries; this is where the QUIRK comes from):
+ * the launcher selector is read in place, the launch selector rendered. */
 
 enum gw_selector_source gw_sched_selector_source(const struct gw_cluster *c, const struct gw_vmi *vmi)
 {
@@ -177,13 +170,17 @@ enum gw_selector_source gw_sched_selector_source(const struct gw_cluster *c, con
 		return GW_SELECTOR_NONE;
 	if (strcmp(model, "host-model") != 0)
 		return GW_SELECTOR_NAMED_MODEL;
-	struct gw_map pod = {0};
-	bool remembered;
-	source_pod_selector(c, vmi, &pod, &remembered);
+	/* the source pod's selector */
+	struct gw_map rendered = {0};
+	const struct gw_map *pod = &vmi->launcher_selector;
+	if (!vmi->has_launcher_selector) {
+		gw_sched_launch_selector(c, vmi, &rendered, NULL);
+		pod = &rendered;
+	}
 	bool found = false;
-	for (size_t i = 0; i < pod.n && !found; i++)
-		found = is_remembered_key(pod.keys[i]);
-	gw_map_fini(&pod);
+	for (size_t i = 0; i < pod->n && !found; i++)
+		found = is_remembered_key(pod->keys[i]);
+	gw_map_fini(&rendered);
 	return found ? GW_SELECTOR_REMEMBERED : GW_SELECTOR_SOURCE_NODE;
 }
 
@@ -214,25 +211,25 @@ static size_t prefix_start(const struct gw_map *m, const char *prefix)
 	return lo;
 }
 
-/* KubeVirt 2.5, host-model selector computation. */
-static int host_model_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_node *source,
-			       struct gw_map *selector, struct gw_err **err)
+/* KubeVirt 2.5 step 1, host-model: the remembered cpu-feature /
+ * cpu-model-migration entries of the source pod's selector `pod`; *found
+ * when there are any. */
+static void host_model_remembered(const struct gw_map *pod, struct gw_map *selector, bool *found)
 {
-	struct gw_map pod = {0};
-	bool remembered, found = false;
-
-	/* step 1: remembered cpu-feature / cpu-model-migration entries */
-	source_pod_selector(c, vmi, &pod, &remembered);
-	for (size_t i = 0; i < pod.n; i++) {
-		if (is_remembered_key(pod.keys[i])) {
-			gw_map_set(selector, pod.keys[i], pod.values[i]);
-			found = true;
+	*found = false;
+	for (size_t i = 0; i < pod->n; i++) {
+		if (is_remembered_key(pod->keys[i])) {
+			gw_map_set(selector, pod->keys[i], pod->values[i]);
+			*found = true;
 		}
 	}
-	gw_map_fini(&pod);
-	if (found)
-		return 0;
-	/* step 2: the source node's host model and its required features */
+}
+
+/* KubeVirt 2.5 step 2, host-model: the source node's host model and its
+ * required features. */
+static int host_model_node(const struct gw_vmi *vmi, const struct gw_node *source, struct gw_map *selector,
+			   struct gw_err **err)
+{
 	if (!source)
 		return gw_err_set(err, -ENOENT, "node \"%s\" associated with vmi \"%s\" does not exist",
 				  vmi->node_name ? vmi->node_name : "", vmi->meta.name);
@@ -257,13 +254,11 @@ static int host_model_selector(const struct gw_cluster *c, const struct gw_vmi *
 	return 0;
 }
 
-int gw_sched_target_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
-			     struct gw_map *selector, struct gw_node_affinity *affinity, struct gw_err **err)
+void sched_target_selector_pre(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
+			       struct gw_map *selector, struct gw_node_affinity *affinity, bool *host_labels)
 {
 	struct gw_map rendered = {0};
-	const struct gw_node *source = sched_find_node(c, vmi->node_name);
 	const char *model = gw_sched_cpu_model(c, &vmi->spec, NULL);
-	int r;
 
 	/* step 1: render a launch pod for the VMI */
 	gw_sched_launch_selector(c, vmi, &rendered, affinity);
@@ -272,32 +267,94 @@ int gw_sched_target_selector(const struct gw_cluster *c, const struct gw_vmi *vm
 	if (vmim)
 		sched_map_overlay(selector, &vmim->added_node_selector);
 	sched_map_overlay(selector, &rendered);
-	gw_map_fini(&rendered);
-	/* step 5: host-model selectors, overwriting */
+	/* step 5: host-model selectors, overwriting: the remembered ones,
+	 * else (sched_target_selector_node) the source node's. The source
+	 * pod's selector: the remembered launcher selector, else the launch
+	 * selector rendered above (gw_sched_launch_selector's selector does
+	 * not depend on its affinity argument). */
+	*host_labels = false;
 	if (strcmp(model, "host-model") == 0) {
-		r = host_model_selector(c, vmi, source, selector, err);
+		bool found;
+		host_model_remembered(vmi->has_launcher_selector ? &vmi->launcher_selector : &rendered, selector,
+				      &found);
+		*host_labels = !found;
+	}
+	gw_map_fini(&rendered);
+}
+
+/* The source node's first cpu-vendor label in byte order (labels are
+ * sorted), or NULL. */
+static const char *vendor_label(const struct gw_node *source)
+{
+	const struct gw_map *l = &source->meta.labels;
+	size_t i = prefix_start(l, SCHED_PREFIX_CPU_VENDOR);
+	return i < l->n && gw_str_has_prefix(l->keys[i], SCHED_PREFIX_CPU_VENDOR) ? l->keys[i] : NULL;
+}
+
+static bool has_vendor(const struct gw_map *selector)
+{
+	size_t i = prefix_start(selector, SCHED_PREFIX_CPU_VENDOR);
+	return i < selector->n && gw_str_has_prefix(selector->keys[i], SCHED_PREFIX_CPU_VENDOR);
+}
+
+int sched_target_selector_node(const struct gw_vmi *vmi, const struct gw_node *source, bool host_labels,
+			       struct gw_map *selector, struct gw_err **err)
+{
+	/* step 5, the source node's host model */
+	if (host_labels) {
+		int r = host_model_node(vmi, source, selector, err);
 		if (r < 0)
-			goto fail;
+			return r;
 	}
 	/* step 6: vendor pin from the source node (all models, since v1.8) */
-	if (!sched_map_has_prefix(selector, SCHED_PREFIX_CPU_VENDOR)) {
-		if (!source) {
-			r = gw_err_set(err, -ENOENT, "node \"%s\" associated with vmi \"%s\" does not exist",
-				       vmi->node_name ? vmi->node_name : "", vmi->meta.name);
-			goto fail;
-		}
+	if (!has_vendor(selector)) {
+		if (!source)
+			return gw_err_set(err, -ENOENT, "node \"%s\" associated with vmi \"%s\" does not exist",
+					  vmi->node_name ? vmi->node_name : "", vmi->meta.name);
 		/* "the first key found": labels are sorted, so the first in
 		 * byte order (KubeVirt's map order is random). */
-		for (size_t i = 0; i < source->meta.labels.n; i++) {
-			if (gw_str_has_prefix(source->meta.labels.keys[i], SCHED_PREFIX_CPU_VENDOR)) {
-				gw_map_set(selector, source->meta.labels.keys[i], "true");
-				break;
-			}
-		}
+		const char *vendor = vendor_label(source);
+		if (vendor)
+			gw_map_set(selector, vendor, "true");
 	}
 	return 0;
-fail:
-	if (affinity)
+}
+
+bool sched_target_node_key(const struct gw_map *selector, const struct gw_node *source, bool host_labels,
+			   struct gw_buf *key)
+{
+	if (host_labels) {
+		/* its host-model labels (and vendor): the node itself */
+		if (!source)
+			return false;
+		/* "h" and its address in hex (a text key: no NUL byte) */
+		char hex[2 + 2 * sizeof(uintptr_t)];
+		uintptr_t a = (uintptr_t)source;
+		size_t n = 0;
+		hex[n++] = 'h';
+		for (size_t i = 0; i < 2 * sizeof(a); i++, a >>= 4)
+			hex[n++] = "0123456789abcdef"[a & 15];
+		gw_buf_add(key, hex, n);
+		return true;
+	}
+	if (has_vendor(selector)) {
+		gw_buf_puts(key, "-");
+		return true;
+	}
+	if (!source)
+		return false;
+	const char *vendor = vendor_label(source);
+	gw_buf_printf(key, "v%s", vendor ? vendor : "");
+	return true;
+}
+
+int gw_sched_target_selector(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
+			     struct gw_map *selector, struct gw_node_affinity *affinity, struct gw_err **err)
+{
+	bool host_labels;
+	sched_target_selector_pre(c, vmi, vmim, selector, affinity, &host_labels);
+	int r = sched_target_selector_node(vmi, sched_find_node(c, vmi->node_name), host_labels, selector, err);
+	if (r < 0 && affinity)
 		gw_node_affinity_fini(affinity);
 	return r;
 }

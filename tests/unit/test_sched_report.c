@@ -254,6 +254,107 @@ static void collect_tree(json_t *vm, void *ctx)
 	json_decref(vm);
 }
 
+/* A host-model VMI with no cpu model: its selector comes from its node. */
+#define HVMI(name, node, extra_spec)                                                                     \
+	"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: " name            \
+	"\n  namespace: default\nspec:\n" extra_spec "  domain:\n    resources:\n      requests:\n"         \
+	"        memory: 1Gi\n    devices: {}\nstatus:\n  phase: Running\n  nodeName: " node "\n"
+
+#define HOST_HASWELL                                                                                     \
+	"    host-model-cpu.node.kubevirt.io/Haswell: 'true'\n"                                            \
+	"    host-model-required-features.node.kubevirt.io/vmx: 'true'\n"                                 \
+	"    cpu-model-migration.node.kubevirt.io/Haswell: 'true'\n"                                      \
+	"    cpu-feature.node.kubevirt.io/vmx: 'true'\n"
+
+static json_t *eligible_names(json_t *report, const char *vm)
+{
+	return json_object_get(json_object_get(vm_of(report, vm), "eligibleTargets"), "nodes");
+}
+
+/* Placement signatures are memoized per source node and the VM's other
+ * inputs (vmi_signature): VMIs on one node that differ in one input
+ * (tolerations, nodeSelector, a pending migration's addedNodeSelector)
+ * keep their own signature, and every VM's selector is what
+ * gw_sched_target_selector makes of it alone. */
+static void test_signature_memo(void **state)
+{
+	(void)state;
+	struct gw_cluster *c = load(
+		NODE("a", HOST_HASWELL, "")
+		NODE("t", HOST_HASWELL "    zone: z1\n", "  taints:\n  - key: gpu\n    effect: NoSchedule\n")
+		NODE("b", HOST_HASWELL "    zone: z2\n", "")
+		NODE("s", "    host-model-cpu.node.kubevirt.io/Skylake: 'true'\n", "")
+		NODE("m", "", "")
+		HVMI("plain", "a", "") HVMI("plain2", "a", "")
+		HVMI("tolerant", "a", "  tolerations:\n  - key: gpu\n    operator: Exists\n    effect: NoSchedule\n")
+		HVMI("zoned", "a", "  nodeSelector:\n    zone: z2\n")
+		HVMI("moving", "a", "")
+		HVMI("sky", "s", "")
+		HVMI("nomodel1", "m", "") HVMI("nomodel2", "m", "")
+		HVMI("lost1", "nowhere", "") HVMI("lost2", "nowhere", "")
+		"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceMigration\nmetadata:\n"
+		"  name: mig\n  namespace: default\nspec:\n  vmiName: moving\n  addedNodeSelector:\n    zone: z1\n");
+	json_t *r = gw_sched_check(c, NULL, NULL, NULL);
+	/* plain: b only (t tainted); tolerant: b and t; zoned: b; moving: t, tainted */
+	json_t *e = eligible_names(r, "plain");
+	assert_int_equal(json_array_size(e), 1);
+	assert_true(list_has(e, "b"));
+	assert_true(json_equal(e, eligible_names(r, "plain2")));
+	e = eligible_names(r, "tolerant");
+	assert_int_equal(json_array_size(e), 2);
+	assert_true(list_has(e, "t"));
+	e = eligible_names(r, "zoned");
+	assert_int_equal(json_array_size(e), 1);
+	assert_true(list_has(e, "b"));
+	assert_int_equal(json_array_size(eligible_names(r, "moving")), 0);
+	assert_non_null(group_of(vm_of(r, "moving"), "TaintNotTolerated", "gpu"));
+	/* failures keep their own message */
+	const char *m1 = json_string_value(json_object_get(vm_of(r, "lost1"), "selectorError"));
+	const char *m2 = json_string_value(json_object_get(vm_of(r, "lost2"), "selectorError"));
+	assert_non_null(strstr(m1, "\"lost1\""));
+	assert_non_null(strstr(m2, "\"lost2\""));
+	assert_non_null(json_object_get(vm_of(r, "nomodel2"), "selectorError"));
+	/* every selector and affinity as computed for the VMI alone */
+	for (size_t i = 0; i < c->n_vmis; i++) {
+		const struct gw_vmi *vmi = c->vmis[i];
+		const struct gw_vmim *pending = !strcmp(vmi->meta.name, "moving") ? c->vmims[0] : NULL;
+		struct gw_map sel = {0};
+		struct gw_node_affinity aff = {0};
+		struct gw_err *err = NULL;
+		json_t *vm = vm_of(r, vmi->meta.name);
+		if (gw_sched_target_selector(c, vmi, pending, &sel, &aff, &err) < 0) {
+			assert_string_equal(json_string_value(json_object_get(vm, "selectorError")), gw_err_msg(err));
+			gw_err_free(err);
+			gw_map_fini(&sel);
+			continue;
+		}
+		json_t *js = gw_map_to_json(&sel), *ja = gw_node_affinity_to_json(&aff);
+		assert_true(json_equal(js, json_object_get(vm, "targetSelector")));
+		assert_true(json_equal(ja, json_object_get(vm, "targetAffinity")));
+		json_decref(js);
+		json_decref(ja);
+		gw_map_fini(&sel);
+		gw_node_affinity_fini(&aff);
+	}
+	assert_false(json_equal(json_object_get(vm_of(r, "plain"), "targetSelector"),
+				json_object_get(vm_of(r, "sky"), "targetSelector")));
+	json_decref(r);
+	/* the same in threads (signatures_threads), text against tree */
+	struct gw_check_options o;
+	gw_check_options_init(&o);
+	o.threads = 2;
+	o.text_chunk = 1;
+	struct gw_buf text, tree;
+	gw_buf_init(&text);
+	gw_buf_init(&tree);
+	json_decref(gw_sched_check_stream_text(c, NULL, NULL, &o, collect_text, &text));
+	json_decref(gw_sched_check_stream(c, NULL, NULL, &o, collect_tree, &tree));
+	assert_string_equal(text.data, tree.data);
+	gw_buf_fini(&text);
+	gw_buf_fini(&tree);
+	gw_cluster_free(c);
+}
+
 /* gw_sched_check_stream_text writes what the compact writer makes of
  * gw_sched_check_stream's objects, byte for byte: blockers, rejections
  * with and without subject, a VM whose node is missing (selectorError),
@@ -289,6 +390,89 @@ static void test_text_matches_tree(void **state)
 	gw_cluster_free(c);
 }
 
+static json_t *text_report(const struct gw_cluster *c, const struct gw_cpu_modeldb *db, struct gw_check_options *o,
+			   unsigned threads, size_t chunk, struct gw_buf *text)
+{
+	o->threads = threads;
+	o->text_chunk = chunk;
+	gw_buf_init(text);
+	return gw_sched_check_stream_text(c, db, NULL, o, collect_text, text);
+}
+
+/* The VMs' text written by threads, chunk by chunk, is the single
+ * thread's, and so are the cluster's lists, on a generated cluster of
+ * more than one chunk (default and tiny chunks, more threads than
+ * chunks), with the recommended model and a what-if's lookups. */
+static void test_threads_same_text(void **state)
+{
+	(void)state;
+	struct gw_cpu_modeldb *db = NULL;
+	struct gw_err *err = NULL;
+	assert_int_equal(gw_cpu_modeldb_builtin(&db, &err), 0);
+	struct gw_buf y;
+	gw_buf_init(&y);
+	static const char *const models[] = {"Haswell", "Skylake", "IvyBridge"};
+	for (int i = 0; i < 40; i++) {
+		const char *m = models[i % 3];
+		gw_buf_printf(&y,
+			      "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n%02d\n  labels:\n"
+			      "    kubevirt.io/schedulable: 'true'\n    kubernetes.io/arch: amd64\n"
+			      "    kubernetes.io/hostname: n%02d\n    machine-type.node.kubevirt.io/q35: 'true'\n"
+			      "    cpu-vendor.node.kubevirt.io/Intel: 'true'\n"
+			      "    cpu-model.node.kubevirt.io/%s: 'true'\n"
+			      "    cpu-model-migration.node.kubevirt.io/%s: 'true'\n"
+			      "    host-model-cpu.node.kubevirt.io/%s: 'true'\n"
+			      "    host-model-required-features.node.kubevirt.io/vmx: 'true'\n"
+			      "    cpu-feature.node.kubevirt.io/vmx: 'true'\n    zone: z%d\n"
+			      "spec:\n  unschedulable: %s\n%s"
+			      "status:\n  allocatable:\n    cpu: '%d'\n    memory: %dGi\n",
+			      i, i, m, m, m, i % 4, i % 11 == 5 ? "true" : "false",
+			      i % 7 == 3 ? "  taints:\n  - key: gpu\n    effect: NoSchedule\n" : "", 4 + i % 5,
+			      8 + 4 * (i % 4));
+	}
+	for (int v = 0; v < 1300; v++) {
+		gw_buf_printf(&y,
+			      "---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n"
+			      "  name: vm%04d\n  namespace: ns%d\nspec:\n%s%s  domain:\n%s    resources:\n"
+			      "      requests:\n        memory: %dGi\n        cpu: %dm\n    devices: {}\n"
+			      "status:\n  phase: Running\n  nodeName: %s%02d\n",
+			      v, v % 3, v % 9 == 1 ? "  tolerations:\n  - key: gpu\n    operator: Exists\n" : "",
+			      v % 13 == 2 ? "  nodeSelector:\n    zone: z1\n" : "",
+			      v % 4 == 0 ? "    cpu:\n      model: Haswell\n" : "", 1 + v % 6, 500 * (1 + v % 5),
+			      v % 97 == 7 ? "gone" : "n", v % 40);
+	}
+	struct gw_cluster *c = load(y.data);
+	gw_buf_fini(&y);
+	for (int whatif = 0; whatif < 2; whatif++) {
+		struct gw_check_options o;
+		gw_check_options_init(&o);
+		o.whatif_set_cpu_model = whatif;
+		o.previous_cpu_model = whatif ? "Haswell" : NULL;
+		struct gw_buf one, many;
+		json_t *r1 = text_report(c, db, &o, 1, 0, &one);
+		const struct {
+			unsigned threads;
+			size_t chunk;
+		} runs[] = {{2, 0}, {3, 7}, {8, 1000}, {0, 0}};
+		for (size_t i = 0; i < GW_ARRAY_SIZE(runs); i++) {
+			json_t *r = text_report(c, db, &o, runs[i].threads, runs[i].chunk, &many);
+			assert_int_equal(one.len, many.len);
+			assert_memory_equal(one.data, many.data, one.len);
+			assert_true(json_equal(r1, r));
+			json_decref(r);
+			gw_buf_fini(&many);
+		}
+		/* the lists are not empty: the tally was exercised */
+		json_t *cl = json_object_get(r1, "cluster");
+		assert_true(json_array_size(json_object_get(cl, "vmsWithoutTarget")) > 0);
+		assert_true(json_object_size(json_object_get(cl, "drainStrands")) > 0);
+		json_decref(r1);
+		gw_buf_fini(&one);
+	}
+	gw_cluster_free(c);
+	gw_cpu_modeldb_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +482,8 @@ int main(void)
 		cmocka_unit_test(test_whatif_remove_and_model),
 		cmocka_unit_test(test_whatif_add_profile),
 		cmocka_unit_test(test_text_matches_tree),
+		cmocka_unit_test(test_signature_memo),
+		cmocka_unit_test(test_threads_same_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
