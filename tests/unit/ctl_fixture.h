@@ -35,6 +35,7 @@ enum agent_stage {
 struct fx_agent {
 	pthread_t thread;
 	bool running;
+	struct gw_store_watch *watch;  /* opened by fx_monitor_start, read by the thread */
 	pthread_mutex_t lock;      /* guards everything below */
 	bool stop;
 	enum agent_stage hold;
@@ -48,6 +49,7 @@ struct fx_agent {
 struct fx_monitor {
 	pthread_t thread;
 	bool running;
+	struct gw_store_watch *watch;  /* opened by fx_monitor_start, read by the thread */
 	pthread_mutex_t lock;      /* guards everything below */
 	bool stop;
 	size_t n;                  /* migrations seen */
@@ -434,12 +436,8 @@ static void *fx_monitor_main(void *p)
 {
 	struct fx *f = p;
 	struct fx_monitor *m = &f->mon;
-	struct gw_store_watch *w = NULL;
+	struct gw_store_watch *w = m->watch;
 	struct gw_err *err = NULL;
-	int64_t rv = 0;
-	if (gw_store_current_rv(f->store, &rv, &err) < 0 ||
-	    gw_store_watch(f->store, "virtualmachineinstancemigrations", NULL, rv, &w, &err) < 0)
-		FX_DIE("monitor watch: %s", gw_err_msg(err));
 	for (;;) {
 		pthread_mutex_lock(&m->lock);
 		bool stop = m->stop;
@@ -464,9 +462,19 @@ static void *fx_monitor_main(void *p)
 	return NULL;
 }
 
+/* The watch starts here, before the caller goes on: a thread that opened
+ * it itself could miss what the controllers do first (under load it saw
+ * nothing of a migration failed and deleted in the first pass). */
 static inline void fx_monitor_start(struct fx *f)
 {
+	struct gw_err *err = NULL;
+	int64_t rv = 0;
+	if (gw_store_current_rv(f->store, &rv, &err) < 0 ||
+	    gw_store_watch(f->store, "virtualmachineinstancemigrations", NULL, rv, &f->mon.watch, &err) < 0)
+		FX_DIE("monitor watch: %s", gw_err_msg(err));
 	f->mon.running = pthread_create(&f->mon.thread, NULL, fx_monitor_main, f) == 0;
+	if (!f->mon.running)
+		FX_DIE("monitor thread");
 	if (f->mon.running)
 		pthread_setname_np(f->mon.thread, "test-monitor");
 }

@@ -237,6 +237,7 @@ static void test_abort_scheduled(void **state)
 	assert_true(fx_wait_phase(&f, "mig", "<gone>", WAIT_MS));
 	fx_monitor_stop(&f);
 	json_t *last = fx_monitor_last(&f, "mig");
+	assert_non_null(last);
 	assert_string_equal(fx_s(last, "status", "phase", NULL), "Failed");
 	json_t *vmi = fx_get(&f, "virtualmachineinstances", "default", "vm1");
 	assert_null(json_object_get(json_object_get(vmi, "status"), "migrationState"));
@@ -267,6 +268,7 @@ static void test_abort_too_late(void **state)
 	fx_start(&f, GW_CTL_MIGRATION);
 	assert_true(fx_wait_phase(&f, "mig", "<gone>", WAIT_MS));
 	fx_monitor_stop(&f);
+	assert_non_null(fx_monitor_last(&f, "mig"));
 	assert_string_equal(fx_s(fx_monitor_last(&f, "mig"), "status", "phase", NULL), "Succeeded");
 	json_t *vmi = fx_get(&f, "virtualmachineinstances", "default", "vm1");
 	assert_string_equal(fx_s(vmi, "status", "nodeName", NULL), "dst");
