@@ -1042,10 +1042,16 @@ static void put_group(struct report *x, struct gw_buf *b, struct group *g)
 	gw_buf_add(b, "}", 1);
 }
 
-static void put_settings(const struct report *x, struct gw_buf *b, const struct gw_vmi *vmi)
+/* gw_sched_settings's, the winning policy from e's memo. */
+static void put_settings(const struct report *x, struct gw_buf *b, const struct gw_vmi *vmi, struct eval *e,
+			 const char *method)
 {
+	if (!e->policies) {
+		e->policies = gw_malloc(sizeof(*e->policies));
+		sched_policy_memo_init(e->policies, x->c, x->rules);
+	}
 	struct gw_migration_settings s;
-	gw_sched_settings(x->c, vmi, x->rules, &s);
+	sched_settings_of(x->c, vmi, x->rules, sched_policy_memo_get(e->policies, vmi), method, &s);
 	bool disruption = s.config.allow_workload_disruption < 0 ? s.config.allow_post_copy
 								  : s.config.allow_workload_disruption != 0;
 	gw_buf_add(b, "{", 1);
@@ -1139,8 +1145,9 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	}
 	gw_buf_add(b, "]", 1);
 	gw_reasons_fini(&blockers);
+	const char *method = gw_sched_migration_method(x->c, vmi);
 	put_key(b, "migrationMethod", false);
-	put_str(b, gw_sched_migration_method(x->c, vmi));
+	put_str(b, method);
 	if (rec->sig >= 0) {
 		put_sig(x, b, &x->sigs[rec->sig]);
 	} else {
@@ -1167,7 +1174,7 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	put_key(b, "rejected", false);
 	put_rejected(x, b, e);
 	put_key(b, "settings", false);
-	put_settings(x, b, vmi);
+	put_settings(x, b, vmi, e, method);
 	gw_buf_add(b, "}", 1);
 }
 
@@ -1499,6 +1506,10 @@ static void eval_fini(struct eval *e)
 	free(e->elig);
 	free(e->slot);
 	free(e->stamp);
+	if (e->policies) {
+		sched_policy_memo_fini(e->policies);
+		free(e->policies);
+	}
 }
 
 /* The cluster's lists, filled VM by VM in VM order. */
