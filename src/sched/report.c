@@ -1532,31 +1532,39 @@ static void vm_eval(struct report *x, size_t v, struct eval *e)
 
 /* VM v in the cluster's lists (VMs without target, drain strands, those
  * the recommended model frees, the what-if's). */
+/* The VM's name, made on first use into *name (the caller frees it). */
+static json_t *name_json(const struct gw_vmi *vmi, char **name)
+{
+	if (!*name)
+		*name = report_vm_name(vmi);
+	return json_string(*name);
+}
+
 static void vm_tally(struct report *x, size_t v, bool migratable, size_t eligible, struct tally *t,
 		     struct eval *scratch)
 {
 	const struct gw_cluster *c = x->c;
 	const struct gw_vmi *vmi = c->vmis[v];
 	const struct vm_rec *r = &x->vms[v];
-	char *name = report_vm_name(vmi);
+	char *name = NULL;   /* made when a list takes the VM: most take none */
 	if (migratable && eligible == 0)
-		json_array_append_new(t->without, json_string(name));
+		json_array_append_new(t->without, name_json(vmi, &name));
 	if ((!migratable || eligible == 0) && r->source >= 0) {
 		if (!t->strands[r->source])
 			t->strands[r->source] = json_array();
-		json_array_append_new(t->strands[r->source], json_string(name));
+		json_array_append_new(t->strands[r->source], name_json(vmi, &name));
 	}
 	if (eligible == 0 && r->alt_rec >= 0 && eligible_under(x, vmi, r->alt_rec, r->source, scratch) > 0)
-		json_array_append_new(t->frees, json_string(name));
+		json_array_append_new(t->frees, name_json(vmi, &name));
 	if (x->o.whatif_set_cpu_model && no_own_model(vmi)) {
 		const char *before = x->o.previous_cpu_model ? x->o.previous_cpu_model : "host-model";
 		if (strcmp(before, gw_sched_cpu_model(c, &vmi->spec, NULL)) != 0)
-			json_array_append_new(t->restart, json_string(name));
+			json_array_append_new(t->restart, name_json(vmi, &name));
 		size_t was = eligible_under(x, vmi, r->alt_prev, r->source, scratch);
 		if (was == 0 && eligible > 0)
-			json_array_append_new(t->freed, json_string(name));
+			json_array_append_new(t->freed, name_json(vmi, &name));
 		else if (was > 0 && eligible == 0)
-			json_array_append_new(t->stranded_by, json_string(name));
+			json_array_append_new(t->stranded_by, name_json(vmi, &name));
 	}
 	free(name);
 }
