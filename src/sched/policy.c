@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Migration policies (5.2-5.4) and the settings a migration gets (4.1-4.3). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "sched_int.h"
@@ -152,9 +153,15 @@ static int64_t copied_disk_bytes(const struct gw_vmi *vmi)
 void gw_sched_settings(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_rule_set *rules,
 		       struct gw_migration_settings *out)
 {
-	struct gw_migration_config *mc = &out->config;
 	if (!rules)
 		rules = gw_rules_get(GW_RULES_GODWIT);
+	sched_settings_of(c, vmi, rules, gw_sched_policy(c, vmi, rules), gw_sched_migration_method(c, vmi), out);
+}
+
+void sched_settings_of(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_rule_set *rules,
+		       int pi, const char *method, struct gw_migration_settings *out)
+{
+	struct gw_migration_config *mc = &out->config;
 	memset(out, 0, sizeof(*out));
 
 	if (c->kubevirt) {
@@ -166,7 +173,6 @@ void gw_sched_settings(const struct gw_cluster *c, const struct gw_vmi *vmi, con
 		config_defaults(mc, rules);
 	}
 
-	int pi = gw_sched_policy(c, vmi, rules);
 	if (pi >= 0) {
 		const struct gw_policy *p = c->policies[pi];
 		out->policy = p->meta.name;
@@ -194,7 +200,7 @@ void gw_sched_settings(const struct gw_cluster *c, const struct gw_vmi *vmi, con
 	/* 4.3: memory guest if set, else the request; BlockMigration adds
 	 * the copied disks whose size is known. */
 	out->size_bytes = vmi->spec.memory_guest_bytes ? vmi->spec.memory_guest_bytes : vmi->spec.memory_request_bytes;
-	if (strcmp(gw_sched_migration_method(c, vmi), "BlockMigration") == 0)
+	if (strcmp(method, "BlockMigration") == 0)
 		out->size_bytes += copied_disk_bytes(vmi);
 	if (rules->size_in_decimal_gb)
 		out->size_units = (out->size_bytes + 999999999) / 1000000000;
@@ -203,4 +209,139 @@ void gw_sched_settings(const struct gw_cluster *c, const struct gw_vmi *vmi, con
 	/* 0 per GiB disables the completion timeout. */
 	out->completion_deadline_s = mc->completion_timeout_per_gib * out->size_units;
 	out->bandwidth_mib_s = bandwidth_mib(mc->bandwidth_bytes);
+}
+
+/* ---- the winning policy, memoized ------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static uint64_t key_hash(const unsigned char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * 1099511628211ULL;
+	return h;
+}
+
+void sched_policy_memo_init(struct sched_policy_memo *m, const struct gw_cluster *c,
+			    const struct gw_rule_set *rules)
+{
+	memset(m, 0, sizeof(*m));
+	m->c = c;
+	m->rules = rules ? rules : gw_rules_get(GW_RULES_GODWIT);
+	gw_buf_init(&m->key);
+	/* every (key, value) a VMI selector compares, keys and values sorted
+	 * and unique: only these decide a VMI's match */
+	struct gw_strv keys;
+	gw_strv_init(&keys);
+	for (size_t i = 0; i < c->n_policies; i++) {
+		const struct gw_policy *p = c->policies[i];
+		if (!p->has_selectors || !p->has_vmi_selector)
+			continue;
+		for (size_t j = 0; j < p->vmi_selector.n; j++)
+			if (!gw_strv_contains(&keys, p->vmi_selector.keys[j]))
+				gw_strv_push(&keys, p->vmi_selector.keys[j]);
+	}
+	gw_strv_sort(&keys);
+	m->n_keys = keys.n;
+	m->keys = gw_calloc(keys.n ? keys.n : 1, sizeof(*m->keys));
+	for (size_t k = 0; k < keys.n; k++) {
+		struct gw_strv *vals = &m->keys[k].values;
+		m->keys[k].name = gw_strdup(keys.v[k]);
+		gw_strv_init(vals);
+		for (size_t i = 0; i < c->n_policies; i++) {
+			const struct gw_policy *p = c->policies[i];
+			if (!p->has_selectors || !p->has_vmi_selector)
+				continue;
+			const char *v = gw_map_get(&p->vmi_selector, keys.v[k]);
+			if (v && !gw_strv_contains(vals, v))
+				gw_strv_push(vals, v);
+		}
+		if (vals->n > 1)
+			qsort(vals->v, vals->n, sizeof(*vals->v), cmp_str);
+	}
+	gw_strv_fini(&keys);
+}
+
+void sched_policy_memo_fini(struct sched_policy_memo *m)
+{
+	for (size_t k = 0; k < m->n_keys; k++) {
+		free(m->keys[k].name);
+		gw_strv_fini(&m->keys[k].values);
+	}
+	free(m->keys);
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->slots[i].key);
+	free(m->slots);
+	gw_buf_fini(&m->key);
+}
+
+static void memo_grow(struct sched_policy_memo *m)
+{
+	size_t cap = m->cap ? 2 * m->cap : 64;
+	struct sched_policy_slot *slots = gw_calloc(cap, sizeof(*slots));
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->slots[i].key)
+			continue;
+		size_t j = m->slots[i].hash & (cap - 1);
+		while (slots[j].key)
+			j = (j + 1) & (cap - 1);
+		slots[j] = m->slots[i];
+	}
+	free(m->slots);
+	m->slots = slots;
+	m->cap = cap;
+}
+
+/* The key holds every input of gw_sched_policy that varies by VMI: the
+ * namespace's name (its labels: sched_find_namespace), whether the VMI
+ * has labels (5.2's QUIRK), and for each key a VMI selector names, which
+ * of the values some selector wants the VMI's label has (0: absent or
+ * none of them; either fails every comparison alike). */
+int sched_policy_memo_get(struct sched_policy_memo *m, const struct gw_vmi *vmi)
+{
+	struct gw_buf *k = &m->key;
+	k->len = 0;
+	const char *ns = vmi->meta.namespace;
+	if (ns) {
+		gw_buf_add(k, "\1", 1);
+		gw_buf_add(k, ns, strlen(ns) + 1);
+	} else {
+		gw_buf_add(k, "\0", 1);
+	}
+	const struct gw_map *labels = &vmi->meta.labels;
+	gw_buf_add(k, labels->n > 0 ? "\1" : "\0", 1);
+	for (size_t i = 0; i < m->n_keys && labels->n > 0; i++) {
+		const char *v = gw_map_get(labels, m->keys[i].name);
+		uint32_t code = 0;
+		if (v) {
+			char *const *hit = bsearch(&v, m->keys[i].values.v, m->keys[i].values.n, sizeof(char *), cmp_str);
+			if (hit)
+				code = (uint32_t)(hit - m->keys[i].values.v) + 1;
+		}
+		gw_buf_add(k, (const char *)&code, sizeof(code));
+	}
+	uint64_t h = key_hash((const unsigned char *)k->data, k->len);
+	if (m->cap) {
+		for (size_t j = h & (m->cap - 1); m->slots[j].key; j = (j + 1) & (m->cap - 1))
+			if (m->slots[j].hash == h && m->slots[j].len == k->len &&
+			    memcmp(m->slots[j].key, k->data, k->len) == 0)
+				return m->slots[j].policy;
+	}
+	int pi = gw_sched_policy(m->c, vmi, m->rules);
+	if (2 * (m->n + 1) > m->cap)
+		memo_grow(m);
+	size_t j = h & (m->cap - 1);
+	while (m->slots[j].key)
+		j = (j + 1) & (m->cap - 1);
+	m->slots[j].key = gw_malloc(k->len);
+	memcpy(m->slots[j].key, k->data, k->len);
+	m->slots[j].len = k->len;
+	m->slots[j].hash = h;
+	m->slots[j].policy = pi;
+	m->n++;
+	return pi;
 }

@@ -1042,10 +1042,16 @@ static void put_group(struct report *x, struct gw_buf *b, struct group *g)
 	gw_buf_add(b, "}", 1);
 }
 
-static void put_settings(const struct report *x, struct gw_buf *b, const struct gw_vmi *vmi)
+/* gw_sched_settings's, the winning policy from e's memo. */
+static void put_settings(const struct report *x, struct gw_buf *b, const struct gw_vmi *vmi, struct eval *e,
+			 const char *method)
 {
+	if (!e->policies) {
+		e->policies = gw_malloc(sizeof(*e->policies));
+		sched_policy_memo_init(e->policies, x->c, x->rules);
+	}
 	struct gw_migration_settings s;
-	gw_sched_settings(x->c, vmi, x->rules, &s);
+	sched_settings_of(x->c, vmi, x->rules, sched_policy_memo_get(e->policies, vmi), method, &s);
 	bool disruption = s.config.allow_workload_disruption < 0 ? s.config.allow_post_copy
 								  : s.config.allow_workload_disruption != 0;
 	gw_buf_add(b, "{", 1);
@@ -1139,8 +1145,9 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	}
 	gw_buf_add(b, "]", 1);
 	gw_reasons_fini(&blockers);
+	const char *method = gw_sched_migration_method(x->c, vmi);
 	put_key(b, "migrationMethod", false);
-	put_str(b, gw_sched_migration_method(x->c, vmi));
+	put_str(b, method);
 	if (rec->sig >= 0) {
 		put_sig(x, b, &x->sigs[rec->sig]);
 	} else {
@@ -1167,7 +1174,7 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	put_key(b, "rejected", false);
 	put_rejected(x, b, e);
 	put_key(b, "settings", false);
-	put_settings(x, b, vmi);
+	put_settings(x, b, vmi, e, method);
 	gw_buf_add(b, "}", 1);
 }
 
@@ -1499,6 +1506,10 @@ static void eval_fini(struct eval *e)
 	free(e->elig);
 	free(e->slot);
 	free(e->stamp);
+	if (e->policies) {
+		sched_policy_memo_fini(e->policies);
+		free(e->policies);
+	}
 }
 
 /* The cluster's lists, filled VM by VM in VM order. */
@@ -1521,31 +1532,39 @@ static void vm_eval(struct report *x, size_t v, struct eval *e)
 
 /* VM v in the cluster's lists (VMs without target, drain strands, those
  * the recommended model frees, the what-if's). */
+/* The VM's name, made on first use into *name (the caller frees it). */
+static json_t *name_json(const struct gw_vmi *vmi, char **name)
+{
+	if (!*name)
+		*name = report_vm_name(vmi);
+	return json_string(*name);
+}
+
 static void vm_tally(struct report *x, size_t v, bool migratable, size_t eligible, struct tally *t,
 		     struct eval *scratch)
 {
 	const struct gw_cluster *c = x->c;
 	const struct gw_vmi *vmi = c->vmis[v];
 	const struct vm_rec *r = &x->vms[v];
-	char *name = report_vm_name(vmi);
+	char *name = NULL;   /* made when a list takes the VM: most take none */
 	if (migratable && eligible == 0)
-		json_array_append_new(t->without, json_string(name));
+		json_array_append_new(t->without, name_json(vmi, &name));
 	if ((!migratable || eligible == 0) && r->source >= 0) {
 		if (!t->strands[r->source])
 			t->strands[r->source] = json_array();
-		json_array_append_new(t->strands[r->source], json_string(name));
+		json_array_append_new(t->strands[r->source], name_json(vmi, &name));
 	}
 	if (eligible == 0 && r->alt_rec >= 0 && eligible_under(x, vmi, r->alt_rec, r->source, scratch) > 0)
-		json_array_append_new(t->frees, json_string(name));
+		json_array_append_new(t->frees, name_json(vmi, &name));
 	if (x->o.whatif_set_cpu_model && no_own_model(vmi)) {
 		const char *before = x->o.previous_cpu_model ? x->o.previous_cpu_model : "host-model";
 		if (strcmp(before, gw_sched_cpu_model(c, &vmi->spec, NULL)) != 0)
-			json_array_append_new(t->restart, json_string(name));
+			json_array_append_new(t->restart, name_json(vmi, &name));
 		size_t was = eligible_under(x, vmi, r->alt_prev, r->source, scratch);
 		if (was == 0 && eligible > 0)
-			json_array_append_new(t->freed, json_string(name));
+			json_array_append_new(t->freed, name_json(vmi, &name));
 		else if (was > 0 && eligible == 0)
-			json_array_append_new(t->stranded_by, json_string(name));
+			json_array_append_new(t->stranded_by, name_json(vmi, &name));
 	}
 	free(name);
 }

@@ -69,6 +69,7 @@ struct eval {
 	/* (subject id, code) -> group index + 1 when stamp matches this VM */
 	uint32_t *slot, *stamp, gen;
 	size_t cap_slot;
+	struct sched_policy_memo *policies; /* this thread's (vm_text), made on first use */
 };
 
 /* A signature's verdict over every class for one (CPU, memory) request,

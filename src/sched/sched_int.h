@@ -42,6 +42,37 @@ void sched_affinity_copy(struct gw_node_affinity *dst, const struct gw_node_affi
 /* Appends `key DoesNotExist` to every term, or creates one term (2.3). */
 void sched_affinity_reject(struct gw_node_affinity *a, const char *key);
 
+/* gw_sched_settings with the winning policy (index or -1) and the
+ * migration method already known. */
+void sched_settings_of(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_rule_set *rules,
+		       int pi, const char *method, struct gw_migration_settings *out);
+
+/* gw_sched_policy memoized for one thread: VMIs equal in every input it
+ * reads (policy.c: sched_policy_memo_get) share one evaluation. The
+ * cluster's policies and namespaces must not change while it lives. */
+struct sched_policy_slot {
+	char *key;                         /* NULL: empty */
+	size_t len;
+	uint64_t hash;
+	int policy;
+};
+struct sched_policy_memo {
+	const struct gw_cluster *c;
+	const struct gw_rule_set *rules;
+	struct {
+		char *name;                /* a label key some VMI selector names */
+		struct gw_strv values;     /* the values selectors want for it, sorted */
+	} *keys;
+	size_t n_keys;
+	struct sched_policy_slot *slots;
+	size_t cap, n;                     /* cap: 0 or a power of two */
+	struct gw_buf key;                 /* scratch */
+};
+void sched_policy_memo_init(struct sched_policy_memo *m, const struct gw_cluster *c,
+			    const struct gw_rule_set *rules);
+void sched_policy_memo_fini(struct sched_policy_memo *m);
+int sched_policy_memo_get(struct sched_policy_memo *m, const struct gw_vmi *vmi);
+
 #define SCHED_LABEL_SCHEDULABLE "kubevirt.io/schedulable"
 #define SCHED_PREFIX_CPU_MODEL "cpu-model.node.kubevirt.io/"
 #define SCHED_PREFIX_CPU_MODEL_MIGRATION "cpu-model-migration.node.kubevirt.io/"

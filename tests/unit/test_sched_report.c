@@ -390,6 +390,82 @@ static void test_text_matches_tree(void **state)
 	gw_cluster_free(c);
 }
 
+/* A VMI with labels and namespace, the policies below (PVMI: one VMI). */
+#define POLICY(name, vmi_sel, ns_sel, extra)                                                              \
+	"---\napiVersion: migrations.kubevirt.io/v1alpha1\nkind: MigrationPolicy\nmetadata:\n  name: " name   \
+	"\nspec:\n  selectors:\n    virtualMachineInstanceSelector: {" vmi_sel "}\n"                       \
+	"    namespaceSelector: {" ns_sel "}\n" extra
+#define PVMI(name, ns, labels, memory)                                                                     \
+	"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: " name            \
+	"\n  namespace: " ns "\n  labels: {" labels "}\nspec:\n  domain:\n    cpu:\n      model: Haswell\n" \
+	"    resources:\n      requests:\n        memory: " memory "\n    devices: {}\n"                     \
+	"status:\n  phase: Running\n  nodeName: a\n"
+
+/* The text report's settings come from a memo of the winning policy per
+ * thread: VMIs that differ in only one of its inputs (namespace and so
+ * its labels, a selected label's value, a label's presence, having labels
+ * at all) each get their own policy, and memory sizes stay per VMI. One
+ * thread, so that every VMI meets the memo the ones before it filled. */
+static void test_settings_memo(void **state)
+{
+	(void)state;
+	struct gw_cluster *c = load(
+		NODE("a", "", "") NODE("b", "", "")
+		"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: dev\n  labels: {env: dev}\n"
+		"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n  labels: {env: prod}\n"
+		POLICY("p-db-dev", "tier: db", "env: dev", "  completionTimeoutPerGiB: 11\n")
+		POLICY("p-db", "tier: db", "", "  completionTimeoutPerGiB: 12\n")
+		POLICY("p-web", "tier: web", "", "  completionTimeoutPerGiB: 13\n")
+		POLICY("p-any", "", "", "  completionTimeoutPerGiB: 14\n")
+		/* matches only VMIs without labels (5.2's QUIRK), and wins by name */
+		POLICY("p-0", "tier: none", "", "  completionTimeoutPerGiB: 15\n")
+		PVMI("v1", "dev", "tier: db, app: x", "1Gi") PVMI("v2", "prod", "tier: db, app: x", "1Gi")
+		PVMI("v3", "dev", "tier: web, app: x", "1Gi") PVMI("v4", "dev", "app: x", "1Gi")
+		PVMI("v5", "dev", "tier: other, app: x", "1Gi") PVMI("v6", "dev", "", "1Gi")
+		PVMI("v7", "dev", "tier: db, app: y", "3Gi") PVMI("v8", "prod", "tier: db, app: x", "1Gi"));
+	static const struct {
+		const char *vm, *policy;
+		int64_t size;
+	} want[] = {
+		{"v1", "p-db-dev", 1LL << 30}, {"v2", "p-db", 1LL << 30}, {"v3", "p-web", 1LL << 30},
+		{"v4", "p-any", 1LL << 30},    {"v5", "p-any", 1LL << 30}, {"v6", "p-0", 1LL << 30},
+		{"v7", "p-db-dev", 3LL << 30}, {"v8", "p-db", 1LL << 30},
+	};
+	struct gw_check_options o;
+	gw_check_options_init(&o);
+	o.threads = 1;
+	struct gw_buf text, tree;
+	gw_buf_init(&text);
+	gw_buf_init(&tree);
+	json_decref(gw_sched_check_stream_text(c, NULL, NULL, &o, collect_text, &text));
+	json_decref(gw_sched_check_stream(c, NULL, NULL, &o, collect_tree, &tree));
+	assert_string_equal(text.data, tree.data);
+	size_t n = 0;
+	for (const char *line = text.data; *line; n++) {
+		const char *end = strchr(line, '\n');
+		json_t *vm = json_loadb(line, (size_t)(end - line), 0, NULL);
+		assert_non_null(vm);
+		assert_true(n < GW_ARRAY_SIZE(want));
+		assert_string_equal(json_string_value(json_object_get(vm, "name")), want[n].vm);
+		json_t *s = json_object_get(vm, "settings");
+		assert_string_equal(json_string_value(json_object_get(s, "policy")), want[n].policy);
+		assert_int_equal(json_integer_value(json_object_get(s, "sizeBytes")), want[n].size);
+		struct gw_migration_settings direct;
+		gw_sched_settings(c, gw_cluster_vmi(c, want[n].vm[1] == '2' || want[n].vm[1] == '8' ? "prod" : "dev",
+						    want[n].vm),
+				  NULL, &direct);
+		assert_string_equal(direct.policy, want[n].policy);
+		assert_int_equal(json_integer_value(json_object_get(s, "completionTimeoutPerGiB")),
+				 direct.config.completion_timeout_per_gib);
+		json_decref(vm);
+		line = end + 1;
+	}
+	assert_int_equal(n, GW_ARRAY_SIZE(want));
+	gw_buf_fini(&text);
+	gw_buf_fini(&tree);
+	gw_cluster_free(c);
+}
+
 static json_t *text_report(const struct gw_cluster *c, const struct gw_cpu_modeldb *db, struct gw_check_options *o,
 			   unsigned threads, size_t chunk, struct gw_buf *text)
 {
@@ -484,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_text_matches_tree),
 		cmocka_unit_test(test_signature_memo),
 		cmocka_unit_test(test_threads_same_text),
+		cmocka_unit_test(test_settings_memo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
