@@ -52,7 +52,7 @@ struct stream {
 	size_t item;           /* index in the streamed items array */
 	json_t *item_value;    /* the item being built */
 	char *key;             /* the object key waiting for its value */
-	size_t key_cap;
+	size_t key_len, key_cap;
 	bool key_is_items;     /* that key is "items", at depth 1 */
 	int rc;                /* why parsing stopped: 1 (whole-document reader) or a callback's < 0 */
 	struct gw_strtab *strings;   /* ops->strings */
@@ -204,7 +204,7 @@ static int capture_string(struct stream *s, const char *text, size_t len)
 {
 	struct captured *m = &s->maps[s->n_maps];
 	size_t n = (s->kv_n - m->at) / 2;
-	const char *key = gw_strtab_intern(s->strings, s->key, strlen(s->key));
+	const char *key = gw_strtab_intern(s->strings, s->key, s->key_len);
 	if (seen_before(s, key, n))
 		return stop(s, 1);
 	if (s->kv_n + 2 > s->kv_cap) {
@@ -348,6 +348,7 @@ static int on_map_key(void *ctx, const unsigned char *text, size_t len)
 	}
 	memcpy(s->key, text, len);
 	s->key[len] = '\0';
+	s->key_len = len;
 	s->key_is_items = s->depth == 1 && len == 5 && memcmp(text, "items", 5) == 0;
 	return 1;
 }
