@@ -154,8 +154,20 @@ int gw_doc_load_string(const char *name, const char *text, size_t len, json_t **
 struct gw_json_stream_ops {
 	int (*item)(void *ctx, size_t doc, size_t index, json_t *item);
 	int (*value)(void *ctx, size_t doc, json_t *value, bool items_streamed);
+	/* Optional: an item's metadata.labels, metadata.annotations and
+	 * spec.nodeSelector, while they hold only strings, are not built:
+	 * their strings are interned here and an empty object stands in
+	 * their place, which gw_json_stream_strmap recognizes during item();
+	 * for anything else to read the item as is, gw_json_stream_expand. */
+	struct gw_strtab *strings;
 };
 int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, void *ctx, struct gw_err **err);
+/* During item(): if obj stands for a captured map, its n keys and values
+ * (interned), key then value, in the order read; else NULL. */
+const char *const *gw_json_stream_strmap(const json_t *obj, size_t *n);
+/* During item(): the captured maps of the item, built into it as jansson
+ * objects, as the whole-file reader would have them. */
+void gw_json_stream_expand(void);
 
 /* Writes a JSON value to a stream, pretty-printed, with a newline. */
 void gw_json_print(FILE *out, const json_t *value);

@@ -271,6 +271,11 @@ static void store(struct gw_cluster *c, enum gw_kind k, void *obj)
 	}
 }
 
+struct gw_strtab *cluster_strings(const struct gw_cluster *c)
+{
+	return c->index ? c->index->strings : NULL;
+}
+
 /* Decodes one object of a known kind; `where` is "a.yaml: document 2" or
  * "... items[3]". Nothing enters the cluster yet (cluster_insert). */
 int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, const char *where,

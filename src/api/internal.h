@@ -41,6 +41,8 @@ const char *path_index(char *buf, size_t n, const char *path, size_t i);
  * object's decoding; thread-local, so clusters decoded on different
  * threads do not meet. */
 extern _Thread_local struct gw_strtab *dec_strings;
+/* The cluster's string table, the one its decoders intern into (NULL: none). */
+struct gw_strtab *cluster_strings(const struct gw_cluster *c);
 /* The order of big maps' keys, remembered (map.c); set with dec_strings,
  * from the same cluster. */
 struct map_sort_memo;

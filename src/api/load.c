@@ -95,6 +95,8 @@ static int on_item(void *ctx, size_t doc, size_t index, json_t *item)
 		return 0;
 	}
 	if (!json_object_get(item, "kind")) {
+		/* decoded later, out of the stream: as read */
+		gw_json_stream_expand();
 		s = stage(ld, STAGED_RAW);
 		s->raw = json_incref(item);
 		s->where = gw_strdup(where);
@@ -108,6 +110,14 @@ static int on_item(void *ctx, size_t doc, size_t index, json_t *item)
 	s = stage(ld, STAGED_OBJECT);
 	struct gw_err *e = NULL;
 	int r = cluster_decode(ld->c, (enum gw_kind)k, item, where, &s->d, &e);
+	if (r < 0) {
+		/* The message as the whole item would give it: an error may
+		 * show a value that holds a captured map. */
+		gw_err_free(e);
+		e = NULL;
+		gw_json_stream_expand();
+		r = cluster_decode(ld->c, (enum gw_kind)k, item, where, &s->d, &e);
+	}
 	if (r < 0) {
 		s->state = STAGED_ERROR;
 		s->code = r;
@@ -190,7 +200,10 @@ static int load_whole_file(struct gw_cluster *c, const char *path, size_t from, 
 
 static int load_file(struct gw_cluster *c, const char *path, struct gw_err **err)
 {
-	static const struct gw_json_stream_ops ops = {.item = on_item, .value = on_value};
+	/* Without documents kept, an item's big maps of strings need no
+	 * jansson values: they are interned as read. */
+	const struct gw_json_stream_ops ops = {
+		.item = on_item, .value = on_value, .strings = c->drop_docs ? cluster_strings(c) : NULL};
 	struct json_load ld = {.c = c, .path = path};
 	int r = gw_json_stream_file(path, &ops, &ld, err);
 	staged_clear(&ld);

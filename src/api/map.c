@@ -255,6 +255,10 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 	if (!json_is_object(obj))
 		return dec_fail(err, where, NULL, obj, "not an object of strings");
 	size_t n = json_object_size(obj);
+	size_t n_captured;
+	const char *const *kv = strings ? gw_json_stream_strmap(obj, &n_captured) : NULL;
+	if (kv)
+		n = n_captured;
 	if (!n)
 		return 0;
 	/* Collect then sort once: a node may carry hundreds of labels. */
@@ -268,6 +272,17 @@ int map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct
 	bool sorted = true;   /* kubectl writes maps sorted: nothing to sort then */
 	const char *key;
 	json_t *value;
+	/* Captured while streamed: interned already, all strings, in the
+	 * order read (gw_json_stream_strmap). */
+	for (size_t i = 0; kv && i < n; i++) {
+		pairs[k].key = kv[2 * i];
+		pairs[k].value = kv[2 * i + 1];
+		pairs[k].at = k;
+		if (sorted && k && strcmp(pairs[k - 1].key, pairs[k].key) > 0)
+			sorted = false;
+		k++;
+	}
+	if (!kv)
 	json_object_foreach((json_t *)obj, key, value) {
 		if (!json_is_string(value)) {
 			for (size_t i = 0; !strings && i < k; i++) {

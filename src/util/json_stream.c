@@ -27,7 +27,18 @@
 #define STREAM_MAX_BYTES (512u << 20)
 
 struct frame {
-	json_t *v;     /* the container; NULL for the streamed items array */
+	json_t *v;     /* the container; NULL for the streamed items array or a captured map */
+	unsigned char tag;   /* an item's "metadata" (1) or "spec" (2) */
+	bool capture;  /* a map of strings collected without jansson */
+};
+
+/* A captured map of the item being read: its strings are in kv from
+ * at, key and value in turn, in the order read. */
+struct captured {
+	json_t *placeholder;   /* the empty object standing in its place */
+	json_t *parent;
+	const char *key;       /* interned */
+	size_t at, n;
 };
 
 struct stream {
@@ -41,10 +52,22 @@ struct stream {
 	size_t item;           /* index in the streamed items array */
 	json_t *item_value;    /* the item being built */
 	char *key;             /* the object key waiting for its value */
-	size_t key_cap;
+	size_t key_len, key_cap;
 	bool key_is_items;     /* that key is "items", at depth 1 */
 	int rc;                /* why parsing stopped: 1 (whole-document reader) or a callback's < 0 */
+	struct gw_strtab *strings;   /* ops->strings */
+	const char **kv;       /* the captured maps' strings */
+	size_t kv_n, kv_cap;
+	struct captured *maps; /* the item's captured maps */
+	size_t n_maps, maps_cap;
+	char *cap_key;         /* the key of the map being captured */
+	size_t cap_key_cap;
+	const char **seen;     /* the captured keys, hashed by pointer: duplicates */
+	size_t seen_cap;
 };
+
+/* The stream whose item callback is running, for gw_json_stream_strmap. */
+static _Thread_local struct stream *current;
 
 static int stop(struct stream *s, int rc)
 {
@@ -54,7 +77,12 @@ static int stop(struct stream *s, int rc)
 
 static int emit_item(struct stream *s, json_t *v)
 {
+	struct stream *saved = current;
+	current = s;
 	int r = s->ops->item(s->ctx, s->doc, s->item++, v);
+	current = saved;
+	s->n_maps = 0;
+	s->kv_n = 0;
 	json_decref(v);
 	return r ? stop(s, r) : 1;
 }
@@ -105,13 +133,172 @@ static int attach(struct stream *s, json_t *v)
 	return 1;
 }
 
+/* ---- maps of strings, captured ----------------------------------------
+ * With ops->strings, an item's metadata.labels, metadata.annotations and
+ * spec.nodeSelector are not built as jansson values while they hold
+ * only strings: their keys and values go straight to the string table,
+ * and an empty object takes their place in the item, which
+ * gw_json_stream_strmap then recognizes. Anything else in such a map
+ * (a number, an object...) turns it back into a jansson object, as
+ * read so far, and the rest is built as usual: the decoder then sees
+ * what the whole-file reader would give. */
+static bool capturing(const struct stream *s)
+{
+	return s->depth && s->stack[s->depth - 1].capture;
+}
+
+static bool capture_wanted(const struct stream *s)
+{
+	/* stack: the List, its items, the item, then metadata or spec */
+	if (!s->strings || s->depth != 4 || s->stack[1].v || !s->stack[2].v || !s->stack[3].v)
+		return false;
+	unsigned char tag = s->stack[3].tag;
+	return (tag == 1 && (!strcmp(s->key, "labels") || !strcmp(s->key, "annotations"))) ||
+	       (tag == 2 && !strcmp(s->key, "nodeSelector"));
+}
+
+static void capture_start(struct stream *s)
+{
+	size_t len = strlen(s->key);
+	if (len + 1 > s->cap_key_cap) {
+		s->cap_key_cap = len + 64;
+		s->cap_key = gw_realloc(s->cap_key, s->cap_key_cap);
+	}
+	memcpy(s->cap_key, s->key, len + 1);
+	if (s->n_maps == s->maps_cap) {
+		s->maps_cap = s->maps_cap ? 2 * s->maps_cap : 4;
+		s->maps = gw_realloc(s->maps, s->maps_cap * sizeof(*s->maps));
+	}
+	s->maps[s->n_maps] = (struct captured){.at = s->kv_n};
+	s->stack[s->depth++] = (struct frame){.capture = true};
+	if (s->seen_cap)
+		memset(s->seen, 0, s->seen_cap * sizeof(*s->seen));
+}
+
+/* A key met twice: jansson refuses the document. */
+static bool seen_before(struct stream *s, const char *key, size_t n)
+{
+	if (2 * (n + 1) > s->seen_cap) {
+		size_t cap = s->seen_cap ? s->seen_cap : 256;
+		while (2 * (n + 1) > cap)
+			cap *= 2;
+		free(s->seen);
+		s->seen = gw_calloc(cap, sizeof(*s->seen));
+		s->seen_cap = cap;
+		const char **kv = s->kv + s->maps[s->n_maps].at;
+		for (size_t i = 0; i < n; i++)
+			seen_before(s, kv[2 * i], i);
+	}
+	uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ULL;
+	size_t j = (size_t)(h >> 32) & (s->seen_cap - 1);
+	while (s->seen[j]) {
+		if (s->seen[j] == key)
+			return true;
+		j = (j + 1) & (s->seen_cap - 1);
+	}
+	s->seen[j] = key;
+	return false;
+}
+
+static int capture_string(struct stream *s, const char *text, size_t len)
+{
+	struct captured *m = &s->maps[s->n_maps];
+	size_t n = (s->kv_n - m->at) / 2;
+	const char *key = gw_strtab_intern(s->strings, s->key, s->key_len);
+	if (seen_before(s, key, n))
+		return stop(s, 1);
+	if (s->kv_n + 2 > s->kv_cap) {
+		s->kv_cap = s->kv_cap ? 2 * s->kv_cap : 1024;
+		s->kv = gw_realloc(s->kv, s->kv_cap * sizeof(*s->kv));
+	}
+	s->kv[s->kv_n++] = key;
+	s->kv[s->kv_n++] = gw_strtab_intern(s->strings, text, len);
+	return 1;
+}
+
+static json_t *strmap_build(const char *const *kv, size_t n)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new_nocheck(o, kv[2 * i], json_string_nocheck(kv[2 * i + 1]));
+	return o;
+}
+
+/* The map being captured, as a jansson object from now on. */
+static int uncapture(struct stream *s)
+{
+	struct captured *m = &s->maps[s->n_maps];
+	json_t *o = strmap_build(s->kv + m->at, (s->kv_n - m->at) / 2);
+	s->kv_n = m->at;
+	/* the map's own key, for attach; then the pending one back */
+	char *pending = s->key;
+	size_t pending_cap = s->key_cap;
+	s->key = s->cap_key;
+	s->key_cap = s->cap_key_cap;
+	s->cap_key = pending;
+	s->cap_key_cap = pending_cap;
+	s->depth--;
+	int r = attach(s, json_incref(o));
+	s->stack[s->depth++] = (struct frame){.v = o};
+	char *k = s->key;
+	size_t kc = s->key_cap;
+	s->key = s->cap_key;
+	s->key_cap = s->cap_key_cap;
+	s->cap_key = k;
+	s->cap_key_cap = kc;
+	json_decref(o);
+	return r;
+}
+
+/* The end of a captured map: its placeholder into the item. */
+static int capture_end(struct stream *s)
+{
+	struct captured *m = &s->maps[s->n_maps];
+	json_t *parent = s->stack[s->depth - 1].v;
+	json_t *o = json_object();
+	m->placeholder = o;
+	m->parent = parent;
+	m->key = gw_strtab_intern(s->strings, s->cap_key, strlen(s->cap_key));
+	m->n = (s->kv_n - m->at) / 2;
+	s->n_maps++;
+	size_t before = json_object_size(parent);
+	json_object_set_new_nocheck(parent, m->key, o);
+	return json_object_size(parent) == before ? stop(s, 1) : 1;
+}
+
+const char *const *gw_json_stream_strmap(const json_t *obj, size_t *n)
+{
+	const struct stream *s = current;
+	for (size_t i = 0; s && i < s->n_maps; i++)
+		if (s->maps[i].placeholder == obj) {
+			*n = s->maps[i].n;
+			return s->kv + s->maps[i].at;
+		}
+	return NULL;
+}
+
+void gw_json_stream_expand(void)
+{
+	struct stream *s = current;
+	for (size_t i = 0; s && i < s->n_maps; i++) {
+		struct captured *m = &s->maps[i];
+		json_object_set_new_nocheck(m->parent, m->key, strmap_build(s->kv + m->at, m->n));
+	}
+	if (s)
+		s->n_maps = 0;
+}
+
 static int on_null(void *ctx)
 {
+	if (capturing(ctx) && !uncapture(ctx))
+		return 0;
 	return attach(ctx, json_null());
 }
 
 static int on_boolean(void *ctx, int b)
 {
+	if (capturing(ctx) && !uncapture(ctx))
+		return 0;
 	return attach(ctx, json_boolean(b));
 }
 
@@ -122,6 +309,8 @@ static int on_number(void *ctx, const char *text, size_t len)
 	char buf[128];
 	if (len >= sizeof(buf))
 		return stop(ctx, 1);
+	if (capturing(ctx) && !uncapture(ctx))
+		return 0;
 	memcpy(buf, text, len);
 	buf[len] = '\0';
 	char *end;
@@ -143,6 +332,8 @@ static int on_string(void *ctx, const unsigned char *text, size_t len)
 	/* jansson refuses \u0000 without JSON_ALLOW_NUL */
 	if (memchr(text, '\0', len))
 		return stop(ctx, 1);
+	if (capturing(ctx))
+		return capture_string(ctx, (const char *)text, len);
 	return attach(ctx, json_stringn_nocheck((const char *)text, len));
 }
 
@@ -157,6 +348,7 @@ static int on_map_key(void *ctx, const unsigned char *text, size_t len)
 	}
 	memcpy(s->key, text, len);
 	s->key[len] = '\0';
+	s->key_len = len;
 	s->key_is_items = s->depth == 1 && len == 5 && memcmp(text, "items", 5) == 0;
 	return 1;
 }
@@ -165,25 +357,39 @@ static int push(struct stream *s, json_t *v)
 {
 	if (s->depth >= STREAM_MAX_DEPTH)
 		return stop(s, 1);
-	s->stack[s->depth++].v = v;
+	s->stack[s->depth++] = (struct frame){.v = v};
 	return 1;
 }
 
 static int on_start_map(void *ctx)
 {
 	struct stream *s = ctx;
+	if (capturing(s) && !uncapture(s))
+		return 0;
+	if (capture_wanted(s)) {
+		capture_start(s);
+		return 1;
+	}
+	unsigned char tag = 0;
+	if (s->strings && s->depth == 3 && !s->stack[1].v && json_is_object(s->stack[2].v))
+		tag = !strcmp(s->key, "metadata") ? 1 : !strcmp(s->key, "spec") ? 2 : 0;
 	json_t *o = json_object();
 	if (!attach(s, json_incref(o))) {
 		json_decref(o);
 		return 0;
 	}
 	json_decref(o);
-	return push(s, o);
+	if (!push(s, o))
+		return 0;
+	s->stack[s->depth - 1].tag = tag;
+	return 1;
 }
 
 static int on_start_array(void *ctx)
 {
 	struct stream *s = ctx;
+	if (capturing(s) && !uncapture(s))
+		return 0;
 	if (s->depth == 1 && s->key_is_items && json_is_object(s->stack[0].v) && !s->root_streamed) {
 		/* The List's items: one by one, never kept in the root. A
 		 * duplicate "items" key would make jansson keep the last one
@@ -206,6 +412,10 @@ static int on_start_array(void *ctx)
 static int on_end(void *ctx)
 {
 	struct stream *s = ctx;
+	if (capturing(s)) {
+		s->depth--;
+		return capture_end(s);
+	}
 	s->depth--;
 	if (s->depth == 0)
 		return emit_root(s);
@@ -317,7 +527,7 @@ int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, 
 		return gw_err_set(err, -errno, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > STREAM_MAX_BYTES)
 		return 1;
-	struct stream s = {.ops = ops, .ctx = ctx};
+	struct stream s = {.ops = ops, .ctx = ctx, .strings = ops->strings};
 	yajl_handle h = yajl_alloc(&callbacks, NULL, &s);
 	if (!h)
 		return gw_err_set(err, -ENOMEM, "%s: cannot start the JSON parser", path);
@@ -369,5 +579,9 @@ int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, 
 	if (s.root)
 		json_decref(s.root);
 	free(s.key);
+	free(s.cap_key);
+	free(s.kv);
+	free(s.maps);
+	free(s.seen);
 	return r;
 }
