@@ -225,27 +225,28 @@ static json_t *strmap_build(const char *const *kv, size_t n)
 }
 
 /* The map being captured, as a jansson object from now on. */
-static int uncapture(struct stream *s)
+/* The pending key and the captured map's own key change places. */
+static void swap_keys(struct stream *s)
 {
-	struct captured *m = &s->maps[s->n_maps];
-	json_t *o = strmap_build(s->kv + m->at, (s->kv_n - m->at) / 2);
-	s->kv_n = m->at;
-	/* the map's own key, for attach; then the pending one back */
-	char *pending = s->key;
-	size_t pending_cap = s->key_cap;
-	s->key = s->cap_key;
-	s->key_cap = s->cap_key_cap;
-	s->cap_key = pending;
-	s->cap_key_cap = pending_cap;
-	s->depth--;
-	int r = attach(s, json_incref(o));
-	s->stack[s->depth++] = (struct frame){.v = o};
 	char *k = s->key;
 	size_t kc = s->key_cap;
 	s->key = s->cap_key;
 	s->key_cap = s->cap_key_cap;
 	s->cap_key = k;
 	s->cap_key_cap = kc;
+}
+
+static int uncapture(struct stream *s)
+{
+	struct captured *m = &s->maps[s->n_maps];
+	json_t *o = strmap_build(s->kv + m->at, (s->kv_n - m->at) / 2);
+	s->kv_n = m->at;
+	/* the map's own key, for attach; then the pending one back */
+	swap_keys(s);
+	s->depth--;
+	int r = attach(s, json_incref(o));
+	s->stack[s->depth++] = (struct frame){.v = o};
+	swap_keys(s);
 	json_decref(o);
 	return r;
 }

@@ -254,6 +254,19 @@ static void collect_tree(json_t *vm, void *ctx)
 	json_decref(vm);
 }
 
+/* The report as text and as jansson trees: the same bytes. text (out)
+ * keeps the text. */
+static void text_equals_tree(const struct gw_cluster *c, struct gw_check_options *o, struct gw_buf *text)
+{
+	struct gw_buf tree;
+	gw_buf_init(text);
+	gw_buf_init(&tree);
+	json_decref(gw_sched_check_stream_text(c, NULL, NULL, o, collect_text, text));
+	json_decref(gw_sched_check_stream(c, NULL, NULL, o, collect_tree, &tree));
+	assert_string_equal(text->data, tree.data);
+	gw_buf_fini(&tree);
+}
+
 /* A host-model VMI with no cpu model: its selector comes from its node. */
 #define HVMI(name, node, extra_spec)                                                                     \
 	"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: " name            \
@@ -344,14 +357,9 @@ static void test_signature_memo(void **state)
 	gw_check_options_init(&o);
 	o.threads = 2;
 	o.text_chunk = 1;
-	struct gw_buf text, tree;
-	gw_buf_init(&text);
-	gw_buf_init(&tree);
-	json_decref(gw_sched_check_stream_text(c, NULL, NULL, &o, collect_text, &text));
-	json_decref(gw_sched_check_stream(c, NULL, NULL, &o, collect_tree, &tree));
-	assert_string_equal(text.data, tree.data);
+	struct gw_buf text;
+	text_equals_tree(c, &o, &text);
 	gw_buf_fini(&text);
-	gw_buf_fini(&tree);
 	gw_cluster_free(c);
 }
 
@@ -434,12 +442,8 @@ static void test_settings_memo(void **state)
 	struct gw_check_options o;
 	gw_check_options_init(&o);
 	o.threads = 1;
-	struct gw_buf text, tree;
-	gw_buf_init(&text);
-	gw_buf_init(&tree);
-	json_decref(gw_sched_check_stream_text(c, NULL, NULL, &o, collect_text, &text));
-	json_decref(gw_sched_check_stream(c, NULL, NULL, &o, collect_tree, &tree));
-	assert_string_equal(text.data, tree.data);
+	struct gw_buf text;
+	text_equals_tree(c, &o, &text);
 	size_t n = 0;
 	for (const char *line = text.data; *line; n++) {
 		const char *end = strchr(line, '\n');
@@ -462,7 +466,6 @@ static void test_settings_memo(void **state)
 	}
 	assert_int_equal(n, GW_ARRAY_SIZE(want));
 	gw_buf_fini(&text);
-	gw_buf_fini(&tree);
 	gw_cluster_free(c);
 }
 
