@@ -252,16 +252,23 @@ def case_no_postcopy(godwit, elf):
     ok("not completed" in reason or "timed out" in reason.lower() or "deadline" in reason.lower(),
        "failed at the completion deadline: %s" % reason)
     ok(ms.get("mode") != "PostCopy", "never switched to post-copy (mode %s)" % ms.get("mode"))
-    v = cl.get("vmi", "vm-nopc")
+    stayed_on_source(cl, "vm-nopc")
+    cl.close()
+
+
+def stayed_on_source(cl, name):
+    """After a failed migration from node-a to node-b: the VMI Running on
+    node-a, its QEMU alive there and gone from node-b, the guest running
+    on with nothing corrupt."""
+    v = cl.get("vmi", name)
     ok(v["status"]["nodeName"] == "node-a" and v["status"]["phase"] == "Running",
        "VMI still Running on node-a", v["status"])
-    ok(cl.vm_qemu("vm-nopc", "node-a") is not None, "source QEMU alive")
-    C.wait_for("target QEMU gone", lambda: cl.vm_qemu("vm-nopc", "node-b") is None, 20)
+    ok(cl.vm_qemu(name, "node-a") is not None, "source QEMU alive")
+    C.wait_for("target QEMU gone", lambda: cl.vm_qemu(name, "node-b") is None, 20)
     ok(True, "target QEMU gone")
-    t_fail = C.status_lines(cl.serial_text("vm-nopc", "node-a"))[-1]["t"]
-    lines = wait_guest_progress(cl, "vm-nopc", "node-a", t_fail, 2)
+    t = C.status_lines(cl.serial_text(name, "node-a"))[-1]["t"]
+    lines = wait_guest_progress(cl, name, "node-a", t, 2)
     ok(all(s["corrupt"] == 0 for s in lines), "the guest runs on in the source, nothing corrupt")
-    cl.close()
 
 
 def start_slow_migration(cl, name, elf, args, min_sent=4 * C.MIB):
@@ -295,13 +302,7 @@ def case_abort_running(godwit, elf):
     ok(ms.get("abortStatus") == "Succeeded" and ms.get("abortRequested") is True,
        "migrationState: abortRequested, abortStatus Succeeded", ms)
     ok("abort" in (ms.get("failureReason") or "").lower(), "failureReason: %s" % ms.get("failureReason"))
-    v = cl.get("vmi", "vm-abort")
-    ok(v["status"]["nodeName"] == "node-a" and v["status"]["phase"] == "Running", "VMI Running on node-a")
-    C.wait_for("target QEMU gone", lambda: cl.vm_qemu("vm-abort", "node-b") is None, 20)
-    ok(True, "target QEMU gone")
-    t = C.status_lines(cl.serial_text("vm-abort", "node-a"))[-1]["t"]
-    lines = wait_guest_progress(cl, "vm-abort", "node-a", t, 2)
-    ok(all(s["corrupt"] == 0 for s in lines), "the guest runs on in the source")
+    stayed_on_source(cl, "vm-abort")
     cl.close()
 
 
@@ -318,13 +319,7 @@ def case_target_killed(godwit, elf):
     ms = migrated_state(vmim)
     require(vmim["status"]["phase"] == "Failed", "VMIM Failed", vmim.get("status"))
     ok(ms.get("failureReason"), "failureReason: %s" % ms.get("failureReason"))
-    v = cl.get("vmi", "vm-tkill")
-    ok(v["status"]["nodeName"] == "node-a" and v["status"]["phase"] == "Running", "VMI Running on node-a",
-       v["status"])
-    ok(cl.vm_qemu("vm-tkill", "node-a") is not None, "source QEMU alive")
-    t = C.status_lines(cl.serial_text("vm-tkill", "node-a"))[-1]["t"]
-    lines = wait_guest_progress(cl, "vm-tkill", "node-a", t, 2)
-    ok(all(s["corrupt"] == 0 for s in lines), "the guest runs on in the source, nothing corrupt")
+    stayed_on_source(cl, "vm-tkill")
     cl.close()
 
 
