@@ -295,15 +295,30 @@ static int read_message(struct gw_qmp *q, int64_t deadline, json_t **msg, struct
 static int read_greeting(struct gw_qmp *q, struct gw_err **err)
 {
 	_cleanup_json_ json_t *msg = NULL;
-	int r = read_message(q, deadline_after(q->timeout_ms), &msg, err);
-	if (r < 0)
-		return gw_err_wrap(err, "waiting for the QMP greeting");
+	int64_t deadline = deadline_after(q->timeout_ms);
+	/* The greeting comes first, but a client attaching right after
+	 * another left may first get what QEMU still had queued for that one
+	 * (seen once during a migration): events and replies before the
+	 * greeting are skipped rather than taken for a bad greeting. */
+	for (int skipped = 0;; skipped++) {
+		json_decref(msg);
+		msg = NULL;
+		int r = read_message(q, deadline, &msg, err);
+		if (r < 0)
+			return gw_err_wrap(err, "waiting for the QMP greeting");
+		bool stale = json_object_get(msg, "event") || json_object_get(msg, "return") ||
+			     json_object_get(msg, "error");
+		if (!stale || skipped >= 16)
+			break;
+	}
 	json_t *ver = json_object_get(json_object_get(json_object_get(msg, "QMP"), "version"), "qemu");
 	json_t *major = json_object_get(ver, "major"), *minor = json_object_get(ver, "minor"),
 	       *micro = json_object_get(ver, "micro");
-	if (!json_is_integer(major) || !json_is_integer(minor) || !json_is_integer(micro))
+	if (!json_is_integer(major) || !json_is_integer(minor) || !json_is_integer(micro)) {
+		_cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
 		return gw_err_set(err, -EPROTO, "%s: QMP greeting: QMP.version.qemu: expected major, "
-				  "minor and micro numbers", q->program);
+				  "minor and micro numbers, got %.200s", q->program, text ? text : "?");
+	}
 	q->version = gw_asprintf("%" JSON_INTEGER_FORMAT ".%" JSON_INTEGER_FORMAT ".%" JSON_INTEGER_FORMAT,
 				 json_integer_value(major), json_integer_value(minor),
 				 json_integer_value(micro));
