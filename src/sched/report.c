@@ -865,16 +865,25 @@ char *report_vm_name(const struct gw_vmi *vmi)
 	return gw_asprintf("%s/%s", vmi->meta.namespace ? vmi->meta.namespace : "", vmi->meta.name);
 }
 
+/* What both writers of a VM say first: its CPU model in effect and every
+ * reason it cannot migrate (blockers: the caller finishes them). */
+static const char *vm_facts(const struct report *x, const struct gw_vmi *vmi, enum gw_model_source *src,
+			    struct gw_reasons *blockers, bool *migratable)
+{
+	const char *model = gw_sched_cpu_model(x->c, &vmi->spec, src);
+	gw_reasons_init(blockers);
+	gw_sched_migratable(x->c, vmi, x->rules, blockers);
+	*migratable = blockers->n == 0;
+	return model;
+}
+
 static json_t *vm_json(struct report *x, size_t v, struct eval *e, bool *migratable)
 {
 	const struct gw_vmi *vmi = x->c->vmis[v];
 	const struct vm_rec *rec = &x->vms[v];
 	enum gw_model_source src;
-	const char *model = gw_sched_cpu_model(x->c, &vmi->spec, &src);
 	struct gw_reasons blockers;
-	gw_reasons_init(&blockers);
-	gw_sched_migratable(x->c, vmi, x->rules, &blockers);
-	*migratable = blockers.n == 0;
+	const char *model = vm_facts(x, vmi, &src, &blockers, migratable);
 	json_t *o = json_object();
 	json_object_set_new(o, "namespace", json_string(vmi->meta.namespace ? vmi->meta.namespace : ""));
 	json_object_set_new(o, "name", json_string(vmi->meta.name));
@@ -1107,11 +1116,8 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	const struct gw_vmi *vmi = x->c->vmis[v];
 	const struct vm_rec *rec = &x->vms[v];
 	enum gw_model_source src;
-	const char *model = gw_sched_cpu_model(x->c, &vmi->spec, &src);
 	struct gw_reasons blockers;
-	gw_reasons_init(&blockers);
-	gw_sched_migratable(x->c, vmi, x->rules, &blockers);
-	*migratable = blockers.n == 0;
+	const char *model = vm_facts(x, vmi, &src, &blockers, migratable);
 	gw_buf_add(b, "{", 1);
 	put_key(b, "namespace", true);
 	put_str(b, vmi->meta.namespace ? vmi->meta.namespace : "");
