@@ -8,6 +8,8 @@
 #ifndef GODWIT_SCHED_H
 #define GODWIT_SCHED_H
 
+#include <time.h>
+
 #include "godwit/api.h"
 #include "godwit/cpu.h"
 
@@ -209,6 +211,8 @@ struct gw_check_options {
 	 * by the caller alone. The text is the same whatever these are. */
 	unsigned threads;
 	size_t text_chunk;
+	/* Print each phase's wall time to stderr ("godwit: timing: ..."). */
+	bool timings;
 };
 #define GW_CHECK_MAX_NODES_LISTED 20
 /* Streaming form of gw_sched_check for big clusters: emit() gets each
@@ -224,6 +228,9 @@ json_t *gw_sched_check_stream_text(const struct gw_cluster *c, const struct gw_c
 				   const struct gw_rule_set *rules, const struct gw_check_options *o,
 				   void (*emit)(const char *vm, size_t len, void *ctx), void *ctx);
 void gw_check_options_init(struct gw_check_options *o);
+/* The wall time since *last (none when *last is zero) to stderr as
+ * "godwit: timing: PHASE SECONDS s"; *last becomes now. */
+void gw_check_timing(struct timespec *last, const char *phase);
 /* The whole report: per VM (migratable, blockers, model, selectors,
  * eligible targets, rejected nodes grouped by reason and subject,
  * settings) and for the cluster (VMs without target, drain strands,

@@ -6,7 +6,7 @@
 
 static const char usage[] =
 	"usage: godwit check (-f PATH... | --server URL) [--rules godwit|kubevirt] [--add-node P]... [--set-cpu-model M]\n"
-	"                    [--remove-node N]... [--max-nodes N] [--parse-only] [--model-db FILE]\n"
+	"                    [--remove-node N]... [--max-nodes N] [--parse-only] [--timings] [--model-db FILE]\n"
 	"                    [-o table|json]\n"
 	"\n"
 	"Per VM: migratable (every blocker), CPU model, target selectors, eligible targets, rejected\n"
@@ -19,9 +19,11 @@ static const char usage_check[] =
 	"  --max-nodes N          list at most N node names per list (default 20; 0: all); the\n"
 	"                         \"count\" beside each list is always complete\n"
 	"  --parse-only           load, decode and link the input, print its size, no report\n"
-	"                         (the baseline of bench/check_bench.sh)\n";
+	"                         (the baseline of bench/check_bench.sh)\n"
+	"  --timings              print the wall time of loading and of each phase of the report\n"
+	"                         to stderr\n";
 
-enum { OPT_PARSE_ONLY = GW_CLI_OPT_FIRST_FREE, OPT_MAX_NODES };
+enum { OPT_PARSE_ONLY = GW_CLI_OPT_FIRST_FREE, OPT_MAX_NODES, OPT_TIMINGS };
 
 struct table_ctx {
 	struct gw_table *t;
@@ -187,8 +189,13 @@ static int run(struct gw_cli_cluster_opts *o, const struct gw_check_options *co)
 	struct gw_err *err = NULL;
 	struct gw_cpu_modeldb *db = NULL;
 	struct gw_cluster *c = NULL;
+	struct timespec t0 = {0};
+	if (co->timings)
+		gw_check_timing(&t0, NULL);
 	if (gw_cli_cluster_load(o, &db, &c, &err) < 0)
 		return gw_cli_fail(err);
+	if (co->timings)
+		gw_check_timing(&t0, "load");
 	struct gw_check_options opts = *co;
 	opts.whatif_set_cpu_model = o->whatif.set_cpu_model != NULL;
 	opts.previous_cpu_model = o->previous_cpu_model;
@@ -230,12 +237,17 @@ static int run(struct gw_cli_cluster_opts *o, const struct gw_check_options *co)
 	return GW_EXIT_OK;
 }
 
-static int parse_only(const struct gw_cli_cluster_opts *o)
+static int parse_only(const struct gw_cli_cluster_opts *o, bool timings)
 {
 	struct gw_err *err = NULL;
 	struct gw_cluster *c = NULL;
+	struct timespec t0 = {0};
+	if (timings)
+		gw_check_timing(&t0, NULL);
 	if (gw_cli_cluster_parse(o, &c, &err) < 0)
 		return gw_cli_fail(err);
+	if (timings)
+		gw_check_timing(&t0, "load");
 	json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "documents", (json_int_t)c->n_docs, "skipped",
 				(json_int_t)c->n_skipped, "nodes", (json_int_t)c->n_nodes, "vmis",
 				(json_int_t)c->n_vmis, "pods", (json_int_t)c->n_pods, "findings",
@@ -256,6 +268,7 @@ int gw_cmd_check(int argc, char **argv)
 		GW_CLI_CLUSTER_LONGOPTS,
 		{"parse-only", no_argument, NULL, OPT_PARSE_ONLY},
 		{"max-nodes", required_argument, NULL, OPT_MAX_NODES},
+		{"timings", no_argument, NULL, OPT_TIMINGS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -278,6 +291,9 @@ int gw_cmd_check(int argc, char **argv)
 		switch (c) {
 		case OPT_PARSE_ONLY:
 			only_parse = true;
+			break;
+		case OPT_TIMINGS:
+			co.timings = true;
 			break;
 		case OPT_MAX_NODES: {
 			uint64_t n;
@@ -302,7 +318,7 @@ int gw_cmd_check(int argc, char **argv)
 	if (rc < 0 && gw_cli_cluster_input_problem(&o))
 		rc = gw_cli_usage(usage, "check: %s", gw_cli_cluster_input_problem(&o));
 	if (rc < 0)
-		rc = only_parse ? parse_only(&o) : run(&o, &co);
+		rc = only_parse ? parse_only(&o, co.timings) : run(&o, &co);
 	gw_cli_cluster_opts_fini(&o);
 	return rc;
 }

@@ -1614,6 +1614,24 @@ struct pool {
 	size_t n_slots;
 };
 
+/* With o.timings: the wall time since the previous mark (or since the
+ * report began), to stderr, named. */
+void gw_check_timing(struct timespec *last, const char *phase)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (last->tv_sec || last->tv_nsec)
+		fprintf(stderr, "godwit: timing: %-14s %8.3f s\n", phase,
+			(double)(now.tv_sec - last->tv_sec) + (double)(now.tv_nsec - last->tv_nsec) / 1e9);
+	*last = now;
+}
+
+static void mark(struct report *x, const char *phase)
+{
+	if (x->o.timings)
+		gw_check_timing(&x->mark, phase);
+}
+
 /* Signature sigs[i] against every class. */
 static void verdicts_of(struct report *x, size_t i, void *arg)
 {
@@ -1682,7 +1700,9 @@ static void precompute(struct report *x, unsigned threads)
 	pthread_mutex_t mu;
 	pthread_mutex_init(&mu, NULL);
 	x->subject_mu = &mu;
+	mark(x, "memo-keys");
 	parallel_for(x, threads, n_sigs, verdicts_of, sigs);
+	mark(x, "verdicts");
 	x->subject_mu = NULL;
 	pthread_mutex_destroy(&mu);
 	for (size_t i = 0; i < c->n_nodes; i++)
@@ -1692,6 +1712,7 @@ static void precompute(struct report *x, unsigned threads)
 	x->memos = gw_realloc(x->memos, (x->n_memos + n_keys + 1) * sizeof(*x->memos));
 	x->n_memos += n_keys;
 	parallel_for(x, threads, n_keys, memo_of, keys);
+	mark(x, "memos");
 	free(keys);
 	free(sigs);
 	free(sig_used);
@@ -1824,6 +1845,7 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	x.referenced = json_object();
 	x.subject_index = json_object();
 	gw_strv_init(&x.subjects);
+	mark(&x, NULL);
 	index_inputs(&x);
 	usage(&x);
 
@@ -1835,9 +1857,12 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	json_t *recommended = NULL;
 	json_object_set_new(cluster, "domains", report_domains(&x, &recommended));
 
+	mark(&x, "domains");
 	unsigned workers = emit_text ? writer_threads(&x) : 1;
 	signatures(&x, workers);
+	mark(&x, "signatures");
 	build_classes(&x);
+	mark(&x, "classes");
 	json_object_set_new(cluster, "nodeClasses", json_integer((json_int_t)x.n_classes));
 	json_object_set_new(cluster, "placementSignatures", json_integer((json_int_t)x.n_sigs));
 
@@ -1874,6 +1899,7 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	json_t *without = t.without, *frees = t.frees, *restart = t.restart, *freed = t.freed,
 	       *stranded_by = t.stranded_by, **strands = t.strands;
 
+	mark(&x, "vms");
 	json_object_set_new(cluster, "vmsWithoutTarget", without);
 	json_t *ds = json_object();
 	for (size_t i = 0; i < c->n_nodes; i++)
@@ -1913,6 +1939,7 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	json_object_set_new(out, "cluster", cluster);
 	json_object_set_new(out, "findings", findings);
 	report_free(&x);
+	mark(&x, "cluster");
 	return out;
 }
 

@@ -5,6 +5,7 @@
 #define GODWIT_REPORT_INT_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "sched_int.h"
 
@@ -105,6 +106,7 @@ struct report {
 	const struct gw_cpu_modeldb *db;
 	const struct gw_rule_set *rules;
 	struct gw_check_options o;
+	struct timespec mark;              /* o.timings: the last phase's end */
 	json_t *node_index;                /* name -> node index */
 	json_t *vmim_index;                /* ns/vmi -> pending VMIM index */
 	json_t **node_json;                /* shared name strings */

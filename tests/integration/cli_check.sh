@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CLI tests of `godwit check`: usage and bad-input exit codes, the what-if
 # options (--set-cpu-model, --add-node, --remove-node) on seed 002's
-# cluster, --max-nodes and --parse-only. TAP output.
+# cluster, --max-nodes, --parse-only and --timings. TAP output.
 # Usage: cli_check.sh GODWIT_BINARY SOURCE_ROOT
 set -uo pipefail
 godwit=${1:?usage: cli_check.sh GODWIT SOURCE_ROOT}
@@ -108,5 +108,17 @@ if grep -q "default/vm-hostmodel" "$tmp/out" && grep -q "drain strands" "$tmp/ou
 run check --parse-only -f "$cluster" -o json
 expect_rc "--parse-only" 0
 pycheck "--parse-only counts the input, no report" "r['vmis'] == 3 and r['nodes'] == 2 and 'vms' not in r"
+
+# --timings: every phase once, on stderr, the report on stdout unchanged
+run check -f "$cluster" -o json
+cp "$tmp/out" "$tmp/plain"
+run check --timings -f "$cluster" -o json
+expect_rc "--timings" 0
+phases=$(sed -n 's/^godwit: timing: \([^ ]*\)  *[0-9][0-9.]* s$/\1/p' "$tmp/err" | tr '\n' ',')
+want="load,domains,signatures,classes,vms,cluster,"
+if [ "$phases" = "$want" ]; then ok "--timings names every phase"; else not_ok "--timings names every phase" "got: $phases" "want: $want" "stderr: $err"; fi
+if cmp -s "$tmp/out" "$tmp/plain"; then ok "--timings leaves the report as it is"; else not_ok "--timings leaves the report as it is"; fi
+run check --parse-only --timings -f "$cluster"
+if [ "$rc" -eq 0 ] && grep -q '^godwit: timing: load  *[0-9][0-9.]* s$' "$tmp/err"; then ok "--parse-only --timings times the load"; else not_ok "--parse-only --timings times the load" "exit $rc" "stderr: $err"; fi
 
 echo "1..$n"
