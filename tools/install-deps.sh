@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(
 	meson ninja-build pkg-config gcc python3
-	libjansson-dev libyajl-dev libyaml-dev libxml2-dev libcmocka-dev
+	libjansson-dev libyajl-dev libyaml-dev libxml2-dev libcmocka-dev libjemalloc-dev
 	qemu-system-x86 qemu-utils cpuid libvirt-clients
 	libsqlite3-dev libcurl4-openssl-dev etcd-server etcd-client libmicrohttpd-dev
 	# guest/: the workload guest needs only gcc (-m32 -ffreestanding needs

@@ -24,6 +24,30 @@ static const char usage[] =
 	"\n"
 	"`godwit <command> --help` describes a command; docs/cli.md has them all.\n";
 
+#ifdef GODWIT_ALLOCATOR_JEMALLOC
+#include <jemalloc/jemalloc.h>
+
+/* jemalloc reads its options from this variable at its start. Huge
+ * pages for its extents: a big `check` touches half a GiB, and 4 KiB page
+ * faults are dear, more so in a virtual machine (bench/README.md). */
+const char *malloc_conf = "thp:always,metadata_thp:auto";
+
+static void print_allocator(void)
+{
+	const char *version = "?", *thp = "?";
+	size_t len = sizeof(version);
+	mallctl("version", &version, &len, NULL, 0);
+	len = sizeof(thp);
+	mallctl("opt.thp", &thp, &len, NULL, 0);
+	printf("allocator: jemalloc %s (thp %s)\n", version, thp);
+}
+#else
+static void print_allocator(void)
+{
+	printf("allocator: system\n");
+}
+#endif
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -53,6 +77,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
 		printf("godwit %s\n", GODWIT_VERSION);
+		print_allocator();
 		return GW_EXIT_OK;
 	}
 	for (size_t i = 0; i < GW_ARRAY_SIZE(commands); i++)
