@@ -203,6 +203,11 @@ static int run(struct gw_cli_cluster_opts *o, const struct gw_check_options *co)
 	if (o->output == GW_OUTPUT_JSON) {
 		/* Streamed VM by VM: the report of 100,000 VMs is never one tree. */
 		struct json_writer w = {.first = true};
+		/* A VM's text is ~12 KiB: stdio's 4 KiB buffer wrote each
+		 * straight through, one write(2) per VM. (glibc ignores the
+		 * size unless given the buffer.) */
+		static char buf[1 << 20];
+		setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 		printf("{\"rules\": \"%s\", \"vms\": [", o->rules->name);
 		rest = gw_sched_check_stream_text(c, db, o->rules, &opts, json_vm, &w);
 		printf("%s],\n", w.first ? "" : "\n");
