@@ -49,6 +49,9 @@ void gw_map_copy(struct gw_map *dst, const struct gw_map *src);
 void gw_map_set(struct gw_map *m, const char *key, const char *value);
 bool gw_map_del(struct gw_map *m, const char *key);
 const char *gw_map_get(const struct gw_map *m, const char *key);  /* NULL if absent */
+/* The index of the first key at or after key in byte order (m->n if
+ * none): the keys with a given prefix follow there, one after another. */
+size_t gw_map_lower_bound(const struct gw_map *m, const char *key);
 json_t *gw_map_to_json(const struct gw_map *m);
 /* An object of strings; `where` is the field path for errors. */
 int gw_map_from_json(const json_t *obj, const char *where, struct gw_map *m, struct gw_err **err);

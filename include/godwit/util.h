@@ -112,6 +112,22 @@ void *gw_strtab_scratch(struct gw_strtab *t, size_t n);
 /* Distinct strings interned. */
 size_t gw_strtab_count(const struct gw_strtab *t);
 
+/* ---- string numbers -----------------------------------------------------
+ * A number per distinct text (0, 1, ... in the order first met), found by
+ * the string's address once that address has been met: interned strings
+ * (a loaded cluster's labels) are few addresses met many times, so
+ * numbering a node's ~150 labels reads none of their text. The strings
+ * must outlive the table. Not thread-safe. */
+struct gw_strids {
+	struct gw_strid_addr *addrs;      /* by address */
+	size_t addr_cap, addr_n;
+	struct gw_strid_text *texts;      /* by text */
+	size_t text_cap, text_n;
+};
+void gw_strids_init(struct gw_strids *t);
+void gw_strids_fini(struct gw_strids *t);
+size_t gw_strids_id(struct gw_strids *t, const char *s);
+
 /* ---- strings ---------------------------------------------------------- */
 bool gw_str_has_prefix(const char *s, const char *prefix);
 bool gw_str_has_suffix(const char *s, const char *suffix);

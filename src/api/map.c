@@ -49,6 +49,12 @@ static size_t find(const struct gw_map *m, const char *key, bool *found)
 	return lo;
 }
 
+size_t gw_map_lower_bound(const struct gw_map *m, const char *key)
+{
+	bool found;
+	return find(m, key, &found);
+}
+
 void gw_map_copy(struct gw_map *dst, const struct gw_map *src)
 {
 	gw_map_init(dst);

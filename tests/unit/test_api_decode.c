@@ -222,6 +222,11 @@ static void test_map(void **state)
 	assert_string_equal(m.keys[0], "a");
 	assert_string_equal(m.keys[2], "c");
 	assert_string_equal(gw_map_get(&m, "b"), "two");
+	/* lower bound: the first key at or after, n past the last */
+	assert_int_equal(gw_map_lower_bound(&m, ""), 0);
+	assert_int_equal(gw_map_lower_bound(&m, "b"), 1);
+	assert_int_equal(gw_map_lower_bound(&m, "bb"), 2);
+	assert_int_equal(gw_map_lower_bound(&m, "d"), 3);
 	assert_true(gw_map_del(&m, "a"));
 	assert_false(gw_map_del(&m, "a"));
 	assert_null(gw_map_get(&m, "a"));
