@@ -436,53 +436,123 @@ static void cluster_with_model(const struct gw_cluster *c, const char *model, st
 
 /* ---- node classes ------------------------------------------------------------------ */
 
+/* Node labels by id, for the class keys: a key's referenced id + 1 (0:
+ * no signature names it), a value's content id. A cluster's labels are
+ * interned (borrowed maps: equal strings, one address), so each string
+ * is looked up once by address; otherwise by content every time. */
+struct label_ids {
+	const struct report *x;
+	struct triple_index key_at, value_at;  /* address -> id */
+	struct bytes_index values;             /* content -> id */
+};
+
+static size_t label_key_id(struct label_ids *li, const char *key, bool interned)
+{
+	ssize_t id = interned ? triple_find(&li->key_at, (size_t)(uintptr_t)key, 0, 0) : -1;
+	if (id >= 0)
+		return (size_t)id;
+	json_t *ref = json_object_get(li->x->referenced, key);
+	id = ref ? (ssize_t)json_integer_value(ref) + 1 : 0;
+	if (interned)
+		triple_intern(&li->key_at, (size_t)(uintptr_t)key, 0, 0, (size_t)id);
+	return (size_t)id;
+}
+
+static size_t label_value_id(struct label_ids *li, const char *value, bool interned)
+{
+	ssize_t id = interned ? triple_find(&li->value_at, (size_t)(uintptr_t)value, 0, 0) : -1;
+	if (id >= 0)
+		return (size_t)id;
+	id = bytes_intern(&li->values, value, strlen(value), li->values.n);
+	if (id < 0)
+		id = (ssize_t)li->values.n - 1;
+	if (interned)
+		triple_intern(&li->value_at, (size_t)(uintptr_t)value, 0, 0, (size_t)id);
+	return (size_t)id;
+}
+
+static void class_key_str(struct gw_buf *b, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	gw_buf_add(b, (const char *)&n, sizeof(n));
+	gw_buf_add(b, s ? s : "", n);
+}
+
+/* A node's class key: (key id, value id) of each label some signature
+ * names, its taints (an absent field as an empty one) and its cordon. */
+static void class_key(struct label_ids *li, const struct gw_node *n, struct gw_buf *b)
+{
+	const struct gw_map *l = &n->meta.labels;
+	b->len = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		size_t k = label_key_id(li, l->keys[i], l->borrowed);
+		if (!k)
+			continue;
+		size_t pair[2] = {k, label_value_id(li, l->values[i], l->borrowed)};
+		gw_buf_add(b, (const char *)pair, sizeof(pair));
+	}
+	size_t end = 0, nt = n->n_taints;
+	gw_buf_add(b, (const char *)&end, sizeof(end));
+	gw_buf_add(b, (const char *)&nt, sizeof(nt));
+	for (size_t t = 0; t < n->n_taints; t++) {
+		class_key_str(b, n->taints[t].key);
+		class_key_str(b, n->taints[t].value);
+		class_key_str(b, n->taints[t].effect);
+	}
+	gw_buf_add(b, n->unschedulable ? "u" : "s", 1);
+}
+
 static void build_classes(struct report *x)
 {
 	const struct gw_cluster *c = x->c;
-	json_t *index = json_object();
+	size_t nk = x->n_referenced;
+	struct label_ids li;
+	memset(&li, 0, sizeof(li));
+	li.x = x;
+	struct bytes_index index;
+	memset(&index, 0, sizeof(index));
+	struct gw_buf b;
+	gw_buf_init(&b);
+	size_t *count = NULL;
 	x->node_class = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*x->node_class));
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		const struct gw_node *n = c->nodes[i];
-		struct gw_buf b;
-		gw_buf_init(&b);
-		for (size_t l = 0; l < n->meta.labels.n; l++) {
-			if (!json_object_get(x->referenced, n->meta.labels.keys[l]))
-				continue;
-			gw_buf_puts(&b, n->meta.labels.keys[l]);
-			key_sep(&b, '\x01');
-			gw_buf_puts(&b, n->meta.labels.values[l]);
-			key_sep(&b, '\x02');
-		}
-		key_sep(&b, '\x03');
-		for (size_t t = 0; t < n->n_taints; t++)
-			gw_buf_printf(&b, "%s\x01%s\x01%s\x02", n->taints[t].key ? n->taints[t].key : "",
-				      n->taints[t].value ? n->taints[t].value : "",
-				      n->taints[t].effect ? n->taints[t].effect : "");
-		gw_buf_puts(&b, n->unschedulable ? "\x03u" : "\x03s");
-		ssize_t k = intern(index, b.data, x->n_classes);
-		gw_buf_fini(&b);
+		class_key(&li, n, &b);
+		ssize_t k = bytes_intern(&index, b.data, b.len, x->n_classes);
 		if (k < 0) {
+			/* a new class: its values of the referenced labels, from
+			 * this node (the verdicts compare selectors with them) */
 			k = (ssize_t)x->n_classes++;
-			x->classes = gw_realloc(x->classes, x->n_classes * sizeof(*x->classes));
-			memset(&x->classes[k], 0, sizeof(x->classes[k]));
+			count = gw_realloc(count, x->n_classes * sizeof(*count));
+			count[k] = 0;
+			x->class_labels = gw_realloc(x->class_labels, (x->n_classes * nk + 1) * sizeof(*x->class_labels));
+			const char **values = &x->class_labels[(size_t)k * nk];
+			memset(values, 0, nk * sizeof(*values));
+			const struct gw_map *l = &n->meta.labels;
+			for (size_t j = 0; j < l->n; j++) {
+				size_t id = label_key_id(&li, l->keys[j], l->borrowed);
+				if (id)
+					values[id - 1] = l->values[j];
+			}
 		}
-		struct node_class *cl = &x->classes[k];
-		cl->nodes = gw_realloc(cl->nodes, (cl->n + 1) * sizeof(*cl->nodes));
-		cl->nodes[cl->n++] = i;
+		count[k]++;
 		x->node_class[i] = (size_t)k;
 	}
-	json_decref(index);
-	/* Each class's value of every referenced label, looked up once: the
-	 * verdicts compare selectors with them (~100 keys each) per class. */
-	size_t nk = x->n_referenced;
-	x->class_labels = gw_calloc(x->n_classes && nk ? x->n_classes * nk : 1, sizeof(*x->class_labels));
-	const char *key;
-	json_t *id;
-	json_object_foreach(x->referenced, key, id) {
-		size_t k = (size_t)json_integer_value(id);
-		for (size_t cls = 0; cls < x->n_classes; cls++)
-			x->class_labels[cls * nk + k] = gw_map_get(&c->nodes[x->classes[cls].nodes[0]]->meta.labels, key);
+	if (!x->class_labels)
+		x->class_labels = gw_calloc(1, sizeof(*x->class_labels));
+	x->classes = gw_calloc(x->n_classes ? x->n_classes : 1, sizeof(*x->classes));
+	for (size_t k = 0; k < x->n_classes; k++)
+		x->classes[k].nodes = gw_malloc(count[k] * sizeof(*x->classes[k].nodes));
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		struct node_class *cl = &x->classes[x->node_class[i]];
+		cl->nodes[cl->n++] = i;
 	}
+	free(count);
+	gw_buf_fini(&b);
+	bytes_index_fini(&index);
+	free(li.key_at.slots);
+	free(li.value_at.slots);
+	bytes_index_fini(&li.values);
 }
 
 static size_t subject_id(struct report *x, const char *subject)
