@@ -382,7 +382,8 @@ static ssize_t vmi_signature(struct sig_memo *sm, const struct gw_cluster *c, co
 	if (pre < 0) {
 		sched_target_selector_pre(c, vmi, vmim, &sel, &aff, &host_labels);
 		built = true;
-		sm->pres = gw_realloc(sm->pres, (sm->n_pres + 1) * sizeof(*sm->pres));
+		if (!(sm->n_pres & (sm->n_pres - 1)))   /* 0, 1, 2, 4...: doubled */
+			sm->pres = gw_realloc(sm->pres, (sm->n_pres ? 2 * sm->n_pres : 1) * sizeof(*sm->pres));
 		sm->pres[sm->n_pres].host_labels = host_labels;
 		sm->pres[sm->n_pres].has_vendor = sched_selector_has_vendor(&sel);
 		pre = (ssize_t)sm->n_pres++;
@@ -410,7 +411,8 @@ static ssize_t vmi_signature(struct sig_memo *sm, const struct gw_cluster *c, co
 	}
 	/* a failure for want of the source node names the VMI: not memoized */
 	if (part >= 0) {
-		sm->res = gw_realloc(sm->res, (sm->n_res + 1) * sizeof(*sm->res));
+		if (!(sm->n_res & (sm->n_res - 1)))
+			sm->res = gw_realloc(sm->res, (sm->n_res ? 2 * sm->n_res : 1) * sizeof(*sm->res));
 		sm->res[sm->n_res].sig = sig;
 		sm->res[sm->n_res].msg = sig < 0 ? gw_strdup(gw_err_msg(err)) : NULL;
 		triple_intern(&sm->results, (size_t)pre, part, 0, sm->n_res++);
@@ -1515,6 +1517,9 @@ static void signatures(struct report *x)
 	 * the same as report_node_index's when node names are unique. */
 	struct triple_index at;
 	memset(&at, 0, sizeof(at));
+	for (at.cap = 256; at.cap < 2 * c->n_nodes + 2; at.cap *= 2)
+		;
+	at.slots = gw_calloc(at.cap, sizeof(*at.slots));   /* never grown */
 	size_t named = 0;
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		triple_intern(&at, (size_t)(uintptr_t)c->nodes[i], 0, 0, i);
