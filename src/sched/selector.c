@@ -347,7 +347,7 @@ static void key_str(struct gw_buf *key, const char *s)
  * (interned: equal addresses, equal strings), else the strings. */
 static void key_entries(struct gw_buf *key, const struct gw_map *m, size_t from, size_t to)
 {
-	unsigned char borrowed = m->borrowed;
+	unsigned char borrowed = m->borrowed && to > from;   /* empty: one way */
 	gw_buf_add(key, (const char *)&borrowed, 1);
 	key_size(key, to - from);
 	if (borrowed) {
