@@ -338,14 +338,16 @@ static ssize_t memo_node_part(struct sig_memo *sm, const struct gw_node *source,
 	if (!source)
 		return -1;
 	size_t what = (size_t)(host_labels | vendor << 1) - 1;
-	if (sm->node_parts[at][what])
+	/* at < 0: a node the cluster's name index has and its array not */
+	if (at >= 0 && sm->node_parts[at][what])
 		return (ssize_t)sm->node_parts[at][what];
 	sm->scratch.len = 0;
 	sched_target_node_inputs(source, host_labels, vendor, &sm->scratch);
 	ssize_t id = bytes_intern(&sm->parts, sm->scratch.data, sm->scratch.len, sm->parts.n + 1);
 	if (id < 0)
 		id = (ssize_t)sm->parts.n;
-	sm->node_parts[at][what] = (size_t)id;
+	if (at >= 0)
+		sm->node_parts[at][what] = (size_t)id;
 	return id;
 }
 
