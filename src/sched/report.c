@@ -104,6 +104,74 @@ static ssize_t triple_intern(struct triple_index *t, size_t a, int64_t b, int64_
 	return -1;
 }
 
+/* Byte strings (keys with NUL bytes in them) -> dense index, the keys
+ * kept in one buffer. */
+struct bytes_slot {
+	uint64_t hash;
+	size_t off, len;
+	size_t value;     /* + 1; 0 = empty slot */
+};
+struct bytes_index {
+	struct bytes_slot *slots;
+	size_t cap, n;    /* cap: a power of two */
+	struct gw_buf keys;
+};
+
+static uint64_t bytes_hash(const char *p, size_t n)
+{
+	uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+		h ^= h >> 32;
+	}
+	uint64_t w = 0;
+	if (n)
+		memcpy(&w, p, n);
+	h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+	return h ^ (h >> 29);
+}
+
+/* The value for k[0..n), or -1 after recording `next` for it. */
+static ssize_t bytes_intern(struct bytes_index *t, const char *k, size_t n, size_t next)
+{
+	uint64_t h = bytes_hash(k, n);
+	if ((t->n + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct bytes_slot *slots = gw_calloc(cap, sizeof(*slots));
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->slots[i].value)
+				continue;
+			size_t j = t->slots[i].hash & (cap - 1);
+			while (slots[j].value)
+				j = (j + 1) & (cap - 1);
+			slots[j] = t->slots[i];
+		}
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
+	}
+	size_t i = h & (t->cap - 1);
+	for (;; i = (i + 1) & (t->cap - 1)) {
+		struct bytes_slot *s = &t->slots[i];
+		if (!s->value)
+			break;
+		if (s->hash == h && s->len == n && (!n || memcmp(t->keys.data + s->off, k, n) == 0))
+			return (ssize_t)(s->value - 1);
+	}
+	t->slots[i] = (struct bytes_slot){.hash = h, .off = t->keys.len, .len = n, .value = next + 1};
+	gw_buf_add(&t->keys, k, n);
+	t->n++;
+	return -1;
+}
+
+static void bytes_index_fini(struct bytes_index *t)
+{
+	free(t->slots);
+	gw_buf_fini(&t->keys);
+}
+
 static void key_sep(struct gw_buf *b, char c)
 {
 	gw_buf_add(b, &c, 1);
@@ -204,59 +272,155 @@ static const struct gw_vmim *pending_vmim(const struct report *x, const struct g
 	return v ? x->c->vmims[json_integer_value(v)] : NULL;
 }
 
-/* Target selector of a VMI in cluster c (the real one, or a copy with
- * another cpuModel): a signature index, or -1 with *error set.
- *
- * Memoized: a host-model VM's selector copies ~100 labels of its source
- * node, and the VMs of a node mostly share everything else. The memo key
- * is what sched_target_selector_node reads of the source node
- * (sched_target_node_key: the node itself for host-model labels, else its
- * vendor label), host_labels, the selector and affinity before that step
- * and the VM's tolerations (the rest of the signature key): equal keys
- * give equal signatures. Failures are not memoized. */
-static bool memo_key(struct gw_buf *key, const struct gw_map *sel, const struct gw_node_affinity *aff,
-		     const struct gw_node *source, bool host_labels, const struct gw_vmi *vmi)
+/* Target selectors of VMIs, memoized: a host-model VM's selector copies
+ * ~100 remembered labels of its launcher pod or of its source node, and
+ * rendering and comparing them per VM (up to three times: its own, under
+ * the recommended model, under the cpuModel before --set-cpu-model) was
+ * most of the report's first pass. A VM's signature is found in two
+ * steps, each keyed by its inputs rather than its result:
+ *  - "pre": every input of sched_target_selector_pre and the tolerations
+ *    (sched_target_pre_key), maps by content id; it gives host_labels and
+ *    whether the selector pins a vendor, i.e. what the node step reads;
+ *  - the result: (pre, what sched_target_selector_node reads of the
+ *    source node, by content id), a signature or a failure's message.
+ * Equal keys give equal signatures; the selector is built only for the
+ * first VM of a key. Signatures are numbered by sig_intern in order of
+ * first use whatever the memo hits, each with the same first VM. */
+struct sig_memo {
+	struct report *x;
+	struct gw_buf key, scratch;
+	struct bytes_index maps;           /* map content -> id */
+	struct triple_index map_ids;       /* (keys, values, n) of a map -> its id */
+	struct bytes_index pre;            /* pre key -> pres index */
+	struct {
+		bool host_labels, has_vendor;
+	} *pres;
+	size_t n_pres;
+	struct bytes_index parts;          /* what the node step reads -> id */
+	size_t (*node_parts)[3];           /* [node][host_labels | vendor << 1 - 1] -> id, 0 unknown */
+	struct triple_index results;       /* (pre, part id) -> res index */
+	struct {
+		ssize_t sig;               /* -1: failed with msg */
+		char *msg;
+	} *res;
+	size_t n_res;
+};
+
+/* Content id of a map, 0 for an empty one; the maps of a VMI stay put
+ * while the memo lives (a launcher pod's selector is shared by its VMI,
+ * an id found once per array). */
+static size_t memo_map_id(void *ctx, const struct gw_map *m)
 {
-	if (!sched_target_node_key(sel, source, host_labels, key))
-		return false;
-	key_sep(key, host_labels ? '\x06' : '\x07');
-	signature_key_add(key, sel, aff, vmi);
-	return true;
+	struct sig_memo *sm = ctx;
+	if (!m->n)
+		return 0;
+	ssize_t id = triple_find(&sm->map_ids, (size_t)(uintptr_t)m->keys, (int64_t)(intptr_t)m->values,
+				 (int64_t)m->n);
+	if (id >= 0)
+		return (size_t)id;
+	sm->scratch.len = 0;
+	sched_map_key(&sm->scratch, m);
+	id = bytes_intern(&sm->maps, sm->scratch.data, sm->scratch.len, sm->maps.n + 1);
+	if (id < 0)
+		id = (ssize_t)sm->maps.n;
+	triple_intern(&sm->map_ids, (size_t)(uintptr_t)m->keys, (int64_t)(intptr_t)m->values, (int64_t)m->n,
+		      (size_t)id);
+	return (size_t)id;
 }
 
-static ssize_t vmi_signature(struct report *x, const struct gw_cluster *c, const struct gw_vmi *vmi, char **error)
+/* Id of what the node step reads of source, nodes[at] (0: nothing), -1
+ * when it would fail for want of it. */
+static ssize_t memo_node_part(struct sig_memo *sm, const struct gw_node *source, ssize_t at, bool host_labels,
+			      bool vendor)
 {
+	if (!host_labels && !vendor)
+		return 0;
+	if (!source)
+		return -1;
+	size_t what = (size_t)(host_labels | vendor << 1) - 1;
+	/* at < 0: a node the cluster's name index has and its array not */
+	if (at >= 0 && sm->node_parts[at][what])
+		return (ssize_t)sm->node_parts[at][what];
+	sm->scratch.len = 0;
+	sched_target_node_inputs(source, host_labels, vendor, &sm->scratch);
+	ssize_t id = bytes_intern(&sm->parts, sm->scratch.data, sm->scratch.len, sm->parts.n + 1);
+	if (id < 0)
+		id = (ssize_t)sm->parts.n;
+	if (at >= 0)
+		sm->node_parts[at][what] = (size_t)id;
+	return id;
+}
+
+static void sig_memo_fini(struct sig_memo *sm)
+{
+	gw_buf_fini(&sm->key);
+	gw_buf_fini(&sm->scratch);
+	bytes_index_fini(&sm->maps);
+	free(sm->map_ids.slots);
+	bytes_index_fini(&sm->pre);
+	free(sm->pres);
+	bytes_index_fini(&sm->parts);
+	free(sm->node_parts);
+	free(sm->results.slots);
+	for (size_t i = 0; i < sm->n_res; i++)
+		free(sm->res[i].msg);
+	free(sm->res);
+}
+
+/* Target selector of a VMI in cluster c (the real one, or a copy with
+ * another cpuModel), vmim its pending migration, source its node
+ * (nodes[at]): a signature index, or -1 with *error set. */
+static ssize_t vmi_signature(struct sig_memo *sm, const struct gw_cluster *c, const struct gw_vmi *vmi,
+			     const struct gw_vmim *vmim, const struct gw_node *source, ssize_t at, char **error)
+{
+	struct report *x = sm->x;
 	struct gw_map sel = {0};
 	struct gw_node_affinity aff = {0};
 	struct gw_err *err = NULL;
-	bool host_labels;
-	sched_target_selector_pre(c, vmi, pending_vmim(x, vmi), &sel, &aff, &host_labels);
-	const struct gw_node *source = sched_find_node(c, vmi->node_name);
-	struct gw_buf key;
-	gw_buf_init(&key);
-	if (memo_key(&key, &sel, &aff, source, host_labels, vmi)) {
-		json_t *hit = json_object_get(x->sig_memo, key.data);
-		if (hit) {
-			gw_buf_fini(&key);
-			gw_map_fini(&sel);
-			gw_node_affinity_fini(&aff);
-			return (ssize_t)json_integer_value(hit);
-		}
+	bool host_labels, built = false;
+	sm->key.len = 0;
+	sched_target_pre_key(c, vmi, vmim, &sm->key, memo_map_id, sm);
+	ssize_t pre = bytes_intern(&sm->pre, sm->key.data, sm->key.len, sm->n_pres);
+	if (pre < 0) {
+		sched_target_selector_pre(c, vmi, vmim, &sel, &aff, &host_labels);
+		built = true;
+		if (!(sm->n_pres & (sm->n_pres - 1)))   /* 0, 1, 2, 4...: doubled */
+			sm->pres = gw_realloc(sm->pres, (sm->n_pres ? 2 * sm->n_pres : 1) * sizeof(*sm->pres));
+		sm->pres[sm->n_pres].host_labels = host_labels;
+		sm->pres[sm->n_pres].has_vendor = sched_selector_has_vendor(&sel);
+		pre = (ssize_t)sm->n_pres++;
 	}
+	host_labels = sm->pres[pre].host_labels;
+	ssize_t part = memo_node_part(sm, source, at, host_labels, !sm->pres[pre].has_vendor);
+	ssize_t r = part < 0 ? -1 : triple_find(&sm->results, (size_t)pre, part, 0);
+	if (r >= 0) {
+		gw_map_fini(&sel);
+		gw_node_affinity_fini(&aff);
+		if (sm->res[r].sig < 0 && error)
+			*error = gw_strdup(sm->res[r].msg);
+		return sm->res[r].sig;
+	}
+	if (!built)
+		sched_target_selector_pre(c, vmi, vmim, &sel, &aff, &host_labels);
+	ssize_t sig = -1;
 	if (sched_target_selector_node(vmi, source, host_labels, &sel, &err) < 0) {
-		gw_buf_fini(&key);
 		gw_map_fini(&sel);
 		gw_node_affinity_fini(&aff);
 		if (error)
 			*error = gw_strdup(gw_err_msg(err));
-		gw_err_free(err);
-		return -1;
+	} else {
+		sig = (ssize_t)sig_intern(x, &sel, &aff, vmi, NULL);
 	}
-	size_t sig = sig_intern(x, &sel, &aff, vmi, NULL);
-	if (key.data)
-		json_object_set_new(x->sig_memo, key.data, json_integer((json_int_t)sig));
-	gw_buf_fini(&key);
-	return (ssize_t)sig;
+	/* a failure for want of the source node names the VMI: not memoized */
+	if (part >= 0) {
+		if (!(sm->n_res & (sm->n_res - 1)))
+			sm->res = gw_realloc(sm->res, (sm->n_res ? 2 * sm->n_res : 1) * sizeof(*sm->res));
+		sm->res[sm->n_res].sig = sig;
+		sm->res[sm->n_res].msg = sig < 0 ? gw_strdup(gw_err_msg(err)) : NULL;
+		triple_intern(&sm->results, (size_t)pre, part, 0, sm->n_res++);
+	}
+	gw_err_free(err);
+	return sig;
 }
 
 /* c with the cluster cpuModel replaced (shallow; for "after restart"). */
@@ -276,53 +440,123 @@ static void cluster_with_model(const struct gw_cluster *c, const char *model, st
 
 /* ---- node classes ------------------------------------------------------------------ */
 
+/* Node labels by id, for the class keys: a key's referenced id + 1 (0:
+ * no signature names it), a value's content id. A cluster's labels are
+ * interned (borrowed maps: equal strings, one address), so each string
+ * is looked up once by address; otherwise by content every time. */
+struct label_ids {
+	const struct report *x;
+	struct triple_index key_at, value_at;  /* address -> id */
+	struct bytes_index values;             /* content -> id */
+};
+
+static size_t label_key_id(struct label_ids *li, const char *key, bool interned)
+{
+	ssize_t id = interned ? triple_find(&li->key_at, (size_t)(uintptr_t)key, 0, 0) : -1;
+	if (id >= 0)
+		return (size_t)id;
+	json_t *ref = json_object_get(li->x->referenced, key);
+	id = ref ? (ssize_t)json_integer_value(ref) + 1 : 0;
+	if (interned)
+		triple_intern(&li->key_at, (size_t)(uintptr_t)key, 0, 0, (size_t)id);
+	return (size_t)id;
+}
+
+static size_t label_value_id(struct label_ids *li, const char *value, bool interned)
+{
+	ssize_t id = interned ? triple_find(&li->value_at, (size_t)(uintptr_t)value, 0, 0) : -1;
+	if (id >= 0)
+		return (size_t)id;
+	id = bytes_intern(&li->values, value, strlen(value), li->values.n);
+	if (id < 0)
+		id = (ssize_t)li->values.n - 1;
+	if (interned)
+		triple_intern(&li->value_at, (size_t)(uintptr_t)value, 0, 0, (size_t)id);
+	return (size_t)id;
+}
+
+static void class_key_str(struct gw_buf *b, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	gw_buf_add(b, (const char *)&n, sizeof(n));
+	gw_buf_add(b, s ? s : "", n);
+}
+
+/* A node's class key: (key id, value id) of each label some signature
+ * names, its taints (an absent field as an empty one) and its cordon. */
+static void class_key(struct label_ids *li, const struct gw_node *n, struct gw_buf *b)
+{
+	const struct gw_map *l = &n->meta.labels;
+	b->len = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		size_t k = label_key_id(li, l->keys[i], l->borrowed);
+		if (!k)
+			continue;
+		size_t pair[2] = {k, label_value_id(li, l->values[i], l->borrowed)};
+		gw_buf_add(b, (const char *)pair, sizeof(pair));
+	}
+	size_t end = 0, nt = n->n_taints;
+	gw_buf_add(b, (const char *)&end, sizeof(end));
+	gw_buf_add(b, (const char *)&nt, sizeof(nt));
+	for (size_t t = 0; t < n->n_taints; t++) {
+		class_key_str(b, n->taints[t].key);
+		class_key_str(b, n->taints[t].value);
+		class_key_str(b, n->taints[t].effect);
+	}
+	gw_buf_add(b, n->unschedulable ? "u" : "s", 1);
+}
+
 static void build_classes(struct report *x)
 {
 	const struct gw_cluster *c = x->c;
-	json_t *index = json_object();
+	size_t nk = x->n_referenced;
+	struct label_ids li;
+	memset(&li, 0, sizeof(li));
+	li.x = x;
+	struct bytes_index index;
+	memset(&index, 0, sizeof(index));
+	struct gw_buf b;
+	gw_buf_init(&b);
+	size_t *count = NULL;
 	x->node_class = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*x->node_class));
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		const struct gw_node *n = c->nodes[i];
-		struct gw_buf b;
-		gw_buf_init(&b);
-		for (size_t l = 0; l < n->meta.labels.n; l++) {
-			if (!json_object_get(x->referenced, n->meta.labels.keys[l]))
-				continue;
-			gw_buf_puts(&b, n->meta.labels.keys[l]);
-			key_sep(&b, '\x01');
-			gw_buf_puts(&b, n->meta.labels.values[l]);
-			key_sep(&b, '\x02');
-		}
-		key_sep(&b, '\x03');
-		for (size_t t = 0; t < n->n_taints; t++)
-			gw_buf_printf(&b, "%s\x01%s\x01%s\x02", n->taints[t].key ? n->taints[t].key : "",
-				      n->taints[t].value ? n->taints[t].value : "",
-				      n->taints[t].effect ? n->taints[t].effect : "");
-		gw_buf_puts(&b, n->unschedulable ? "\x03u" : "\x03s");
-		ssize_t k = intern(index, b.data, x->n_classes);
-		gw_buf_fini(&b);
+		class_key(&li, n, &b);
+		ssize_t k = bytes_intern(&index, b.data, b.len, x->n_classes);
 		if (k < 0) {
+			/* a new class: its values of the referenced labels, from
+			 * this node (the verdicts compare selectors with them) */
 			k = (ssize_t)x->n_classes++;
-			x->classes = gw_realloc(x->classes, x->n_classes * sizeof(*x->classes));
-			memset(&x->classes[k], 0, sizeof(x->classes[k]));
+			count = gw_realloc(count, x->n_classes * sizeof(*count));
+			count[k] = 0;
+			x->class_labels = gw_realloc(x->class_labels, (x->n_classes * nk + 1) * sizeof(*x->class_labels));
+			const char **values = &x->class_labels[(size_t)k * nk];
+			memset(values, 0, nk * sizeof(*values));
+			const struct gw_map *l = &n->meta.labels;
+			for (size_t j = 0; j < l->n; j++) {
+				size_t id = label_key_id(&li, l->keys[j], l->borrowed);
+				if (id)
+					values[id - 1] = l->values[j];
+			}
 		}
-		struct node_class *cl = &x->classes[k];
-		cl->nodes = gw_realloc(cl->nodes, (cl->n + 1) * sizeof(*cl->nodes));
-		cl->nodes[cl->n++] = i;
+		count[k]++;
 		x->node_class[i] = (size_t)k;
 	}
-	json_decref(index);
-	/* Each class's value of every referenced label, looked up once: the
-	 * verdicts compare selectors with them (~100 keys each) per class. */
-	size_t nk = x->n_referenced;
-	x->class_labels = gw_calloc(x->n_classes && nk ? x->n_classes * nk : 1, sizeof(*x->class_labels));
-	const char *key;
-	json_t *id;
-	json_object_foreach(x->referenced, key, id) {
-		size_t k = (size_t)json_integer_value(id);
-		for (size_t cls = 0; cls < x->n_classes; cls++)
-			x->class_labels[cls * nk + k] = gw_map_get(&c->nodes[x->classes[cls].nodes[0]]->meta.labels, key);
+	if (!x->class_labels)
+		x->class_labels = gw_calloc(1, sizeof(*x->class_labels));
+	x->classes = gw_calloc(x->n_classes ? x->n_classes : 1, sizeof(*x->classes));
+	for (size_t k = 0; k < x->n_classes; k++)
+		x->classes[k].nodes = gw_malloc(count[k] * sizeof(*x->classes[k].nodes));
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		struct node_class *cl = &x->classes[x->node_class[i]];
+		cl->nodes[cl->n++] = i;
 	}
+	free(count);
+	gw_buf_fini(&b);
+	bytes_index_fini(&index);
+	free(li.key_at.slots);
+	free(li.value_at.slots);
+	bytes_index_fini(&li.values);
 }
 
 static size_t subject_id(struct report *x, const char *subject)
@@ -1266,142 +1500,7 @@ static void parallel_for(struct report *x, unsigned threads, size_t n, void (*fn
 /* Pass 1: every VM's placement signature (and those it would have under
  * the recommended model and under the cpuModel before --set-cpu-model),
  * so that the node classes know every label a selector names. */
-
-/* One placement signature to find: VM v's in cluster c. */
-struct sig_job {
-	size_t v;
-	const struct gw_cluster *c;
-	ssize_t *out;                      /* the signature, -1 for none */
-	char **error;                      /* the message then, or NULL */
-	char *key;                         /* memo key (vmi_signature); NULL: the node step fails */
-	size_t first;                      /* the block's first job with this key */
-	/* made for the first job of a key the memo lacks: */
-	struct gw_map sel;
-	struct gw_node_affinity aff;
-	char *sig_key, *msg;               /* signature key, or the failure's message */
-};
-
-static void job_key(struct report *x, size_t i, void *arg)
-{
-	struct sig_job *j = &((struct sig_job *)arg)[i];
-	const struct gw_vmi *vmi = x->c->vmis[j->v];
-	struct gw_map sel = {0};
-	struct gw_node_affinity aff = {0};
-	bool host_labels;
-	sched_target_selector_pre(j->c, vmi, pending_vmim(x, vmi), &sel, &aff, &host_labels);
-	struct gw_buf key;
-	gw_buf_init(&key);
-	if (memo_key(&key, &sel, &aff, sched_find_node(j->c, vmi->node_name), host_labels, vmi))
-		j->key = gw_buf_steal(&key);
-	else
-		gw_buf_fini(&key);
-	gw_map_fini(&sel);
-	gw_node_affinity_fini(&aff);
-}
-
-static void job_build(struct report *x, size_t i, void *arg)
-{
-	struct sig_job *j = ((struct sig_job **)arg)[i];
-	const struct gw_vmi *vmi = x->c->vmis[j->v];
-	struct gw_err *err = NULL;
-	bool host_labels;
-	sched_target_selector_pre(j->c, vmi, pending_vmim(x, vmi), &j->sel, &j->aff, &host_labels);
-	if (sched_target_selector_node(vmi, sched_find_node(j->c, vmi->node_name), host_labels, &j->sel, &err) < 0) {
-		j->msg = gw_strdup(gw_err_msg(err));
-		gw_err_free(err);
-		gw_map_fini(&j->sel);
-		gw_node_affinity_fini(&j->aff);
-		return;
-	}
-	j->sig_key = signature_key(&j->sel, &j->aff, vmi);
-}
-
-#define GW_CHECK_SIG_BLOCK 4096            /* VMs per block of signature jobs */
-
-/* As the loop of signatures(), in threads, block by block: the memo keys
- * (the selector's node-independent step, the costly part) in threads;
- * then, for the first job of each key the memo lacks, the whole selector
- * and signature key in threads; then, here and in job order, what the
- * loop does with them: a memo hit, or the signature interned (and the
- * key memoized), so that signatures are numbered as the loop numbers
- * them, each with the same first VM (sig.rep). A key's failure is the
- * same for all its jobs (its message names no VM: with no source node,
- * which names the VM, sched_target_node_key gives no key and the job is
- * the loop's, vmi_signature). The threads read the cluster and the
- * report's indexes (vmim_index) and write only their jobs. */
-static void signatures_threads(struct report *x, const struct gw_cluster *rec_c, const struct gw_cluster *prev_c,
-			       unsigned threads)
-{
-	const struct gw_cluster *c = x->c;
-	struct sig_job *jobs = gw_calloc(3 * GW_CHECK_SIG_BLOCK, sizeof(*jobs));
-	struct sig_job **builds = gw_calloc(3 * GW_CHECK_SIG_BLOCK, sizeof(*builds));
-	for (size_t start = 0; start < c->n_vmis; start += GW_CHECK_SIG_BLOCK) {
-		size_t end = start + GW_CHECK_SIG_BLOCK < c->n_vmis ? start + GW_CHECK_SIG_BLOCK : c->n_vmis;
-		size_t n = 0, nb = 0;
-		for (size_t v = start; v < end; v++) {
-			const struct gw_vmi *vmi = c->vmis[v];
-			struct vm_rec *r = &x->vms[v];
-			r->source = report_node_index(x, vmi->node_name);
-			r->sig = r->alt_rec = r->alt_prev = -1;
-			jobs[n++] = (struct sig_job){.v = v, .c = c, .out = &r->sig, .error = &r->selector_error};
-			if (!no_own_model(vmi))
-				continue;
-			if (rec_c && strcmp(gw_sched_cpu_model(c, &vmi->spec, NULL), "host-model") == 0)
-				jobs[n++] = (struct sig_job){.v = v, .c = rec_c, .out = &r->alt_rec};
-			if (prev_c)
-				jobs[n++] = (struct sig_job){.v = v, .c = prev_c, .out = &r->alt_prev};
-		}
-		parallel_for(x, threads, n, job_key, jobs);
-		json_t *first = json_object();
-		for (size_t i = 0; i < n; i++) {
-			struct sig_job *j = &jobs[i];
-			j->first = i;
-			if (!j->key || json_object_get(x->sig_memo, j->key))
-				continue;
-			json_t *f = json_object_get(first, j->key);
-			if (f) {
-				j->first = (size_t)json_integer_value(f);
-				continue;
-			}
-			json_object_set_new(first, j->key, json_integer((json_int_t)i));
-			builds[nb++] = j;
-		}
-		json_decref(first);
-		parallel_for(x, threads, nb, job_build, builds);
-		for (size_t i = 0; i < n; i++) {
-			struct sig_job *j = &jobs[i];
-			const struct gw_vmi *vmi = c->vmis[j->v];
-			if (!j->key) {
-				*j->out = vmi_signature(x, j->c, vmi, j->error);
-				continue;
-			}
-			json_t *hit = json_object_get(x->sig_memo, j->key);
-			if (hit) {
-				*j->out = (ssize_t)json_integer_value(hit);
-				continue;
-			}
-			struct sig_job *f = &jobs[j->first];
-			if (f->msg) {
-				if (j->error)
-					*j->error = gw_strdup(f->msg);
-				continue;
-			}
-			/* f == j: a later job of its key finds it in the memo */
-			size_t sig = sig_intern(x, &f->sel, &f->aff, vmi, f->sig_key);
-			f->sig_key = NULL;
-			json_object_set_new(x->sig_memo, j->key, json_integer((json_int_t)sig));
-			*j->out = (ssize_t)sig;
-		}
-		for (size_t i = 0; i < n; i++) {
-			free(jobs[i].key);
-			free(jobs[i].msg);
-		}
-	}
-	free(builds);
-	free(jobs);
-}
-
-static void signatures(struct report *x, unsigned threads)
+static void signatures(struct report *x)
 {
 	const struct gw_cluster *c = x->c;
 	struct gw_cluster rec_c, prev_c;
@@ -1410,25 +1509,45 @@ static void signatures(struct report *x, unsigned threads)
 		cluster_with_model(c, x->recommended, &rec_c, &rec_k);
 	if (x->o.whatif_set_cpu_model)
 		cluster_with_model(c, x->o.previous_cpu_model, &prev_c, &prev_k);
+	struct sig_memo sm;
+	memset(&sm, 0, sizeof(sm));
+	sm.x = x;
+	gw_buf_init(&sm.key);
+	gw_buf_init(&sm.scratch);
 	x->vms = gw_calloc(c->n_vmis ? c->n_vmis : 1, sizeof(*x->vms));
-	if (threads > 1) {
-		signatures_threads(x, x->recommended ? &rec_c : NULL, x->o.whatif_set_cpu_model ? &prev_c : NULL,
-				   threads);
-		return;
+	/* A VM's source node found once, by name, and its index by address:
+	 * the same as report_node_index's when node names are unique. */
+	struct triple_index at;
+	memset(&at, 0, sizeof(at));
+	for (at.cap = 256; at.cap < 2 * c->n_nodes + 2; at.cap *= 2)
+		;
+	at.slots = gw_calloc(at.cap, sizeof(*at.slots));   /* never grown */
+	size_t named = 0;
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		triple_intern(&at, (size_t)(uintptr_t)c->nodes[i], 0, 0, i);
+		named += c->nodes[i]->meta.name != NULL;
 	}
+	bool unique = json_object_size(x->node_index) == named;
+	sm.node_parts = gw_calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*sm.node_parts));
 	for (size_t v = 0; v < c->n_vmis; v++) {
 		const struct gw_vmi *vmi = c->vmis[v];
 		struct vm_rec *r = &x->vms[v];
-		r->sig = vmi_signature(x, c, vmi, &r->selector_error);
-		r->source = report_node_index(x, vmi->node_name);
+		const struct gw_vmim *vmim = pending_vmim(x, vmi);
+		/* the clusters share their nodes */
+		const struct gw_node *source = sched_find_node(c, vmi->node_name);
+		ssize_t i = source ? triple_find(&at, (size_t)(uintptr_t)source, 0, 0) : -1;
+		r->sig = vmi_signature(&sm, c, vmi, vmim, source, i, &r->selector_error);
+		r->source = unique ? i : report_node_index(x, vmi->node_name);
 		r->alt_rec = r->alt_prev = -1;
 		if (!no_own_model(vmi))
 			continue;
 		if (x->recommended && strcmp(gw_sched_cpu_model(c, &vmi->spec, NULL), "host-model") == 0)
-			r->alt_rec = vmi_signature(x, &rec_c, vmi, NULL);
+			r->alt_rec = vmi_signature(&sm, &rec_c, vmi, vmim, source, i, NULL);
 		if (x->o.whatif_set_cpu_model)
-			r->alt_prev = vmi_signature(x, &prev_c, vmi, NULL);
+			r->alt_prev = vmi_signature(&sm, &prev_c, vmi, vmim, source, i, NULL);
 	}
+	free(at.slots);
+	sig_memo_fini(&sm);
 }
 
 static void report_free(struct report *x)
@@ -1473,7 +1592,6 @@ static void report_free(struct report *x)
 	free(x->used_cpu);
 	free(x->used_mem);
 	json_decref(x->sig_index);
-	json_decref(x->sig_memo);
 	json_decref(x->referenced);
 	free(x->class_labels);
 	free(x->cap_index.slots);
@@ -1840,7 +1958,6 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	else
 		gw_check_options_init(&x.o);
 	x.sig_index = json_object();
-	x.sig_memo = json_object();
 	x.text = emit_text != NULL;
 	x.referenced = json_object();
 	x.subject_index = json_object();
@@ -1859,7 +1976,7 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 
 	mark(&x, "domains");
 	unsigned workers = emit_text ? writer_threads(&x) : 1;
-	signatures(&x, workers);
+	signatures(&x);
 	mark(&x, "signatures");
 	build_classes(&x);
 	mark(&x, "classes");

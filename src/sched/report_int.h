@@ -118,7 +118,6 @@ struct report {
 	struct sig *sigs;
 	size_t n_sigs, cap_sigs;
 	json_t *sig_index;                 /* signature key -> index */
-	json_t *sig_memo;                  /* (source node, other inputs) -> index (vmi_signature) */
 	json_t *referenced;                /* label keys some signature names -> key id */
 	size_t n_referenced;
 	const char **class_labels;         /* [class * n_referenced + key id]: the value, or NULL */

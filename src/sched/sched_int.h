@@ -26,12 +26,29 @@ void sched_target_selector_pre(const struct gw_cluster *c, const struct gw_vmi *
 			       struct gw_map *selector, struct gw_node_affinity *affinity, bool *host_labels);
 int sched_target_selector_node(const struct gw_vmi *vmi, const struct gw_node *source, bool host_labels,
 			       struct gw_map *selector, struct gw_err **err);
+/* Appends to key every input of sched_target_selector_pre(c, vmi, vmim)
+ * and the VMI's tolerations (the rest of a placement signature): VMIs
+ * with equal keys in clusters that differ at most in cpuModel get equal
+ * selectors, affinities and host_labels, and have equal tolerations.
+ * Maps are written as map_id(ctx, map), which must give equal ids only
+ * to maps equal in content (0 to none and to empty ones). */
+void sched_target_pre_key(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
+			  struct gw_buf *key, size_t (*map_id)(void *ctx, const struct gw_map *m), void *ctx);
+/* m's content as key bytes (for map ids): its strings, or their
+ * addresses when m is borrowed (interned). */
+void sched_map_key(struct gw_buf *key, const struct gw_map *m);
+/* true when the selector pins a CPU vendor: sched_target_selector_node
+ * then does not read the source node's (the host-model labels it adds
+ * never do). */
+bool sched_selector_has_vendor(const struct gw_map *selector);
 /* Appends to key all that sched_target_selector_node(vmi, source,
- * host_labels, selector) reads of the source node: with equal keys (and
- * equal selector and host_labels) it adds the same entries. False when
- * it would fail (its message names the VMI: not to be shared). */
-bool sched_target_node_key(const struct gw_map *selector, const struct gw_node *source, bool host_labels,
-			   struct gw_buf *key);
+ * host_labels, selector) reads of the source node, vendor being
+ * !sched_selector_has_vendor(selector): with equal keys (and equal
+ * selector and host_labels) it adds the same entries or fails with the
+ * same message. Nothing when it reads nothing; false when it would fail
+ * for want of the source node (its message names the VMI: not to be
+ * shared). */
+bool sched_target_node_inputs(const struct gw_node *source, bool host_labels, bool vendor, struct gw_buf *key);
 const struct gw_node *sched_find_node(const struct gw_cluster *c, const char *name);
 const struct gw_namespace *sched_find_namespace(const struct gw_cluster *c, const char *name);
 bool sched_feature_gate(const struct gw_cluster *c, const char *gate);

@@ -320,31 +320,139 @@ int sched_target_selector_node(const struct gw_vmi *vmi, const struct gw_node *s
 	return 0;
 }
 
-bool sched_target_node_key(const struct gw_map *selector, const struct gw_node *source, bool host_labels,
-			   struct gw_buf *key)
+bool sched_selector_has_vendor(const struct gw_map *selector)
 {
-	if (host_labels) {
-		/* its host-model labels (and vendor): the node itself */
-		if (!source)
-			return false;
-		/* "h" and its address in hex (a text key: no NUL byte) */
-		char hex[2 + 2 * sizeof(uintptr_t)];
-		uintptr_t a = (uintptr_t)source;
-		size_t n = 0;
-		hex[n++] = 'h';
-		for (size_t i = 0; i < 2 * sizeof(a); i++, a >>= 4)
-			hex[n++] = "0123456789abcdef"[a & 15];
-		gw_buf_add(key, hex, n);
-		return true;
+	return has_vendor(selector);
+}
+
+/* Key pieces: a length before every string, so that no two different
+ * sequences of inputs write the same bytes. */
+static void key_size(struct gw_buf *key, size_t v)
+{
+	gw_buf_add(key, (const char *)&v, sizeof(v));
+}
+
+static void key_str(struct gw_buf *key, const char *s)
+{
+	if (!s) {
+		key_size(key, SIZE_MAX);
+		return;
 	}
-	if (has_vendor(selector)) {
-		gw_buf_puts(key, "-");
-		return true;
+	size_t n = strlen(s);
+	key_size(key, n);
+	gw_buf_add(key, s, n);
+}
+
+/* Entries [from, to) of m: their strings' addresses when m is borrowed
+ * (interned: equal addresses, equal strings), else the strings. */
+static void key_entries(struct gw_buf *key, const struct gw_map *m, size_t from, size_t to)
+{
+	unsigned char borrowed = m->borrowed && to > from;   /* empty: one way */
+	gw_buf_add(key, (const char *)&borrowed, 1);
+	key_size(key, to - from);
+	if (borrowed) {
+		gw_buf_add(key, (const char *)(m->keys + from), (to - from) * sizeof(*m->keys));
+		gw_buf_add(key, (const char *)(m->values + from), (to - from) * sizeof(*m->values));
+		return;
 	}
+	for (size_t i = from; i < to; i++) {
+		key_str(key, m->keys[i]);
+		key_str(key, m->values[i]);
+	}
+}
+
+void sched_map_key(struct gw_buf *key, const struct gw_map *m)
+{
+	key_entries(key, m, 0, m->n);
+}
+
+/* Labels of l from the first key with prefix on, while they have it. */
+static void key_prefixed(struct gw_buf *key, const struct gw_map *l, const char *prefix)
+{
+	size_t lp = strlen(prefix), from = prefix_start(l, prefix), to = l->n;
+	/* the first key after from without it (a node has ~100 host-model
+	 * labels: a walk reading each was the cost) */
+	for (size_t lo = from; lo < to;) {
+		size_t mid = lo + (to - lo) / 2;
+		if (!strncmp(l->keys[mid], prefix, lp))
+			lo = mid + 1;
+		else
+			to = mid;
+	}
+	key_entries(key, l, from, to);
+}
+
+void sched_target_pre_key(const struct gw_cluster *c, const struct gw_vmi *vmi, const struct gw_vmim *vmim,
+			  struct gw_buf *key, size_t (*map_id)(void *ctx, const struct gw_map *m), void *ctx)
+{
+	const struct gw_vmi_spec *spec = &vmi->spec;
+	const char *model = gw_sched_cpu_model(c, spec, NULL);
+	static const struct gw_map none;
+	/* gw_sched_launch_selector */
+	key_str(key, model);
+	key_str(key, vmi_arch(spec));
+	key_size(key, map_id(ctx, c->kubevirt ? &c->kubevirt->cluster_node_selectors : &none));
+	key_size(key, map_id(ctx, &spec->node_selector));
+	unsigned char flags = (unsigned char)(spec->dedicated_cpu | spec->hyperv_reenlightenment << 1 |
+					      spec->realtime << 2 | spec->sev << 3 | spec->sev_snp << 4 |
+					      spec->tdx << 5 | vmi->has_launcher_selector << 6);
+	gw_buf_add(key, (const char *)&flags, 1);
+	key_str(key, vmi->machine_type_status);
+	key_str(key, spec->machine_type);
+	key_size(key, spec->n_features);
+	for (size_t i = 0; i < spec->n_features; i++) {
+		key_str(key, spec->features[i].name);
+		key_size(key, (size_t)spec->features[i].policy);
+	}
+	key_str(key, vmi->tsc_frequency);
+	const struct gw_node_affinity *a = &spec->affinity;
+	key_size(key, a->n);
+	for (size_t t = 0; t < a->n; t++) {
+		key_size(key, a->terms[t].n);
+		for (size_t r = 0; r < a->terms[t].n; r++) {
+			const struct gw_node_requirement *q = &a->terms[t].reqs[r];
+			key_str(key, q->key);
+			key_size(key, (size_t)q->op);
+			key_size(key, q->values.n);
+			for (size_t v = 0; v < q->values.n; v++)
+				key_str(key, q->values.v[v]);
+		}
+	}
+	/* sched_target_selector_pre: the addedNodeSelector, the remembered
+	 * launcher selector (read for host-model only) */
+	key_size(key, map_id(ctx, vmim ? &vmim->added_node_selector : &none));
+	key_size(key, strcmp(model, "host-model") == 0 && vmi->has_launcher_selector
+			      ? map_id(ctx, &vmi->launcher_selector) : 0);
+	/* the rest of a signature */
+	key_size(key, spec->n_tolerations);
+	for (size_t i = 0; i < spec->n_tolerations; i++) {
+		const struct gw_toleration *t = &spec->tolerations[i];
+		key_str(key, t->key);
+		key_str(key, t->op);
+		key_str(key, t->value);
+		key_str(key, t->effect);
+	}
+}
+
+bool sched_target_node_inputs(const struct gw_node *source, bool host_labels, bool vendor, struct gw_buf *key)
+{
+	if (!host_labels && !vendor)
+		return true;
 	if (!source)
 		return false;
-	const char *vendor = vendor_label(source);
-	gw_buf_printf(key, "v%s", vendor ? vendor : "");
+	unsigned char what = (unsigned char)(host_labels | vendor << 1);
+	gw_buf_add(key, (const char *)&what, 1);
+	/* host_model_node, then vendor_label */
+	if (host_labels) {
+		key_prefixed(key, &source->meta.labels, SCHED_PREFIX_HOST_MODEL);
+		key_prefixed(key, &source->meta.labels, SCHED_PREFIX_HOST_MODEL_FEATURE);
+	}
+	if (vendor) {
+		/* vendor_label: the first key with its prefix */
+		const struct gw_map *l = &source->meta.labels;
+		size_t i = prefix_start(l, SCHED_PREFIX_CPU_VENDOR);
+		key_entries(key, l, i, i < l->n && gw_str_has_prefix(l->keys[i], SCHED_PREFIX_CPU_VENDOR) ? i + 1 : i);
+	}
 	return true;
 }
 

@@ -284,11 +284,19 @@ static json_t *eligible_names(json_t *report, const char *vm)
 	return json_object_get(json_object_get(vm_of(report, vm), "eligibleTargets"), "nodes");
 }
 
-/* Placement signatures are memoized per source node and the VM's other
- * inputs (vmi_signature): VMIs on one node that differ in one input
- * (tolerations, nodeSelector, a pending migration's addedNodeSelector)
- * keep their own signature, and every VM's selector is what
- * gw_sched_target_selector makes of it alone. */
+/* A VMI with domain lines (cpu, machine) and status lines. */
+#define GVMI(name, node, domain, status)                                                                 \
+	"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: " name            \
+	"\n  namespace: default\nspec:\n  domain:\n" domain "    resources:\n      requests:\n"               \
+	"        memory: 1Gi\n    devices: {}\nstatus:\n  phase: Running\n  nodeName: " node "\n" status
+
+/* Placement signatures are memoized by the VM's inputs and what the
+ * selector reads of its source node (vmi_signature): VMIs that differ in
+ * one input (tolerations, nodeSelector, a pending migration's
+ * addedNodeSelector, features, machine type, remembered launcher
+ * selector, the source node's vendor) keep their own signature, and
+ * every VM's selector is what gw_sched_target_selector makes of it
+ * alone. */
 static void test_signature_memo(void **state)
 {
 	(void)state;
@@ -305,6 +313,19 @@ static void test_signature_memo(void **state)
 		HVMI("sky", "s", "")
 		HVMI("nomodel1", "m", "") HVMI("nomodel2", "m", "")
 		HVMI("lost1", "nowhere", "") HVMI("lost2", "nowhere", "")
+		NODE("amd", HOST_HASWELL "    cpu-vendor.node.kubevirt.io/AMD: 'true'\n",
+		     "  taints:\n  - key: amd\n    effect: NoSchedule\n")
+		HVMI("plain-b", "b", "") HVMI("plain-amd", "amd", "")
+		GVMI("named", "a", "    cpu:\n      model: Haswell\n", "")
+		GVMI("named-amd", "amd", "    cpu:\n      model: Haswell\n", "")
+		GVMI("machined", "a", "    machine:\n      type: pc-q35-rhel9.6.0\n", "")
+		GVMI("featured", "a", "    cpu:\n      features:\n      - name: pdpe1gb\n        policy: require\n", "")
+		GVMI("featured2", "a", "    cpu:\n      features:\n      - name: ssse3\n        policy: require\n", "")
+		GVMI("remembered1", "a", "",
+		     "  launcherNodeSelector:\n    cpu-model-migration.node.kubevirt.io/Haswell: 'true'\n")
+		GVMI("remembered2", "a", "",
+		     "  launcherNodeSelector:\n    cpu-model-migration.node.kubevirt.io/Haswell: 'true'\n"
+		     "    cpu-feature.node.kubevirt.io/pdpe1gb: 'true'\n")
 		"---\napiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceMigration\nmetadata:\n"
 		"  name: mig\n  namespace: default\nspec:\n  vmiName: moving\n  addedNodeSelector:\n    zone: z1\n");
 	json_t *r = gw_sched_check(c, NULL, NULL, NULL);
@@ -349,10 +370,18 @@ static void test_signature_memo(void **state)
 		gw_map_fini(&sel);
 		gw_node_affinity_fini(&aff);
 	}
-	assert_false(json_equal(json_object_get(vm_of(r, "plain"), "targetSelector"),
-				json_object_get(vm_of(r, "sky"), "targetSelector")));
+	/* the pairs that share most inputs were told apart */
+	static const char *const differ[][2] = {
+		{"plain", "sky"}, {"plain", "plain-amd"}, {"named", "named-amd"}, {"plain", "machined"},
+		{"plain", "featured"}, {"featured", "featured2"}, {"remembered1", "remembered2"}, {"plain", "remembered1"},
+	};
+	for (size_t i = 0; i < GW_ARRAY_SIZE(differ); i++)
+		assert_false(json_equal(json_object_get(vm_of(r, differ[i][0]), "targetSelector"),
+					json_object_get(vm_of(r, differ[i][1]), "targetSelector")));
+	assert_true(json_equal(json_object_get(vm_of(r, "plain"), "targetSelector"),
+			       json_object_get(vm_of(r, "plain-b"), "targetSelector")));
 	json_decref(r);
-	/* the same in threads (signatures_threads), text against tree */
+	/* the same in threads, text against tree */
 	struct gw_check_options o;
 	gw_check_options_init(&o);
 	o.threads = 2;
