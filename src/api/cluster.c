@@ -219,8 +219,13 @@ static void free_object(enum gw_kind k, void *obj)
 	}
 }
 
+bool cluster_keeps_doc(const struct gw_cluster *c, enum gw_kind k)
+{
+	return !c->drop_docs || k == GW_KIND_POLICY || k == GW_KIND_KUBEVIRT;
+}
+
 /* A big check keeps no documents: only the KubeVirt CR's and policies'
- * (few, and read by the placement rules). */
+ * (few, and read by the placement rules; cluster_keeps_doc). */
 static void drop_doc(enum gw_kind k, void *obj)
 {
 	json_t **doc = NULL;

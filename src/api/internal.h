@@ -78,6 +78,8 @@ int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, cons
 		   struct cluster_decoded *out, struct gw_err **err);
 int cluster_insert(struct gw_cluster *c, struct cluster_decoded *d, struct gw_err **err);
 void cluster_decoded_fini(struct cluster_decoded *d);
+/* Whether an object of kind k decoded into c keeps its document. */
+bool cluster_keeps_doc(const struct gw_cluster *c, enum gw_kind k);
 bool cluster_is_list_kind(const char *kind);
 /* The kind of a typed list's items ("NodeList" -> "Node"), NULL for "List". */
 char *cluster_list_item_kind(const char *list_kind);

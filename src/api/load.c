@@ -35,6 +35,7 @@ struct staged {
 struct json_load {
 	struct gw_cluster *c;
 	const char *path;
+	bool arena;                 /* items are the stream's, in its arena: copied to be kept */
 	struct staged *items;
 	size_t n, cap;
 	bool doc_failed;            /* an item of this document failed: later ones are not decoded */
@@ -98,7 +99,7 @@ static int on_item(void *ctx, size_t doc, size_t index, json_t *item)
 		/* decoded later, out of the stream: as read */
 		gw_json_stream_expand();
 		s = stage(ld, STAGED_RAW);
-		s->raw = json_incref(item);
+		s->raw = ld->arena ? json_deep_copy(item) : json_incref(item);
 		s->where = gw_strdup(where);
 		return 0;
 	}
@@ -108,6 +109,13 @@ static int on_item(void *ctx, size_t doc, size_t index, json_t *item)
 		return 0;
 	}
 	s = stage(ld, STAGED_OBJECT);
+	/* The few objects that keep their document (the KubeVirt CR,
+	 * policies) keep a copy, whole. */
+	_cleanup_json_ json_t *copy = NULL;
+	if (ld->arena && cluster_keeps_doc(ld->c, (enum gw_kind)k)) {
+		gw_json_stream_expand();
+		item = copy = json_deep_copy(item);
+	}
 	struct gw_err *e = NULL;
 	int r = cluster_decode(ld->c, (enum gw_kind)k, item, where, &s->d, &e);
 	if (r < 0) {
@@ -201,10 +209,13 @@ static int load_whole_file(struct gw_cluster *c, const char *path, size_t from, 
 static int load_file(struct gw_cluster *c, const char *path, struct gw_err **err)
 {
 	/* Without documents kept, an item's big maps of strings need no
-	 * jansson values: they are interned as read. */
-	const struct gw_json_stream_ops ops = {
-		.item = on_item, .value = on_value, .strings = c->drop_docs ? cluster_strings(c) : NULL};
-	struct json_load ld = {.c = c, .path = path};
+	 * jansson values: they are interned as read; and its values need
+	 * not outlive it: they are built in the stream's arena. */
+	const struct gw_json_stream_ops ops = {.item = on_item,
+					       .value = on_value,
+					       .strings = c->drop_docs ? cluster_strings(c) : NULL,
+					       .arena = c->drop_docs};
+	struct json_load ld = {.c = c, .path = path, .arena = c->drop_docs};
 	int r = gw_json_stream_file(path, &ops, &ld, err);
 	staged_clear(&ld);
 	free(ld.items);

@@ -12,6 +12,8 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,6 +66,9 @@ struct stream {
 	size_t cap_key_cap;
 	const char **seen;     /* the captured keys, hashed by pointer: duplicates */
 	size_t seen_cap;
+	struct arena *arena;   /* ops->arena: the items' values */
+	bool in_arena;         /* the item being built is in it */
+	bool expanded;         /* gw_json_stream_expand ran for this item */
 };
 
 /* The stream whose item callback is running, for gw_json_stream_strmap. */
@@ -75,15 +80,163 @@ static int stop(struct stream *s, int rc)
 	return 0;   /* yajl: cancel */
 }
 
+/* ---- an item's values in an arena ---------------------------------------
+ * jansson mallocs each value, string, key and hash table of an item
+ * (a VMI: hundreds), and frees them one by one once the item is decoded.
+ * With ops->arena they are cut from a few chunks instead, reused from one
+ * item to the next: freeing one of them does nothing, and the chunks are
+ * reset once the item has been handed over.
+ *
+ * jansson's allocator is global: ours is installed for the reading and
+ * the previous one put back after (while several threads read, from the
+ * first start to the last end). It takes from the arena only on the
+ * reading thread and only while an item is being built; the callbacks'
+ * own values, and other threads', go to malloc as before, and a free of
+ * anything not in this thread's arena goes to free. */
+#define ARENA_CHUNK (256u << 10)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_chunk *chunks;   /* the one in use first, then the ones before it */
+	struct arena_chunk *spare;    /* reset, for the next items */
+	size_t used;                  /* in chunks */
+};
+
+/* Allocating from (while an item is built) and owning (until the end). */
+static _Thread_local struct arena *arena_alloc_from;
+static _Thread_local struct arena *arena_owner;
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned arena_users;
+static json_malloc_t arena_saved_malloc;
+static json_free_t arena_saved_free;
+
+static bool arena_owns(const struct arena *a, const void *p)
+{
+	for (const struct arena_chunk *c = a->chunks; c; c = c->next)
+		if ((const char *)p >= (const char *)c->data && (const char *)p < (const char *)c->data + c->size)
+			return true;
+	return false;
+}
+
+static void *arena_malloc(size_t n)
+{
+	struct arena *a = arena_alloc_from;
+	if (!a)
+		return malloc(n);
+	const size_t align = _Alignof(max_align_t);
+	n = (n + align - 1) & ~(align - 1);
+	struct arena_chunk *c = a->chunks;
+	if (!c || a->used + n > c->size) {
+		/* The next spare chunk when it is big enough, else a new one
+		 * (an item bigger than a chunk takes several). */
+		struct arena_chunk **sp = &a->spare;
+		while (*sp && (*sp)->size < n)
+			sp = &(*sp)->next;
+		c = *sp;
+		if (c) {
+			*sp = c->next;
+		} else {
+			size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+			c = malloc(offsetof(struct arena_chunk, data) + size);
+			if (!c)
+				return NULL;
+			c->size = size;
+		}
+		c->next = a->chunks;
+		a->chunks = c;
+		a->used = 0;
+	}
+	void *p = (char *)c->data + a->used;
+	a->used += n;
+	return p;
+}
+
+static void arena_free(void *p)
+{
+	if (p && arena_owner && arena_owns(arena_owner, p))
+		return;
+	free(p);
+}
+
+/* Every chunk back to spare: the item's values are gone. */
+static void arena_reset(struct arena *a)
+{
+	while (a->chunks) {
+		struct arena_chunk *c = a->chunks;
+		a->chunks = c->next;
+		c->next = a->spare;
+		a->spare = c;
+	}
+	a->used = 0;
+}
+
+static void arena_destroy(struct arena *a)
+{
+	arena_reset(a);
+	while (a->spare) {
+		struct arena_chunk *c = a->spare;
+		a->spare = c->next;
+		free(c);
+	}
+}
+
+/* false: someone else's allocator is in place, no arena then. */
+static bool arena_install(void)
+{
+	bool ok = true;
+	pthread_mutex_lock(&arena_lock);
+	if (!arena_users) {
+		json_get_alloc_funcs(&arena_saved_malloc, &arena_saved_free);
+		ok = arena_saved_malloc == malloc && arena_saved_free == free;
+		if (ok)
+			json_set_alloc_funcs(arena_malloc, arena_free);
+	}
+	if (ok)
+		arena_users++;
+	pthread_mutex_unlock(&arena_lock);
+	return ok;
+}
+
+static void arena_uninstall(void)
+{
+	pthread_mutex_lock(&arena_lock);
+	if (!--arena_users)
+		json_set_alloc_funcs(arena_saved_malloc, arena_saved_free);
+	pthread_mutex_unlock(&arena_lock);
+}
+
 static int emit_item(struct stream *s, json_t *v)
 {
 	struct stream *saved = current;
 	current = s;
+	/* The callback's own values are its own: not from the arena. */
+	arena_alloc_from = NULL;
+	s->expanded = false;
 	int r = s->ops->item(s->ctx, s->doc, s->item++, v);
 	current = saved;
 	s->n_maps = 0;
 	s->kv_n = 0;
-	json_decref(v);
+	if (s->in_arena) {
+		/* Nothing may keep it (ops->arena): its memory is reused. */
+		if (v->refcount != 1) {
+			fprintf(stderr, "godwit: a streamed item was kept past its callback\n");
+			abort();
+		}
+		/* All of it in the arena unless expanded: nothing to free
+		 * value by value then. */
+		if (s->expanded)
+			json_decref(v);
+		arena_reset(s->arena);
+		s->in_arena = false;
+	} else {
+		json_decref(v);
+	}
 	return r ? stop(s, r) : 1;
 }
 
@@ -285,8 +438,10 @@ void gw_json_stream_expand(void)
 		struct captured *m = &s->maps[i];
 		json_object_set_new_nocheck(m->parent, m->key, strmap_build(s->kv + m->at, m->n));
 	}
-	if (s)
+	if (s) {
 		s->n_maps = 0;
+		s->expanded = true;
+	}
 }
 
 static int on_null(void *ctx)
@@ -354,6 +509,16 @@ static int on_map_key(void *ctx, const unsigned char *text, size_t len)
 	return 1;
 }
 
+/* A container starting as an element of the streamed items array: with
+ * ops->arena, the item is built there. */
+static void item_start(struct stream *s)
+{
+	if (s->arena && s->depth && !s->stack[s->depth - 1].v && !s->stack[s->depth - 1].capture) {
+		arena_alloc_from = s->arena;
+		s->in_arena = true;
+	}
+}
+
 static int push(struct stream *s, json_t *v)
 {
 	if (s->depth >= STREAM_MAX_DEPTH)
@@ -371,6 +536,7 @@ static int on_start_map(void *ctx)
 		capture_start(s);
 		return 1;
 	}
+	item_start(s);
 	unsigned char tag = 0;
 	if (s->strings && s->depth == 3 && !s->stack[1].v && json_is_object(s->stack[2].v))
 		tag = !strcmp(s->key, "metadata") ? 1 : !strcmp(s->key, "spec") ? 2 : 0;
@@ -401,6 +567,7 @@ static int on_start_array(void *ctx)
 		s->key_is_items = false;
 		return push(s, NULL);
 	}
+	item_start(s);
 	json_t *a = json_array();
 	if (!attach(s, json_incref(a))) {
 		json_decref(a);
@@ -529,9 +696,21 @@ int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, 
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > STREAM_MAX_BYTES)
 		return 1;
 	struct stream s = {.ops = ops, .ctx = ctx, .strings = ops->strings};
+	struct arena arena = {0};
+	struct arena *saved_from = arena_alloc_from, *saved_owner = arena_owner;
+	if (ops->arena && arena_install()) {
+		s.arena = &arena;
+		arena_owner = &arena;
+		arena_alloc_from = NULL;
+	}
 	yajl_handle h = yajl_alloc(&callbacks, NULL, &s);
-	if (!h)
+	if (!h) {
+		if (s.arena) {
+			arena_owner = saved_owner;
+			arena_uninstall();
+		}
 		return gw_err_set(err, -ENOMEM, "%s: cannot start the JSON parser", path);
+	}
 	yajl_config(h, yajl_allow_multiple_values, 1);
 	/* The chunk keeps 8 bytes of the one before, so that an escape cut
 	 * in two is still seen whole. */
@@ -575,10 +754,17 @@ int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, 
 	free(buf);
 	yajl_free(h);
 	/* What a stop left half built. */
+	arena_alloc_from = NULL;
 	if (s.item_value)
 		json_decref(s.item_value);
 	if (s.root)
 		json_decref(s.root);
+	if (s.arena) {
+		arena_destroy(&arena);
+		arena_uninstall();
+	}
+	arena_alloc_from = saved_from;
+	arena_owner = saved_owner;
 	free(s.key);
 	free(s.cap_key);
 	free(s.kv);
