@@ -66,10 +66,16 @@ struct stream {
 	size_t cap_key_cap;
 	const char **seen;     /* the captured keys, hashed by pointer: duplicates */
 	size_t seen_cap;
+	struct guess *guesses; /* captured strings foreseen, hashed by pointer */
+	size_t guesses_cap, n_guesses;
+	const char *cap_prev;  /* the captured key before, or the map's start */
 	struct arena *arena;   /* ops->arena: the items' values */
 	bool in_arena;         /* the item being built is in it */
 	bool expanded;         /* gw_json_stream_expand ran for this item */
 };
+
+/* Where a captured map starts (struct guess): labels, annotations, nodeSelector. */
+static const char map_start[3];
 
 /* The stream whose item callback is running, for gw_json_stream_strmap. */
 static _Thread_local struct stream *current;
@@ -323,6 +329,7 @@ static void capture_start(struct stream *s)
 		s->maps = gw_realloc(s->maps, s->maps_cap * sizeof(*s->maps));
 	}
 	s->maps[s->n_maps] = (struct captured){.at = s->kv_n};
+	s->cap_prev = &map_start[s->key[0] == 'l' ? 0 : s->key[0] == 'a' ? 1 : 2];
 	s->stack[s->depth++] = (struct frame){.capture = true};
 	if (s->seen_cap)
 		memset(s->seen, 0, s->seen_cap * sizeof(*s->seen));
@@ -353,19 +360,72 @@ static bool seen_before(struct stream *s, const char *key, size_t n)
 	return false;
 }
 
+/* The string table of a big cluster holds hundreds of thousands of
+ * strings (names, uids): a lookup there misses the caches. But a
+ * node's labels follow those of the node before, mostly in the same
+ * order, and many values are "true": so for each interned key, the key
+ * that came after it last time and the value it had, in a table small
+ * enough to stay in the cache, are tried first. A map's first key
+ * follows the map's start (map_start). */
+struct guess {
+	const char *key;       /* NULL: empty */
+	const char *next, *value;
+	size_t next_len, value_len;
+};
+
+static struct guess *guess_for(struct stream *s, const char *key)
+{
+	if (2 * (s->n_guesses + 1) > s->guesses_cap) {
+		size_t cap = s->guesses_cap ? 2 * s->guesses_cap : 1024;
+		struct guess *old = s->guesses;
+		size_t old_cap = s->guesses_cap;
+		s->guesses = gw_calloc(cap, sizeof(*s->guesses));
+		s->guesses_cap = cap;
+		s->n_guesses = 0;
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].key)
+				*guess_for(s, old[i].key) = old[i];
+		free(old);
+	}
+	uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ULL;
+	size_t j = (size_t)(h >> 32) & (s->guesses_cap - 1);
+	while (s->guesses[j].key && s->guesses[j].key != key)
+		j = (j + 1) & (s->guesses_cap - 1);
+	if (!s->guesses[j].key) {
+		s->guesses[j].key = key;
+		s->n_guesses++;
+	}
+	return &s->guesses[j];
+}
+
+/* text interned: *guessed when it is the same string, else the table's
+ * (and *guessed becomes it). Interned strings hold no NUL. */
+static const char *intern_guessed(struct stream *s, const char **guessed, size_t *guessed_len, const char *text,
+				  size_t len)
+{
+	if (*guessed && *guessed_len == len && memcmp(*guessed, text, len) == 0)
+		return *guessed;
+	*guessed = gw_strtab_intern(s->strings, text, len);
+	*guessed_len = len;
+	return *guessed;
+}
+
 static int capture_string(struct stream *s, const char *text, size_t len)
 {
 	struct captured *m = &s->maps[s->n_maps];
 	size_t n = (s->kv_n - m->at) / 2;
-	const char *key = gw_strtab_intern(s->strings, s->key, s->key_len);
+	struct guess *g = guess_for(s, s->cap_prev);
+	const char *key = intern_guessed(s, &g->next, &g->next_len, s->key, s->key_len);
 	if (seen_before(s, key, n))
 		return stop(s, 1);
 	if (s->kv_n + 2 > s->kv_cap) {
 		s->kv_cap = s->kv_cap ? 2 * s->kv_cap : 1024;
 		s->kv = gw_realloc(s->kv, s->kv_cap * sizeof(*s->kv));
 	}
+	g = guess_for(s, key);
 	s->kv[s->kv_n++] = key;
-	s->kv[s->kv_n++] = gw_strtab_intern(s->strings, text, len);
+	s->kv[s->kv_n++] = intern_guessed(s, &g->value, &g->value_len, text, len);
+	s->cap_prev = key;
 	return 1;
 }
 
@@ -770,5 +830,6 @@ int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, 
 	free(s.kv);
 	free(s.maps);
 	free(s.seen);
+	free(s.guesses);
 	return r;
 }
