@@ -173,8 +173,10 @@ struct gw_vmi *gw_cluster_vmi_by_uid(const struct gw_cluster *c, const char *uid
 	return e ? e->value : NULL;
 }
 
-/* "Kind ns/name" as far as the raw document says, for error context. */
-static char *describe(const json_t *doc, const char *kind)
+/* "WHERE (Kind ns/name)", as far as the raw document says: the context
+ * of its errors, and kept for its duplicates'. Pieced together, not
+ * printed: one per object of a big cluster. */
+static char *describe(const json_t *doc, const char *kind, const char *where)
 {
 	const json_t *md = json_object_get(doc, "metadata");
 	const char *name = json_string_value(json_object_get(md, "name"));
@@ -183,7 +185,17 @@ static char *describe(const json_t *doc, const char *kind)
 	bool namespaced = k != GW_KIND_NODE && k != GW_KIND_NAMESPACE && k != GW_KIND_POLICY;
 	if (namespaced && (!ns || !*ns))
 		ns = "default";
-	return gw_asprintf("%s %s%s%s", kind, namespaced ? ns : "", namespaced ? "/" : "", name ? name : "?");
+	const char *parts[] = {where, " (", kind, " ", namespaced ? ns : "", namespaced ? "/" : "", name ? name : "?", ")"};
+	size_t len[GW_ARRAY_SIZE(parts)], total = 1;
+	for (size_t i = 0; i < GW_ARRAY_SIZE(parts); i++)
+		total += len[i] = strlen(parts[i]);
+	char *s = gw_malloc(total), *at = s;
+	for (size_t i = 0; i < GW_ARRAY_SIZE(parts); i++) {
+		memcpy(at, parts[i], len[i]);
+		at += len[i];
+	}
+	*at = '\0';
+	return s;
 }
 
 /* The decoded object's meta, for the index. */
@@ -287,7 +299,7 @@ int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, cons
 		   struct cluster_decoded *out, struct gw_err **err)
 {
 	void *obj = NULL;
-	_cleanup_free_ char *what = describe(doc, gw_kind_name(k));
+	char *full_where = describe(doc, gw_kind_name(k), where);
 	memset(out, 0, sizeof(*out));
 	struct gw_strtab *saved = dec_strings;
 	struct map_sort_memo *saved_memo = dec_sort_memo;
@@ -296,13 +308,16 @@ int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, cons
 	int r = decode_object(k, doc, &obj, err);
 	dec_strings = saved;
 	dec_sort_memo = saved_memo;
-	if (r < 0)
-		return gw_err_wrap(err, "%s (%s)", where, what);
+	if (r < 0) {
+		r = gw_err_wrap(err, "%s", full_where);
+		free(full_where);
+		return r;
+	}
 	if (c->drop_docs)
 		drop_doc(k, obj);
 	out->kind = k;
 	out->obj = obj;
-	out->where = gw_asprintf("%s (%s)", where, what);
+	out->where = full_where;
 	return 0;
 }
 

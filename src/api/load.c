@@ -42,6 +42,8 @@ struct json_load {
 	size_t taken;               /* top-level documents wholly in the cluster */
 	struct gw_err *first_err;   /* the first failure in input order; the rest is only parsed */
 	int first_code;
+	char *prefix;               /* "PATH: document N, items[" */
+	size_t prefix_len, prefix_doc;
 };
 
 static void staged_clear(struct json_load *ld)
@@ -81,13 +83,26 @@ static int on_item(void *ctx, size_t doc, size_t index, json_t *item)
 	if (ld->first_err || ld->doc_failed)
 		return 0;
 	/* On the stack: one per item, and only errors and the staged
-	 * object keep a copy. */
-	char buf[512];
-	_cleanup_free_ char *heap = NULL;
-	const char *where = buf;
-	int len = snprintf(buf, sizeof(buf), "%s: document %zu, items[%zu]", ld->path, doc + 1, index);
-	if (len < 0 || (size_t)len >= sizeof(buf))
-		where = heap = gw_asprintf("%s: document %zu, items[%zu]", ld->path, doc + 1, index);
+	 * object keep a copy. The document's part is written once. */
+	if (!ld->prefix || ld->prefix_doc != doc) {
+		free(ld->prefix);
+		ld->prefix = gw_asprintf("%s: document %zu, items[", ld->path, doc + 1);
+		ld->prefix_len = strlen(ld->prefix);
+		ld->prefix_doc = doc;
+	}
+	char digits[24], buf[512];
+	size_t d = sizeof(digits), i = index;
+	digits[--d] = '\0';
+	digits[--d] = ']';
+	do {
+		digits[--d] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i);
+	size_t need = ld->prefix_len + sizeof(digits) - d;
+	_cleanup_free_ char *heap = need > sizeof(buf) ? gw_malloc(need) : NULL;
+	char *where = heap ? heap : buf;
+	memcpy(where, ld->prefix, ld->prefix_len);
+	memcpy(where + ld->prefix_len, digits + d, sizeof(digits) - d);
 	struct staged *s;
 	if (!json_is_object(item)) {
 		s = stage(ld, STAGED_ERROR);
@@ -219,6 +234,7 @@ static int load_file(struct gw_cluster *c, const char *path, struct gw_err **err
 	int r = gw_json_stream_file(path, &ops, &ld, err);
 	staged_clear(&ld);
 	free(ld.items);
+	free(ld.prefix);
 	if (r == 1) {
 		/* The whole-file reader's syntax error wins; else the first
 		 * failure seen, else it goes on where the stream stopped. */
