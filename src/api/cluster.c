@@ -354,8 +354,9 @@ int cluster_insert(struct gw_cluster *c, struct cluster_decoded *d, struct gw_er
 		free_object(k, obj);
 		return r;
 	}
-	e = strhash_put(&c->index->by_kind[k], k == GW_KIND_KUBEVIRT ? (m->namespace ? m->namespace : "") : key,
-			obj, full_where, &existed);
+	/* Kept by the index from here on: not copied, one per object. */
+	e = strhash_put_take(&c->index->by_kind[k], k == GW_KIND_KUBEVIRT ? (m->namespace ? m->namespace : "") : key,
+			     obj, &full_where, &existed);
 	free(heap);
 	if (existed) {
 		r = gw_err_set(err, -EEXIST, "%s: metadata.name: \"%s\": duplicate %s %s%s%s (first: %s)", full_where,

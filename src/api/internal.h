@@ -107,5 +107,8 @@ struct strhash_entry *strhash_get(const struct strhash *h, const char *key);
 /* Adds key (copied); returns the existing entry instead when key is present. */
 struct strhash_entry *strhash_put(struct strhash *h, const char *key, void *value, const char *where,
 				  bool *existed);
+/* The same, but *where is taken (and set to NULL) when key is added. */
+struct strhash_entry *strhash_put_take(struct strhash *h, const char *key, void *value, char **where,
+				       bool *existed);
 
 #endif
