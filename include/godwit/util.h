@@ -176,6 +176,11 @@ struct gw_json_stream_ops {
 	 * their place, which gw_json_stream_strmap recognizes during item();
 	 * for anything else to read the item as is, gw_json_stream_expand. */
 	struct gw_strtab *strings;
+	/* Items built in an arena reused from one item to the next (much
+	 * cheaper than a malloc and a free per value): an item and its
+	 * values must not be kept past item(), copy them instead
+	 * (gw_json_stream_expand first when strings is set). */
+	bool arena;
 };
 int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, void *ctx, struct gw_err **err);
 /* During item(): if obj stands for a captured map, its n keys and values

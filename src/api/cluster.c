@@ -173,8 +173,10 @@ struct gw_vmi *gw_cluster_vmi_by_uid(const struct gw_cluster *c, const char *uid
 	return e ? e->value : NULL;
 }
 
-/* "Kind ns/name" as far as the raw document says, for error context. */
-static char *describe(const json_t *doc, const char *kind)
+/* "WHERE (Kind ns/name)", as far as the raw document says: the context
+ * of its errors, and kept for its duplicates'. Pieced together, not
+ * printed: one per object of a big cluster. */
+static char *describe(const json_t *doc, const char *kind, const char *where)
 {
 	const json_t *md = json_object_get(doc, "metadata");
 	const char *name = json_string_value(json_object_get(md, "name"));
@@ -183,7 +185,17 @@ static char *describe(const json_t *doc, const char *kind)
 	bool namespaced = k != GW_KIND_NODE && k != GW_KIND_NAMESPACE && k != GW_KIND_POLICY;
 	if (namespaced && (!ns || !*ns))
 		ns = "default";
-	return gw_asprintf("%s %s%s%s", kind, namespaced ? ns : "", namespaced ? "/" : "", name ? name : "?");
+	const char *parts[] = {where, " (", kind, " ", namespaced ? ns : "", namespaced ? "/" : "", name ? name : "?", ")"};
+	size_t len[GW_ARRAY_SIZE(parts)], total = 1;
+	for (size_t i = 0; i < GW_ARRAY_SIZE(parts); i++)
+		total += len[i] = strlen(parts[i]);
+	char *s = gw_malloc(total), *at = s;
+	for (size_t i = 0; i < GW_ARRAY_SIZE(parts); i++) {
+		memcpy(at, parts[i], len[i]);
+		at += len[i];
+	}
+	*at = '\0';
+	return s;
 }
 
 /* The decoded object's meta, for the index. */
@@ -219,8 +231,13 @@ static void free_object(enum gw_kind k, void *obj)
 	}
 }
 
+bool cluster_keeps_doc(const struct gw_cluster *c, enum gw_kind k)
+{
+	return !c->drop_docs || k == GW_KIND_POLICY || k == GW_KIND_KUBEVIRT;
+}
+
 /* A big check keeps no documents: only the KubeVirt CR's and policies'
- * (few, and read by the placement rules). */
+ * (few, and read by the placement rules; cluster_keeps_doc). */
 static void drop_doc(enum gw_kind k, void *obj)
 {
 	json_t **doc = NULL;
@@ -282,7 +299,7 @@ int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, cons
 		   struct cluster_decoded *out, struct gw_err **err)
 {
 	void *obj = NULL;
-	_cleanup_free_ char *what = describe(doc, gw_kind_name(k));
+	char *full_where = describe(doc, gw_kind_name(k), where);
 	memset(out, 0, sizeof(*out));
 	struct gw_strtab *saved = dec_strings;
 	struct map_sort_memo *saved_memo = dec_sort_memo;
@@ -291,13 +308,16 @@ int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, cons
 	int r = decode_object(k, doc, &obj, err);
 	dec_strings = saved;
 	dec_sort_memo = saved_memo;
-	if (r < 0)
-		return gw_err_wrap(err, "%s (%s)", where, what);
+	if (r < 0) {
+		r = gw_err_wrap(err, "%s", full_where);
+		free(full_where);
+		return r;
+	}
 	if (c->drop_docs)
 		drop_doc(k, obj);
 	out->kind = k;
 	out->obj = obj;
-	out->where = gw_asprintf("%s (%s)", where, what);
+	out->where = full_where;
 	return 0;
 }
 
@@ -334,8 +354,9 @@ int cluster_insert(struct gw_cluster *c, struct cluster_decoded *d, struct gw_er
 		free_object(k, obj);
 		return r;
 	}
-	e = strhash_put(&c->index->by_kind[k], k == GW_KIND_KUBEVIRT ? (m->namespace ? m->namespace : "") : key,
-			obj, full_where, &existed);
+	/* Kept by the index from here on: not copied, one per object. */
+	e = strhash_put_take(&c->index->by_kind[k], k == GW_KIND_KUBEVIRT ? (m->namespace ? m->namespace : "") : key,
+			     obj, &full_where, &existed);
 	free(heap);
 	if (existed) {
 		r = gw_err_set(err, -EEXIST, "%s: metadata.name: \"%s\": duplicate %s %s%s%s (first: %s)", full_where,

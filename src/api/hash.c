@@ -65,8 +65,9 @@ static void grow(struct strhash *h)
 	h->cap = cap;
 }
 
-struct strhash_entry *strhash_put(struct strhash *h, const char *key, void *value, const char *where,
-				  bool *existed)
+/* where: NULL, copied, or taken (*where_taken). */
+static struct strhash_entry *put(struct strhash *h, const char *key, void *value, const char *where,
+				 char **where_taken, bool *existed)
 {
 	struct strhash_entry *e = strhash_get(h, key);
 	if (e) {
@@ -85,8 +86,25 @@ struct strhash_entry *strhash_put(struct strhash *h, const char *key, void *valu
 	e = &h->slots[i];
 	e->key = gw_strdup(key);
 	e->value = value;
-	e->where = where ? gw_strdup(where) : NULL;
+	if (where_taken) {
+		e->where = *where_taken;
+		*where_taken = NULL;
+	} else {
+		e->where = where ? gw_strdup(where) : NULL;
+	}
 	e->hash = hv;
 	h->n++;
 	return e;
+}
+
+struct strhash_entry *strhash_put(struct strhash *h, const char *key, void *value, const char *where,
+				  bool *existed)
+{
+	return put(h, key, value, where, NULL, existed);
+}
+
+struct strhash_entry *strhash_put_take(struct strhash *h, const char *key, void *value, char **where,
+				       bool *existed)
+{
+	return put(h, key, value, NULL, where, existed);
 }

@@ -78,6 +78,8 @@ int cluster_decode(struct gw_cluster *c, enum gw_kind k, const json_t *doc, cons
 		   struct cluster_decoded *out, struct gw_err **err);
 int cluster_insert(struct gw_cluster *c, struct cluster_decoded *d, struct gw_err **err);
 void cluster_decoded_fini(struct cluster_decoded *d);
+/* Whether an object of kind k decoded into c keeps its document. */
+bool cluster_keeps_doc(const struct gw_cluster *c, enum gw_kind k);
 bool cluster_is_list_kind(const char *kind);
 /* The kind of a typed list's items ("NodeList" -> "Node"), NULL for "List". */
 char *cluster_list_item_kind(const char *list_kind);
@@ -105,5 +107,8 @@ struct strhash_entry *strhash_get(const struct strhash *h, const char *key);
 /* Adds key (copied); returns the existing entry instead when key is present. */
 struct strhash_entry *strhash_put(struct strhash *h, const char *key, void *value, const char *where,
 				  bool *existed);
+/* The same, but *where is taken (and set to NULL) when key is added. */
+struct strhash_entry *strhash_put_take(struct strhash *h, const char *key, void *value, char **where,
+				       bool *existed);
 
 #endif

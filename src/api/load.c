@@ -35,12 +35,15 @@ struct staged {
 struct json_load {
 	struct gw_cluster *c;
 	const char *path;
+	bool arena;                 /* items are the stream's, in its arena: copied to be kept */
 	struct staged *items;
 	size_t n, cap;
 	bool doc_failed;            /* an item of this document failed: later ones are not decoded */
 	size_t taken;               /* top-level documents wholly in the cluster */
 	struct gw_err *first_err;   /* the first failure in input order; the rest is only parsed */
 	int first_code;
+	char *prefix;               /* "PATH: document N, items[" */
+	size_t prefix_len, prefix_doc;
 };
 
 static void staged_clear(struct json_load *ld)
@@ -80,13 +83,26 @@ static int on_item(void *ctx, size_t doc, size_t index, json_t *item)
 	if (ld->first_err || ld->doc_failed)
 		return 0;
 	/* On the stack: one per item, and only errors and the staged
-	 * object keep a copy. */
-	char buf[512];
-	_cleanup_free_ char *heap = NULL;
-	const char *where = buf;
-	int len = snprintf(buf, sizeof(buf), "%s: document %zu, items[%zu]", ld->path, doc + 1, index);
-	if (len < 0 || (size_t)len >= sizeof(buf))
-		where = heap = gw_asprintf("%s: document %zu, items[%zu]", ld->path, doc + 1, index);
+	 * object keep a copy. The document's part is written once. */
+	if (!ld->prefix || ld->prefix_doc != doc) {
+		free(ld->prefix);
+		ld->prefix = gw_asprintf("%s: document %zu, items[", ld->path, doc + 1);
+		ld->prefix_len = strlen(ld->prefix);
+		ld->prefix_doc = doc;
+	}
+	char digits[24], buf[512];
+	size_t d = sizeof(digits), i = index;
+	digits[--d] = '\0';
+	digits[--d] = ']';
+	do {
+		digits[--d] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i);
+	size_t need = ld->prefix_len + sizeof(digits) - d;
+	_cleanup_free_ char *heap = need > sizeof(buf) ? gw_malloc(need) : NULL;
+	char *where = heap ? heap : buf;
+	memcpy(where, ld->prefix, ld->prefix_len);
+	memcpy(where + ld->prefix_len, digits + d, sizeof(digits) - d);
 	struct staged *s;
 	if (!json_is_object(item)) {
 		s = stage(ld, STAGED_ERROR);
@@ -98,7 +114,7 @@ static int on_item(void *ctx, size_t doc, size_t index, json_t *item)
 		/* decoded later, out of the stream: as read */
 		gw_json_stream_expand();
 		s = stage(ld, STAGED_RAW);
-		s->raw = json_incref(item);
+		s->raw = ld->arena ? json_deep_copy(item) : json_incref(item);
 		s->where = gw_strdup(where);
 		return 0;
 	}
@@ -108,6 +124,13 @@ static int on_item(void *ctx, size_t doc, size_t index, json_t *item)
 		return 0;
 	}
 	s = stage(ld, STAGED_OBJECT);
+	/* The few objects that keep their document (the KubeVirt CR,
+	 * policies) keep a copy, whole. */
+	_cleanup_json_ json_t *copy = NULL;
+	if (ld->arena && cluster_keeps_doc(ld->c, (enum gw_kind)k)) {
+		gw_json_stream_expand();
+		item = copy = json_deep_copy(item);
+	}
 	struct gw_err *e = NULL;
 	int r = cluster_decode(ld->c, (enum gw_kind)k, item, where, &s->d, &e);
 	if (r < 0) {
@@ -201,13 +224,17 @@ static int load_whole_file(struct gw_cluster *c, const char *path, size_t from, 
 static int load_file(struct gw_cluster *c, const char *path, struct gw_err **err)
 {
 	/* Without documents kept, an item's big maps of strings need no
-	 * jansson values: they are interned as read. */
-	const struct gw_json_stream_ops ops = {
-		.item = on_item, .value = on_value, .strings = c->drop_docs ? cluster_strings(c) : NULL};
-	struct json_load ld = {.c = c, .path = path};
+	 * jansson values: they are interned as read; and its values need
+	 * not outlive it: they are built in the stream's arena. */
+	const struct gw_json_stream_ops ops = {.item = on_item,
+					       .value = on_value,
+					       .strings = c->drop_docs ? cluster_strings(c) : NULL,
+					       .arena = c->drop_docs};
+	struct json_load ld = {.c = c, .path = path, .arena = c->drop_docs};
 	int r = gw_json_stream_file(path, &ops, &ld, err);
 	staged_clear(&ld);
 	free(ld.items);
+	free(ld.prefix);
 	if (r == 1) {
 		/* The whole-file reader's syntax error wins; else the first
 		 * failure seen, else it goes on where the stream stopped. */

@@ -12,6 +12,8 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,7 +66,16 @@ struct stream {
 	size_t cap_key_cap;
 	const char **seen;     /* the captured keys, hashed by pointer: duplicates */
 	size_t seen_cap;
+	struct guess *guesses; /* captured strings foreseen, hashed by pointer */
+	size_t guesses_cap, n_guesses;
+	const char *cap_prev;  /* the captured key before, or the map's start */
+	struct arena *arena;   /* ops->arena: the items' values */
+	bool in_arena;         /* the item being built is in it */
+	bool expanded;         /* gw_json_stream_expand ran for this item */
 };
+
+/* Where a captured map starts (struct guess): labels, annotations, nodeSelector. */
+static const char map_start[3];
 
 /* The stream whose item callback is running, for gw_json_stream_strmap. */
 static _Thread_local struct stream *current;
@@ -75,15 +86,163 @@ static int stop(struct stream *s, int rc)
 	return 0;   /* yajl: cancel */
 }
 
+/* ---- an item's values in an arena ---------------------------------------
+ * jansson mallocs each value, string, key and hash table of an item
+ * (a VMI: hundreds), and frees them one by one once the item is decoded.
+ * With ops->arena they are cut from a few chunks instead, reused from one
+ * item to the next: freeing one of them does nothing, and the chunks are
+ * reset once the item has been handed over.
+ *
+ * jansson's allocator is global: ours is installed for the reading and
+ * the previous one put back after (while several threads read, from the
+ * first start to the last end). It takes from the arena only on the
+ * reading thread and only while an item is being built; the callbacks'
+ * own values, and other threads', go to malloc as before, and a free of
+ * anything not in this thread's arena goes to free. */
+#define ARENA_CHUNK (256u << 10)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_chunk *chunks;   /* the one in use first, then the ones before it */
+	struct arena_chunk *spare;    /* reset, for the next items */
+	size_t used;                  /* in chunks */
+};
+
+/* Allocating from (while an item is built) and owning (until the end). */
+static _Thread_local struct arena *arena_alloc_from;
+static _Thread_local struct arena *arena_owner;
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned arena_users;
+static json_malloc_t arena_saved_malloc;
+static json_free_t arena_saved_free;
+
+static bool arena_owns(const struct arena *a, const void *p)
+{
+	for (const struct arena_chunk *c = a->chunks; c; c = c->next)
+		if ((const char *)p >= (const char *)c->data && (const char *)p < (const char *)c->data + c->size)
+			return true;
+	return false;
+}
+
+static void *arena_malloc(size_t n)
+{
+	struct arena *a = arena_alloc_from;
+	if (!a)
+		return malloc(n);
+	const size_t align = _Alignof(max_align_t);
+	n = (n + align - 1) & ~(align - 1);
+	struct arena_chunk *c = a->chunks;
+	if (!c || a->used + n > c->size) {
+		/* The next spare chunk when it is big enough, else a new one
+		 * (an item bigger than a chunk takes several). */
+		struct arena_chunk **sp = &a->spare;
+		while (*sp && (*sp)->size < n)
+			sp = &(*sp)->next;
+		c = *sp;
+		if (c) {
+			*sp = c->next;
+		} else {
+			size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+			c = malloc(offsetof(struct arena_chunk, data) + size);
+			if (!c)
+				return NULL;
+			c->size = size;
+		}
+		c->next = a->chunks;
+		a->chunks = c;
+		a->used = 0;
+	}
+	void *p = (char *)c->data + a->used;
+	a->used += n;
+	return p;
+}
+
+static void arena_free(void *p)
+{
+	if (p && arena_owner && arena_owns(arena_owner, p))
+		return;
+	free(p);
+}
+
+/* Every chunk back to spare: the item's values are gone. */
+static void arena_reset(struct arena *a)
+{
+	while (a->chunks) {
+		struct arena_chunk *c = a->chunks;
+		a->chunks = c->next;
+		c->next = a->spare;
+		a->spare = c;
+	}
+	a->used = 0;
+}
+
+static void arena_destroy(struct arena *a)
+{
+	arena_reset(a);
+	while (a->spare) {
+		struct arena_chunk *c = a->spare;
+		a->spare = c->next;
+		free(c);
+	}
+}
+
+/* false: someone else's allocator is in place, no arena then. */
+static bool arena_install(void)
+{
+	bool ok = true;
+	pthread_mutex_lock(&arena_lock);
+	if (!arena_users) {
+		json_get_alloc_funcs(&arena_saved_malloc, &arena_saved_free);
+		ok = arena_saved_malloc == malloc && arena_saved_free == free;
+		if (ok)
+			json_set_alloc_funcs(arena_malloc, arena_free);
+	}
+	if (ok)
+		arena_users++;
+	pthread_mutex_unlock(&arena_lock);
+	return ok;
+}
+
+static void arena_uninstall(void)
+{
+	pthread_mutex_lock(&arena_lock);
+	if (!--arena_users)
+		json_set_alloc_funcs(arena_saved_malloc, arena_saved_free);
+	pthread_mutex_unlock(&arena_lock);
+}
+
 static int emit_item(struct stream *s, json_t *v)
 {
 	struct stream *saved = current;
 	current = s;
+	/* The callback's own values are its own: not from the arena. */
+	arena_alloc_from = NULL;
+	s->expanded = false;
 	int r = s->ops->item(s->ctx, s->doc, s->item++, v);
 	current = saved;
 	s->n_maps = 0;
 	s->kv_n = 0;
-	json_decref(v);
+	if (s->in_arena) {
+		/* Nothing may keep it (ops->arena): its memory is reused. */
+		if (v->refcount != 1) {
+			fprintf(stderr, "godwit: a streamed item was kept past its callback\n");
+			abort();
+		}
+		/* All of it in the arena unless expanded: nothing to free
+		 * value by value then. */
+		if (s->expanded)
+			json_decref(v);
+		arena_reset(s->arena);
+		s->in_arena = false;
+	} else {
+		json_decref(v);
+	}
 	return r ? stop(s, r) : 1;
 }
 
@@ -170,6 +329,7 @@ static void capture_start(struct stream *s)
 		s->maps = gw_realloc(s->maps, s->maps_cap * sizeof(*s->maps));
 	}
 	s->maps[s->n_maps] = (struct captured){.at = s->kv_n};
+	s->cap_prev = &map_start[s->key[0] == 'l' ? 0 : s->key[0] == 'a' ? 1 : 2];
 	s->stack[s->depth++] = (struct frame){.capture = true};
 	if (s->seen_cap)
 		memset(s->seen, 0, s->seen_cap * sizeof(*s->seen));
@@ -200,19 +360,72 @@ static bool seen_before(struct stream *s, const char *key, size_t n)
 	return false;
 }
 
+/* The string table of a big cluster holds hundreds of thousands of
+ * strings (names, uids): a lookup there misses the caches. But a
+ * node's labels follow those of the node before, mostly in the same
+ * order, and many values are "true": so for each interned key, the key
+ * that came after it last time and the value it had, in a table small
+ * enough to stay in the cache, are tried first. A map's first key
+ * follows the map's start (map_start). */
+struct guess {
+	const char *key;       /* NULL: empty */
+	const char *next, *value;
+	size_t next_len, value_len;
+};
+
+static struct guess *guess_for(struct stream *s, const char *key)
+{
+	if (2 * (s->n_guesses + 1) > s->guesses_cap) {
+		size_t cap = s->guesses_cap ? 2 * s->guesses_cap : 1024;
+		struct guess *old = s->guesses;
+		size_t old_cap = s->guesses_cap;
+		s->guesses = gw_calloc(cap, sizeof(*s->guesses));
+		s->guesses_cap = cap;
+		s->n_guesses = 0;
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].key)
+				*guess_for(s, old[i].key) = old[i];
+		free(old);
+	}
+	uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ULL;
+	size_t j = (size_t)(h >> 32) & (s->guesses_cap - 1);
+	while (s->guesses[j].key && s->guesses[j].key != key)
+		j = (j + 1) & (s->guesses_cap - 1);
+	if (!s->guesses[j].key) {
+		s->guesses[j].key = key;
+		s->n_guesses++;
+	}
+	return &s->guesses[j];
+}
+
+/* text interned: *guessed when it is the same string, else the table's
+ * (and *guessed becomes it). Interned strings hold no NUL. */
+static const char *intern_guessed(struct stream *s, const char **guessed, size_t *guessed_len, const char *text,
+				  size_t len)
+{
+	if (*guessed && *guessed_len == len && memcmp(*guessed, text, len) == 0)
+		return *guessed;
+	*guessed = gw_strtab_intern(s->strings, text, len);
+	*guessed_len = len;
+	return *guessed;
+}
+
 static int capture_string(struct stream *s, const char *text, size_t len)
 {
 	struct captured *m = &s->maps[s->n_maps];
 	size_t n = (s->kv_n - m->at) / 2;
-	const char *key = gw_strtab_intern(s->strings, s->key, s->key_len);
+	struct guess *g = guess_for(s, s->cap_prev);
+	const char *key = intern_guessed(s, &g->next, &g->next_len, s->key, s->key_len);
 	if (seen_before(s, key, n))
 		return stop(s, 1);
 	if (s->kv_n + 2 > s->kv_cap) {
 		s->kv_cap = s->kv_cap ? 2 * s->kv_cap : 1024;
 		s->kv = gw_realloc(s->kv, s->kv_cap * sizeof(*s->kv));
 	}
+	g = guess_for(s, key);
 	s->kv[s->kv_n++] = key;
-	s->kv[s->kv_n++] = gw_strtab_intern(s->strings, text, len);
+	s->kv[s->kv_n++] = intern_guessed(s, &g->value, &g->value_len, text, len);
+	s->cap_prev = key;
 	return 1;
 }
 
@@ -285,8 +498,10 @@ void gw_json_stream_expand(void)
 		struct captured *m = &s->maps[i];
 		json_object_set_new_nocheck(m->parent, m->key, strmap_build(s->kv + m->at, m->n));
 	}
-	if (s)
+	if (s) {
 		s->n_maps = 0;
+		s->expanded = true;
+	}
 }
 
 static int on_null(void *ctx)
@@ -354,6 +569,16 @@ static int on_map_key(void *ctx, const unsigned char *text, size_t len)
 	return 1;
 }
 
+/* A container starting as an element of the streamed items array: with
+ * ops->arena, the item is built there. */
+static void item_start(struct stream *s)
+{
+	if (s->arena && s->depth && !s->stack[s->depth - 1].v && !s->stack[s->depth - 1].capture) {
+		arena_alloc_from = s->arena;
+		s->in_arena = true;
+	}
+}
+
 static int push(struct stream *s, json_t *v)
 {
 	if (s->depth >= STREAM_MAX_DEPTH)
@@ -371,6 +596,7 @@ static int on_start_map(void *ctx)
 		capture_start(s);
 		return 1;
 	}
+	item_start(s);
 	unsigned char tag = 0;
 	if (s->strings && s->depth == 3 && !s->stack[1].v && json_is_object(s->stack[2].v))
 		tag = !strcmp(s->key, "metadata") ? 1 : !strcmp(s->key, "spec") ? 2 : 0;
@@ -401,6 +627,7 @@ static int on_start_array(void *ctx)
 		s->key_is_items = false;
 		return push(s, NULL);
 	}
+	item_start(s);
 	json_t *a = json_array();
 	if (!attach(s, json_incref(a))) {
 		json_decref(a);
@@ -529,9 +756,21 @@ int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, 
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > STREAM_MAX_BYTES)
 		return 1;
 	struct stream s = {.ops = ops, .ctx = ctx, .strings = ops->strings};
+	struct arena arena = {0};
+	struct arena *saved_from = arena_alloc_from, *saved_owner = arena_owner;
+	if (ops->arena && arena_install()) {
+		s.arena = &arena;
+		arena_owner = &arena;
+		arena_alloc_from = NULL;
+	}
 	yajl_handle h = yajl_alloc(&callbacks, NULL, &s);
-	if (!h)
+	if (!h) {
+		if (s.arena) {
+			arena_owner = saved_owner;
+			arena_uninstall();
+		}
 		return gw_err_set(err, -ENOMEM, "%s: cannot start the JSON parser", path);
+	}
 	yajl_config(h, yajl_allow_multiple_values, 1);
 	/* The chunk keeps 8 bytes of the one before, so that an escape cut
 	 * in two is still seen whole. */
@@ -575,14 +814,22 @@ int gw_json_stream_file(const char *path, const struct gw_json_stream_ops *ops, 
 	free(buf);
 	yajl_free(h);
 	/* What a stop left half built. */
+	arena_alloc_from = NULL;
 	if (s.item_value)
 		json_decref(s.item_value);
 	if (s.root)
 		json_decref(s.root);
+	if (s.arena) {
+		arena_destroy(&arena);
+		arena_uninstall();
+	}
+	arena_alloc_from = saved_from;
+	arena_owner = saved_owner;
 	free(s.key);
 	free(s.cap_key);
 	free(s.kv);
 	free(s.maps);
 	free(s.seen);
+	free(s.guesses);
 	return r;
 }

@@ -459,6 +459,18 @@ static void test_drop_docs(void **state)
 	assert_non_null(c->kubevirt);
 	assert_non_null(c->kubevirt->doc);
 	assert_string_equal(c->kubevirt->cpu_model, "Haswell");
+	/* Its document outlived the item, whose values the stream built in
+	 * an arena reused item after item: a copy, whole. */
+	const json_t *spec = json_object_get(c->kubevirt->doc, "spec");
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(spec, "items"), 1)), 2);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(c->kubevirt->doc, "metadata"), "name")),
+			    "kv");
+	/* and jansson allocates as before */
+	json_malloc_t jm;
+	json_free_t jf;
+	json_get_alloc_funcs(&jm, &jf);
+	assert_ptr_equal(jm, malloc);
+	assert_ptr_equal(jf, free);
 	gw_cluster_free(c);
 	/* kept by default */
 	c = gw_cluster_new();
