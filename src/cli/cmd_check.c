@@ -282,6 +282,13 @@ static int parse_only(const struct gw_cli_cluster_opts *o, bool timings)
 #define HEAP_RESERVE ((size_t)768 << 20)
 #define HUGE_PAGE ((uintptr_t)2 << 20)
 
+#ifdef GODWIT_ALLOCATOR_JEMALLOC
+/* jemalloc (the default build) keeps its memory and takes huge pages by
+ * itself: malloc_conf in main.c. mallopt and the heap's break are glibc's. */
+static void malloc_for_big_runs(void)
+{
+}
+#else
 static void malloc_for_big_runs(void)
 {
 	mallopt(M_TRIM_THRESHOLD, (int)(2 * HEAP_RESERVE));
@@ -301,6 +308,7 @@ static void malloc_for_big_runs(void)
 	/* Nothing lost when refused (no THP in this kernel). */
 	(void)madvise((void *)from, top - from, MADV_HUGEPAGE);
 }
+#endif
 
 int gw_cmd_check(int argc, char **argv)
 {
