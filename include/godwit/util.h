@@ -127,6 +127,8 @@ struct gw_strids {
 void gw_strids_init(struct gw_strids *t);
 void gw_strids_fini(struct gw_strids *t);
 size_t gw_strids_id(struct gw_strids *t, const char *s);
+/* FNV-1a of a string's bytes: for hash tables of short keys. */
+uint64_t gw_str_hash(const char *s);
 
 /* ---- strings ---------------------------------------------------------- */
 bool gw_str_has_prefix(const char *s, const char *prefix);

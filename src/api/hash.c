@@ -1,20 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Open addressing with linear probing, load factor at most 1/2; entries
  * are never removed (the cluster only grows while loading), so no
- * tombstones are needed. FNV-1a: short keys, no dependency. */
+ * tombstones are needed. FNV-1a (gw_str_hash): short keys. */
 #include <string.h>
 
 #include "internal.h"
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 void strhash_init(struct strhash *h)
 {
@@ -37,7 +27,7 @@ struct strhash_entry *strhash_get(const struct strhash *h, const char *key)
 {
 	if (!h->cap)
 		return NULL;
-	uint64_t hv = fnv1a(key);
+	uint64_t hv = gw_str_hash(key);
 	for (size_t i = hv & (h->cap - 1);; i = (i + 1) & (h->cap - 1)) {
 		struct strhash_entry *e = &h->slots[i];
 		if (!e->key)
@@ -79,7 +69,7 @@ static struct strhash_entry *put(struct strhash *h, const char *key, void *value
 		*existed = false;
 	if ((h->n + 1) * 2 > h->cap)
 		grow(h);
-	uint64_t hv = fnv1a(key);
+	uint64_t hv = gw_str_hash(key);
 	size_t i = hv & (h->cap - 1);
 	while (h->slots[i].key)
 		i = (i + 1) & (h->cap - 1);

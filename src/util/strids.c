@@ -37,7 +37,7 @@ static size_t addr_slot(const char *s, size_t cap)
 	return (size_t)(h >> 32) & (cap - 1);
 }
 
-static uint64_t text_hash(const char *s)
+uint64_t gw_str_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
 	for (; *s; s++) {
@@ -89,7 +89,7 @@ static size_t text_id(struct gw_strids *t, const char *s)
 {
 	if (2 * (t->text_n + 1) > t->text_cap)
 		text_grow(t);
-	uint64_t h = text_hash(s);
+	uint64_t h = gw_str_hash(s);
 	size_t i = (size_t)h & (t->text_cap - 1);
 	for (; t->texts[i].s; i = (i + 1) & (t->text_cap - 1))
 		if (t->texts[i].hash == h && strcmp(t->texts[i].s, s) == 0)
