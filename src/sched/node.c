@@ -99,7 +99,7 @@ static bool requirement_matches(const struct gw_node_requirement *r, const struc
 	return false;
 }
 
-static char *requirement_string(const struct gw_node_requirement *r)
+char *sched_requirement_string(const struct gw_node_requirement *r)
 {
 	struct gw_buf b;
 	gw_buf_init(&b);
@@ -133,7 +133,7 @@ static void check_affinity(const struct gw_node *node, const struct gw_node_affi
 		for (size_t r = 0; r < a->terms[t].n; r++) {
 			if (requirement_matches(&a->terms[t].reqs[r], &node->meta.labels))
 				continue;
-			char *s = requirement_string(&a->terms[t].reqs[r]);
+			char *s = sched_requirement_string(&a->terms[t].reqs[r]);
 			gw_buf_printf(&msg, "%s%s", first ? ", " : "", s);
 			if (!first)
 				first = s;
@@ -170,10 +170,15 @@ static bool tolerated(const struct gw_taint *t, const struct gw_vmi_spec *s)
 	return false;
 }
 
+bool sched_selector_schedulable(const char *key, const char *want)
+{
+	return strcmp(key, SCHED_LABEL_SCHEDULABLE) == 0 && strcmp(want, "true") == 0;
+}
+
 void sched_selector_reason(const char *name, const char *key, const char *want, const char *have,
 			   struct gw_reasons *out)
 {
-	if (strcmp(key, SCHED_LABEL_SCHEDULABLE) == 0 && strcmp(want, "true") == 0) {
+	if (sched_selector_schedulable(key, want)) {
 		if (!have || strcmp(have, "true") != 0)
 			gw_reasons_add(out, GW_R_NOT_SCHEDULABLE, key,
 				       "node %s is not schedulable for VMs (label %s is %s%s%s)", name, key,

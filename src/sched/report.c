@@ -559,19 +559,24 @@ static void build_classes(struct report *x)
 	bytes_index_fini(&li.values);
 }
 
+/* A reason's subject as a dense id (groups are indexed by it). Once
+ * precompute has interned every subject a verdict can name, this only
+ * looks up, so that verdicts are made in threads without a lock. */
 static size_t subject_id(struct report *x, const char *subject)
 {
 	if (!subject)
 		return 0;
-	if (x->subject_mu)
-		pthread_mutex_lock(x->subject_mu);
+	if (x->subjects_frozen) {
+		json_t *v = json_object_get(x->subject_index, subject);
+		if (!v)
+			frozen_miss("subject");
+		return (size_t)json_integer_value(v);
+	}
 	ssize_t id = intern(x->subject_index, subject, x->subjects.n + 1);
 	if (id < 0) {
 		gw_strv_push(&x->subjects, subject);
 		id = (ssize_t)x->subjects.n;
 	}
-	if (x->subject_mu)
-		pthread_mutex_unlock(x->subject_mu);
 	return (size_t)id;
 }
 
@@ -581,6 +586,114 @@ static const char *subject_name(const struct report *x, size_t id)
 }
 
 /* ---- verdicts ------------------------------------------------------------------------ */
+
+/* The classes' labels as value ids, and each referenced key's subject id:
+ * a verdict compares a signature's selector (~100 entries for a host-model
+ * VM) with the labels of every class, 10^8 comparisons on a big cluster,
+ * each then an integer compare instead of a strcmp. */
+static void label_ids(struct report *x)
+{
+	size_t nk = x->n_referenced, n = 0;
+	x->value_ids = json_object();
+	x->class_vals = gw_calloc(x->n_classes && nk ? x->n_classes * nk : 1, sizeof(*x->class_vals));
+	for (size_t i = 0; i < x->n_classes * nk; i++) {
+		const char *v = x->class_labels[i];
+		/* neighbours often share the very string (interned at load) */
+		if (!v)
+			continue;
+		if (i >= nk && x->class_labels[i - nk] == v) {
+			x->class_vals[i] = x->class_vals[i - nk];
+			continue;
+		}
+		ssize_t id = intern(x->value_ids, v, n + 1);
+		x->class_vals[i] = (uint32_t)(id < 0 ? ++n : (size_t)id);
+	}
+	x->key_subject = gw_calloc(nk ? nk : 1, sizeof(*x->key_subject));
+	const char *key;
+	json_t *id;
+	json_object_foreach(x->referenced, key, id)
+		x->key_subject[json_integer_value(id)] = subject_id(x, key);
+}
+
+/* Signature s's selector as ids (struct sel_id); reads the indexes only. */
+static void sel_ids_fill(const struct report *x, struct sig *s)
+{
+	s->sel_ids = gw_calloc(s->selector.n ? s->selector.n : 1, sizeof(*s->sel_ids));
+	for (size_t i = 0; i < s->selector.n; i++) {
+		struct sel_id *e = &s->sel_ids[i];
+		json_t *want = json_object_get(x->value_ids, s->selector.values[i]);
+		e->key = (size_t)json_integer_value(json_object_get(x->referenced, s->selector.keys[i]));
+		e->want = want ? (uint32_t)json_integer_value(want) : UINT32_MAX;
+		e->schedulable = sched_selector_schedulable(s->selector.keys[i], s->selector.values[i]);
+		e->subject = x->key_subject[e->key];
+	}
+}
+
+/* A verdict's reasons while they are made. */
+struct vbuf {
+	enum gw_reason_code *code;
+	size_t *subject;
+	size_t n, cap;
+};
+
+static void vbuf_push(struct vbuf *b, enum gw_reason_code code, size_t subject)
+{
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->code = gw_realloc(b->code, b->cap * sizeof(*b->code));
+		b->subject = gw_realloc(b->subject, b->cap * sizeof(*b->subject));
+	}
+	b->code[b->n] = code;
+	b->subject[b->n++] = subject;
+}
+
+static void vbuf_fini(struct vbuf *b)
+{
+	free(b->code);
+	free(b->subject);
+}
+
+/* The reasons of gw_sched_node_check for (signature, class) appended to
+ * out: the selector's from the class's value ids (sched_selector_reason's
+ * rule, the same order), then the rest of its checks (affinity, cordon,
+ * taints) on one node of the class, when it has any to make. */
+static void verdict_reasons(struct report *x, struct sig *s, size_t cls, struct vbuf *out)
+{
+	const uint32_t *have = &x->class_vals[cls * x->n_referenced];
+	if (!s->sel_ids)
+		sel_ids_fill(x, s);
+	for (size_t i = 0; i < s->selector.n; i++) {
+		const struct sel_id *e = &s->sel_ids[i];
+		uint32_t h = have[e->key];
+		if (h == e->want)
+			continue;
+		vbuf_push(out, e->schedulable ? GW_R_NOT_SCHEDULABLE : h ? GW_R_SELECTOR_VALUE : GW_R_SELECTOR_MISSING,
+			  e->subject);
+	}
+	const struct gw_node *node = x->c->nodes[x->classes[cls].nodes[0]];
+	if (!s->affinity.n && !node->unschedulable && !node->n_taints)
+		return;
+	struct gw_reasons rs;
+	gw_reasons_init(&rs);
+	rs.codes_only = true;
+	gw_sched_node_check(x->c, s->rep, node, NULL, NULL, &s->affinity, NULL, &rs);
+	/* The subject of a node-named reason is the node itself: stored as
+	 * none and named per node by the caller. */
+	for (size_t i = 0; i < rs.n; i++)
+		vbuf_push(out, rs.v[i].code, rs.v[i].code == GW_R_CORDONED ? 0 : subject_id(x, rs.v[i].subject));
+	gw_reasons_fini(&rs);
+}
+
+/* v's arrays at mem (its subjects, then its codes), from b[from..n). */
+static void verdict_set(struct verdict *v, const struct vbuf *b, size_t from, size_t n, size_t *subject,
+			enum gw_reason_code *code)
+{
+	v->n = n;
+	v->subject = subject;
+	v->code = code;
+	memcpy(subject, b->subject + from, n * sizeof(*subject));
+	memcpy(code, b->code + from, n * sizeof(*code));
+}
 
 static const struct verdict *verdict(struct report *x, size_t sig, size_t cls)
 {
@@ -594,35 +707,74 @@ static const struct verdict *verdict(struct report *x, size_t sig, size_t cls)
 		s->verdicts = gw_calloc(x->n_classes ? x->n_classes : 1, sizeof(*s->verdicts));
 	if (s->verdicts[cls])
 		return s->verdicts[cls];
-	struct gw_reasons rs;
-	gw_reasons_init(&rs);
-	rs.codes_only = true;
-	const struct gw_node *node = x->c->nodes[x->classes[cls].nodes[0]];
-	/* gw_sched_node_check's selector reasons from the class's labels
-	 * resolved once (build_classes), then the rest of its checks. */
-	if (!s->key_ids) {
-		s->key_ids = gw_calloc(s->selector.n ? s->selector.n : 1, sizeof(*s->key_ids));
-		for (size_t i = 0; i < s->selector.n; i++)
-			s->key_ids[i] = (size_t)json_integer_value(json_object_get(x->referenced, s->selector.keys[i]));
-	}
-	const char *const *labels = &x->class_labels[cls * x->n_referenced];
-	for (size_t i = 0; i < s->selector.n; i++)
-		sched_selector_reason(node->meta.name ? node->meta.name : "", s->selector.keys[i], s->selector.values[i],
-				      labels[s->key_ids[i]], &rs);
-	gw_sched_node_check(x->c, s->rep, node, NULL, NULL, &s->affinity, NULL, &rs);
-	struct verdict *v = gw_calloc(1, sizeof(*v));
-	v->n = rs.n;
-	v->code = gw_calloc(rs.n ? rs.n : 1, sizeof(*v->code));
-	v->subject = gw_calloc(rs.n ? rs.n : 1, sizeof(*v->subject));
-	for (size_t i = 0; i < rs.n; i++) {
-		v->code[i] = rs.v[i].code;
-		/* The subject of a node-named reason is the node itself:
-		 * stored as NULL and named per node by the caller. */
-		v->subject[i] = rs.v[i].code == GW_R_CORDONED ? 0 : subject_id(x, rs.v[i].subject);
-	}
-	gw_reasons_fini(&rs);
+	if (!x->class_vals)
+		label_ids(x);
+	struct vbuf b = {0};
+	verdict_reasons(x, s, cls, &b);
+	/* one block: the verdict, its subjects, its codes */
+	struct verdict *v = gw_malloc(sizeof(*v) + b.n * (sizeof(*v->subject) + sizeof(*v->code)));
+	verdict_set(v, &b, 0, b.n, (size_t *)(v + 1), (enum gw_reason_code *)((size_t *)(v + 1) + b.n));
+	vbuf_fini(&b);
 	s->verdicts[cls] = v;
 	return v;
+}
+
+static uint64_t reasons_hash(const struct vbuf *b, size_t from)
+{
+	uint64_t h = 0x9E3779B97F4A7C15ULL ^ (b->n - from);
+	for (size_t i = from; i < b->n; i++) {
+		h = (h ^ (uint64_t)b->code[i]) * 0x100000001B3ULL;
+		h = (h ^ (uint64_t)b->subject[i]) * 0x100000001B3ULL;
+	}
+	return h ^ (h >> 31);
+}
+
+/* Every class's verdict of a signature that has none yet, in one block
+ * (s->verdict_mem). A big cluster has ~10^6 (signature, class) pairs but
+ * a signature sees few distinct verdicts (~35 of 415 classes): equal
+ * ones are one verdict. Writes only s. */
+static void verdict_row(struct report *x, struct sig *s, struct vbuf *b)
+{
+	size_t nc = x->n_classes, cap = 1;
+	while (cap < 2 * nc)
+		cap *= 2;
+	size_t *start = gw_malloc((nc + 1) * sizeof(*start));
+	size_t *same = gw_malloc(nc * sizeof(*same));       /* class -> distinct verdict */
+	size_t *slot = gw_calloc(cap, sizeof(*slot));       /* hash -> distinct verdict + 1 */
+	size_t nd = 0;
+	b->n = 0;
+	for (size_t k = 0; k < nc; k++) {
+		size_t from = b->n;
+		verdict_reasons(x, s, k, b);
+		size_t j = reasons_hash(b, from) & (cap - 1), n = b->n - from;
+		for (; slot[j]; j = (j + 1) & (cap - 1)) {
+			size_t d = slot[j] - 1;
+			if (start[d + 1] - start[d] == n && !memcmp(b->code + start[d], b->code + from, n * sizeof(*b->code)) &&
+			    !memcmp(b->subject + start[d], b->subject + from, n * sizeof(*b->subject)))
+				break;
+		}
+		if (slot[j]) {
+			b->n = from;
+		} else {
+			slot[j] = nd + 1;
+			start[nd++] = from;
+			start[nd] = b->n;
+		}
+		same[k] = slot[j] - 1;
+	}
+	/* one block: the verdicts, all their subjects, all their codes */
+	struct verdict *v = gw_malloc(nd * sizeof(*v) + b->n * (sizeof(size_t) + sizeof(enum gw_reason_code)));
+	size_t *subject = (size_t *)(v + nd);
+	enum gw_reason_code *code = (enum gw_reason_code *)(subject + b->n);
+	for (size_t d = 0; d < nd; d++)
+		verdict_set(&v[d], b, start[d], start[d + 1] - start[d], subject + start[d], code + start[d]);
+	s->verdicts = gw_malloc((nc ? nc : 1) * sizeof(*s->verdicts));
+	for (size_t k = 0; k < nc; k++)
+		s->verdicts[k] = &v[same[k]];
+	s->verdict_mem = v;
+	free(start);
+	free(same);
+	free(slot);
 }
 
 /* ---- capacity ------------------------------------------------------------------------- */
@@ -672,34 +824,47 @@ static bool lacks_mem(const struct gw_node *n, int64_t used, int64_t want)
 	return n->memory_bytes >= 0 && want > 0 && want > n->memory_bytes - used;
 }
 
-static const struct capacity *capacity(struct report *x, size_t cls, int64_t cpu, int64_t mem)
+/* Every class's capacity for one request, side by side (x->caps[i][class]):
+ * a memo reads them class after class, ~3 million times on a big
+ * cluster, where one allocation per class cost a cache miss each. */
+static const struct capacity *capacities(struct report *x, int64_t cpu, int64_t mem)
 {
 	if (x->frozen) {
-		ssize_t f = triple_find(&x->cap_index, cls, cpu, mem);
+		ssize_t f = triple_find(&x->cap_index, 0, cpu, mem);
 		if (f < 0)
 			frozen_miss("capacity");
 		return x->caps[f];
 	}
-	ssize_t k = triple_intern(&x->cap_index, cls, cpu, mem, x->n_caps);
-	if (k >= 0)
-		return x->caps[k];
-	struct capacity *cp = gw_calloc(1, sizeof(*cp));
-	const struct node_class *cl = &x->classes[cls];
-	for (size_t j = 0; j < cl->n; j++) {
-		size_t i = cl->nodes[j];
-		const struct gw_node *n = x->c->nodes[i];
-		bool bc = lacks_cpu(n, x->used_cpu[i], cpu), bm = lacks_mem(n, x->used_mem[i], mem);
-		if (!bc && !bm)
-			continue;
-		cp->bad = gw_realloc(cp->bad, (cp->n + 1) * sizeof(*cp->bad));
-		cp->bad[cp->n].node = i;
-		cp->bad[cp->n].cpu = bc;
-		cp->bad[cp->n].mem = bm;
-		cp->n++;
+	ssize_t known = triple_intern(&x->cap_index, 0, cpu, mem, x->n_caps);
+	if (known >= 0)
+		return x->caps[known];
+	/* one block: the classes' capacities, then their lists */
+	size_t n_bad = 0;
+	for (size_t i = 0; i < x->c->n_nodes; i++)
+		n_bad += lacks_cpu(x->c->nodes[i], x->used_cpu[i], cpu) || lacks_mem(x->c->nodes[i], x->used_mem[i], mem);
+	struct capacity *row = gw_malloc(x->n_classes * sizeof(*row) + n_bad * sizeof(*row->bad));
+	void *bad = row + x->n_classes;
+	for (size_t k = 0; k < x->n_classes; k++) {
+		struct capacity *cp = &row[k];
+		const struct node_class *cl = &x->classes[k];
+		cp->bad = bad;
+		cp->n = 0;
+		for (size_t j = 0; j < cl->n; j++) {
+			size_t i = cl->nodes[j];
+			const struct gw_node *n = x->c->nodes[i];
+			bool bc = lacks_cpu(n, x->used_cpu[i], cpu), bm = lacks_mem(n, x->used_mem[i], mem);
+			if (!bc && !bm)
+				continue;
+			cp->bad[cp->n].node = i;
+			cp->bad[cp->n].cpu = bc;
+			cp->bad[cp->n].mem = bm;
+			cp->n++;
+		}
+		bad = cp->bad + cp->n;
 	}
 	x->caps = gw_realloc(x->caps, (x->n_caps + 1) * sizeof(*x->caps));
-	x->caps[x->n_caps++] = cp;
-	return cp;
+	x->caps[x->n_caps++] = row;
+	return row;
 }
 
 /* ---- one VM against every class ----------------------------------------------------- */
@@ -770,6 +935,7 @@ static void eval_reset(struct eval *e)
 	e->eligible = 0;
 	e->n_elig = 0;
 	e->ng = 0;
+	e->sorted = false;
 	if (++e->gen == 0) {   /* wrapped: forget every stamp */
 		memset(e->stamp, 0, e->cap_slot * sizeof(*e->stamp));
 		e->gen = 1;
@@ -781,13 +947,13 @@ static void eval_classes(struct report *x, int64_t cpu, int64_t mem, size_t sig,
 			 size_t cap, struct eval *e)
 {
 	eval_reset(e);
-	bool need_cap = cpu > 0 || mem > 0;
+	const struct capacity *caps = cpu > 0 || mem > 0 ? capacities(x, cpu, mem) : NULL;
 	if (lists && source >= 0)
 		group_add(group_of(x, e, GW_R_SOURCE_NODE, 0), (size_t)source, cap);
 	for (size_t k = 0; k < x->n_classes; k++) {
 		const struct node_class *cl = &x->classes[k];
 		const struct verdict *v = verdict(x, sig, k);
-		const struct capacity *cp = need_cap ? capacity(x, k, cpu, mem) : NULL;
+		const struct capacity *cp = caps ? &caps[k] : NULL;
 		bool source_here = source >= 0 && x->node_class[source] == k;
 		if (lists) {
 			/* The source node is listed under SourceNode only: it is no
@@ -852,16 +1018,24 @@ static void put_node_list(struct report *x, struct gw_buf *b, size_t *idx, size_
 /* The memo's texts (struct memo): each group as put_rejected writes a
  * VM's copy of it (copy_without: its first `cap` nodes), the eligible
  * list as put_node_list writes the first `cap`. */
-static void memo_text(struct report *x, struct memo *m)
+static void memo_text(struct report *x, struct memo *m, struct eval *e)
 {
 	size_t cap = x->o.max_nodes_listed;
-	struct gw_buf t;
-	gw_buf_init(&t);
-	m->frag = gw_calloc(m->ng + 1, sizeof(*m->frag));
 	size_t most = m->n_elig;
 	for (size_t i = 0; i < m->ng; i++)
 		most = m->g[i].n > most ? m->g[i].n : most;
-	size_t *idx = gw_calloc(most ? most : 1, sizeof(*idx));
+	if (most > e->cap_elig) {
+		e->cap_elig = most;
+		e->elig = gw_realloc(e->elig, most * sizeof(*e->elig));
+	}
+	size_t *idx = e->elig;
+	/* ~8,000 memos, ~40 MB of text on a big cluster: each written into
+	 * room for the longest so far, then shrunk (in place), not grown
+	 * step by step */
+	struct gw_buf t;
+	gw_buf_init(&t);
+	gw_buf_reserve(&t, e->text_most);
+	m->frag = gw_malloc((m->ng + 1) * sizeof(*m->frag));
 	for (size_t i = 0; i < m->ng; i++) {
 		struct group g = m->g[i];
 		g.n = cap && g.n > cap ? cap : g.n;
@@ -875,45 +1049,47 @@ static void memo_text(struct report *x, struct memo *m)
 	memcpy(idx, m->elig, n * sizeof(*idx));
 	put_node_list(x, &t, idx, n);
 	m->len = t.len;
-	m->text = gw_buf_steal(&t);
-	free(idx);
+	e->text_most = t.len > e->text_most ? t.len : e->text_most;
+	m->text = gw_realloc(t.data, t.len + 1);
 }
 
-/* A signature's verdict over every class for one request (struct memo). */
-static struct memo *memo_make(struct report *x, size_t sig, int64_t cpu, int64_t mem)
+static int cmp_group(const void *pa, const void *pb, void *data);
+
+/* A signature's verdict over every class for one request (struct memo),
+ * made in e. Its groups are sorted as the report lists them, so that a
+ * VM's (report_eval: SourceNode, then the memo's) need no sorting. */
+static struct memo *memo_make(struct report *x, size_t sig, int64_t cpu, int64_t mem, struct eval *e)
 {
 	size_t cap = x->o.max_nodes_listed;
-	struct eval e;
-	memset(&e, 0, sizeof(e));
-	eval_reset(&e);
-	eval_classes(x, cpu, mem, sig, -1, true, cap ? cap + 1 : 0, &e);
+	eval_classes(x, cpu, mem, sig, -1, true, cap ? cap + 1 : 0, e);
+	if (e->ng > 1)
+		qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
 	struct memo *m = gw_calloc(1, sizeof(*m));
-	m->ng = e.ng;
-	m->g = gw_calloc(e.ng ? e.ng : 1, sizeof(*m->g));
-	for (size_t i = 0; i < e.ng; i++) {
-		m->g[i] = e.g[i];
-		m->g[i].idx = gw_calloc(e.g[i].n ? e.g[i].n : 1, sizeof(size_t));
-		if (e.g[i].n)
-			memcpy(m->g[i].idx, e.g[i].idx, e.g[i].n * sizeof(size_t));
-		m->g[i].cap_idx = e.g[i].n;
+	/* one block: the groups, their lists, the eligible list */
+	size_t total = e->n_elig;
+	for (size_t i = 0; i < e->ng; i++)
+		total += e->g[i].n;
+	m->ng = e->ng;
+	m->g = gw_malloc(e->ng * sizeof(*m->g) + total * sizeof(size_t));
+	size_t *idx = (size_t *)(m->g + e->ng);
+	for (size_t i = 0; i < e->ng; i++) {
+		m->g[i] = e->g[i];
+		m->g[i].idx = idx;
+		memcpy(idx, e->g[i].idx, e->g[i].n * sizeof(size_t));
+		m->g[i].cap_idx = e->g[i].n;
+		idx += e->g[i].n;
 	}
-	m->eligible = e.eligible;
-	m->n_elig = e.n_elig;
-	m->elig = gw_calloc(e.n_elig ? e.n_elig : 1, sizeof(size_t));
-	if (e.n_elig)
-		memcpy(m->elig, e.elig, e.n_elig * sizeof(size_t));
-	for (size_t i = 0; i < e.capg; i++)
-		free(e.g[i].idx);
-	free(e.g);
-	free(e.elig);
-	free(e.slot);
-	free(e.stamp);
+	m->eligible = e->eligible;
+	m->n_elig = e->n_elig;
+	m->elig = idx;
+	memcpy(m->elig, e->elig, e->n_elig * sizeof(size_t));
 	if (x->text)
-		memo_text(x, m);
+		memo_text(x, m, e);
 	return m;
 }
 
-static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem)
+/* e: the memo is made there, when it is new (its contents are lost). */
+static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t mem, struct eval *e)
 {
 	if (x->frozen) {
 		ssize_t f = triple_find(&x->memo_index, sig, cpu, mem);
@@ -924,7 +1100,7 @@ static struct memo *memo_get(struct report *x, size_t sig, int64_t cpu, int64_t 
 	ssize_t k = triple_intern(&x->memo_index, sig, cpu, mem, x->n_memos);
 	if (k >= 0)
 		return x->memos[k];
-	struct memo *m = memo_make(x, sig, cpu, mem);
+	struct memo *m = memo_make(x, sig, cpu, mem, e);
 	x->memos = gw_realloc(x->memos, (x->n_memos + 1) * sizeof(*x->memos));
 	x->memos[x->n_memos++] = m;
 	return m;
@@ -953,7 +1129,7 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 {
 	size_t cap = x->o.max_nodes_listed;
 	int64_t cpu = vmi->spec.cpu_request_millis, mem = report_memory_request(&vmi->spec);
-	const struct memo *m = memo_get(x, sig, cpu, mem);
+	const struct memo *m = memo_get(x, sig, cpu, mem, e);
 	eval_reset(e);
 	/* Which of the memo's groups hold the source, and is it eligible there. */
 	const struct verdict *sv = NULL;
@@ -962,7 +1138,7 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 		size_t k = x->node_class[source];
 		sv = verdict(x, sig, k);
 		if (cpu > 0 || mem > 0) {
-			const struct capacity *cp = capacity(x, k, cpu, mem);
+			const struct capacity *cp = &capacities(x, cpu, mem)[k];
 			for (size_t j = 0; j < cp->n; j++)
 				if ((ssize_t)cp->bad[j].node == source) {
 					src_cpu = cp->bad[j].cpu;
@@ -1007,6 +1183,7 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 		copy_without(g, mg->idx, mg->n, has_src ? source : -1, cap);
 		g->from = has_src ? 0 : i + 1;
 	}
+	e->sorted = true;   /* SourceNode sorts first, the memo's groups are sorted */
 }
 
 /* ---- JSON of one VM ------------------------------------------------------------------ */
@@ -1250,7 +1427,7 @@ static void put_node_list(struct report *x, struct gw_buf *b, size_t *idx, size_
 
 static void put_rejected(struct report *x, struct gw_buf *b, struct eval *e)
 {
-	if (e->ng > 1)
+	if (e->ng > 1 && !e->sorted)
 		qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
 	const struct memo *m = e->memo;
 	gw_buf_add(b, "[", 1);
@@ -1462,10 +1639,19 @@ static unsigned writer_threads(const struct report *x)
 	return x->c->n_vmis > chunk ? (unsigned)n : 1;
 }
 
-/* fn(x, i, arg) for i < n, by `threads` threads (the caller one of them). */
+/* A thread's buffers, kept from one item of a parallel_for to the next. */
+struct scratch {
+	struct vbuf v;
+	struct eval e;
+};
+
+static void eval_fini(struct eval *e);
+
+/* fn(x, i, arg, its thread's scratch) for i < n, by `threads` threads
+ * (the caller one of them). */
 struct par {
 	struct report *x;
-	void (*fn)(struct report *x, size_t i, void *arg);
+	void (*fn)(struct report *x, size_t i, void *arg, struct scratch *sc);
 	void *arg;
 	size_t n;
 	size_t next;                       /* atomic */
@@ -1474,28 +1660,38 @@ struct par {
 static void *par_run(void *arg)
 {
 	struct par *p = arg;
+	struct scratch sc;
+	memset(&sc, 0, sizeof(sc));
 	for (;;) {
 		size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
 		if (i >= p->n)
 			break;
-		p->fn(p->x, i, p->arg);
+		p->fn(p->x, i, p->arg, &sc);
 	}
+	vbuf_fini(&sc.v);
+	eval_fini(&sc.e);
 	return NULL;
 }
 
-static void parallel_for(struct report *x, unsigned threads, size_t n, void (*fn)(struct report *x, size_t i, void *arg),
-			 void *arg)
+static void par_start(struct par *p, unsigned threads)
 {
-	struct par p = {x, fn, arg, n, 0};
 	pthread_t tids[GW_CHECK_MAX_THREADS];
 	unsigned started = 0;
 	for (; started + 1 < threads && started < GW_CHECK_MAX_THREADS; started++)
-		if (pthread_create(&tids[started], NULL, par_run, &p) != 0)
+		if (pthread_create(&tids[started], NULL, par_run, p) != 0)
 			break;
-	par_run(&p);
+	par_run(p);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
 }
+
+static void parallel_for(struct report *x, unsigned threads, size_t n,
+			 void (*fn)(struct report *x, size_t i, void *arg, struct scratch *sc), void *arg)
+{
+	struct par p = {x, fn, arg, n, 0};
+	par_start(&p, threads);
+}
+
 
 /* Pass 1: every VM's placement signature (and those it would have under
  * the recommended model and under the cpuModel before --set-cpu-model),
@@ -1559,26 +1755,19 @@ static void report_free(struct report *x)
 		json_decref(sg->selector_json);
 		json_decref(sg->affinity_json);
 		free(sg->selector_text);
-		for (size_t k = 0; sg->verdicts && k < x->n_classes; k++) {
-			struct verdict *v = sg->verdicts[k];
-			if (!v)
-				continue;
-			free(v->subject);
-			free(v->code);
-			free(v);
-		}
+		for (size_t k = 0; sg->verdicts && !sg->verdict_mem && k < x->n_classes; k++)
+			free(sg->verdicts[k]);
+		free(sg->verdict_mem);
 		free(sg->verdicts);
-		free(sg->key_ids);
+		free(sg->sel_ids);
 	}
 	free(x->sigs);
 	for (size_t k = 0; k < x->n_classes; k++)
 		free(x->classes[k].nodes);
 	free(x->classes);
 	free(x->node_class);
-	for (size_t i = 0; i < x->n_caps; i++) {
-		free(x->caps[i]->bad);
+	for (size_t i = 0; i < x->n_caps; i++)
 		free(x->caps[i]);
-	}
 	free(x->caps);
 	for (size_t v = 0; x->vms && v < x->c->n_vmis; v++)
 		free(x->vms[v].selector_error);
@@ -1594,14 +1783,14 @@ static void report_free(struct report *x)
 	json_decref(x->sig_index);
 	json_decref(x->referenced);
 	free(x->class_labels);
+	free(x->class_vals);
+	json_decref(x->value_ids);
+	free(x->key_subject);
 	free(x->cap_index.slots);
 	json_decref(x->subject_index);
 	free(x->memo_index.slots);
 	for (size_t i = 0; i < x->n_memos; i++) {
-		for (size_t g = 0; g < x->memos[i]->ng; g++)
-			free(x->memos[i]->g[g].idx);
 		free(x->memos[i]->g);
-		free(x->memos[i]->elig);
 		free(x->memos[i]->text);
 		free(x->memos[i]->frag);
 		free(x->memos[i]);
@@ -1751,18 +1940,47 @@ static void mark(struct report *x, const char *phase)
 }
 
 /* Signature sigs[i] against every class. */
-static void verdicts_of(struct report *x, size_t i, void *arg)
+static void verdicts_of(struct report *x, size_t i, void *arg, struct scratch *sc)
 {
 	const size_t *sigs = arg;
+	struct sig *s = &x->sigs[sigs[i]];
+	if (!s->verdicts && x->n_classes) {
+		verdict_row(x, s, &sc->v);
+		return;
+	}
 	for (size_t k = 0; k < x->n_classes; k++)
 		verdict(x, sigs[i], k);
 }
 
 /* Memo keys[i].value, its key in keys[i]. */
-static void memo_of(struct report *x, size_t i, void *arg)
+static void memo_of(struct report *x, size_t i, void *arg, struct scratch *sc)
 {
 	const struct triple_slot *keys = arg;
-	x->memos[keys[i].value] = memo_make(x, keys[i].a, keys[i].b, keys[i].c);
+	x->memos[keys[i].value] = memo_make(x, keys[i].a, keys[i].b, keys[i].c, &sc->e);
+}
+
+/* Every subject a verdict can name interned (the selectors' keys by
+ * label_ids, the classes' taints, the signatures' affinity requirements),
+ * then subject_id only looks up: the verdicts' threads need no lock. */
+static void subjects_freeze(struct report *x, const size_t *sigs, size_t n_sigs)
+{
+	if (!x->class_vals)
+		label_ids(x);
+	for (size_t k = 0; k < x->n_classes; k++) {
+		const struct gw_node *n = x->c->nodes[x->classes[k].nodes[0]];
+		for (size_t t = 0; t < n->n_taints; t++)
+			subject_id(x, n->taints[t].key);
+	}
+	for (size_t i = 0; i < n_sigs; i++) {
+		const struct gw_node_affinity *a = &x->sigs[sigs[i]].affinity;
+		for (size_t t = 0; t < a->n; t++)
+			for (size_t r = 0; r < a->terms[t].n; r++) {
+				char *req = sched_requirement_string(&a->terms[t].reqs[r]);
+				subject_id(x, req);
+				free(req);
+			}
+	}
+	x->subjects_frozen = true;
 }
 
 /* Every lookup the VMs' text and the cluster's lists make, done once so
@@ -1771,10 +1989,9 @@ static void memo_of(struct report *x, size_t i, void *arg)
  *     (own, under the recommended model, before --set-cpu-model), each
  *     numbered once (triple_intern, here only);
  *  2. each such signature's verdicts for every class (a memo walks
- *     every class), a thread per signature: verdict() writes only its
- *     own signature's arrays and interns subjects under subject_mu (the
- *     subjects' ids then depend on the threads' order; nothing written
- *     does: groups are sorted by subject name);
+ *     every class), a thread per signature: verdict_row writes only its
+ *     own signature's arrays, and subject_id only looks up (every
+ *     subject is interned before, subjects_freeze);
  *  3. the capacities of every class for every request, here;
  *  4. frozen, the memos, a thread per memo into its own slot, reading
  *     the verdicts and capacities of 2 and 3;
@@ -1807,22 +2024,17 @@ static void precompute(struct report *x, unsigned threads)
 				n_keys++;
 			}
 			if ((cpu > 0 || mem > 0) && triple_intern(&requests, 0, cpu, mem, n_requests) < 0) {
-				for (size_t k = 0; k < x->n_classes; k++)
-					capacity(x, k, cpu, mem);
+				capacities(x, cpu, mem);
 				n_requests++;
 			}
 		}
 		if (r->sig >= 0)
 			sig_text_fill(&x->sigs[r->sig]);
 	}
-	pthread_mutex_t mu;
-	pthread_mutex_init(&mu, NULL);
-	x->subject_mu = &mu;
+	subjects_freeze(x, sigs, n_sigs);
 	mark(x, "memo-keys");
 	parallel_for(x, threads, n_sigs, verdicts_of, sigs);
 	mark(x, "verdicts");
-	x->subject_mu = NULL;
-	pthread_mutex_destroy(&mu);
 	for (size_t i = 0; i < c->n_nodes; i++)
 		node_text_fill(x, i);
 	x->frozen = true;

@@ -18,7 +18,17 @@ struct sig {
 	char *selector_text;               /* compact selector, then affinity (vm_text) */
 	size_t selector_len;               /* where the affinity starts */
 	struct verdict **verdicts;         /* per node class, computed on first use */
-	size_t *key_ids;                   /* selector key i -> label key id (on first verdict) */
+	void *verdict_mem;                 /* all of them in one block (verdicts_of), or NULL */
+	struct sel_id *sel_ids;            /* selector entry i as ids (on first verdict) */
+};
+
+/* A selector entry as the verdicts compare it (label_ids): key=want
+ * holds on a class whose value id for `key` is `want`. */
+struct sel_id {
+	size_t key;                        /* label key id */
+	uint32_t want;                     /* value id, UINT32_MAX when no class has the value */
+	bool schedulable;                  /* sched_selector_schedulable */
+	size_t subject;                    /* the key's subject id */
 };
 
 /* Why the nodes of a class cannot take VMs of a signature (empty: they can). */
@@ -67,10 +77,12 @@ struct eval {
 	bool elig_from_memo;               /* elig is the memo's list (its text: memo.elig_text) */
 	struct group *g;
 	size_t ng, capg;
+	bool sorted;                       /* g is in the report's order (cmp_group) */
 	/* (subject id, code) -> group index + 1 when stamp matches this VM */
 	uint32_t *slot, *stamp, gen;
 	size_t cap_slot;
 	struct sched_policy_memo *policies; /* this thread's (vm_text), made on first use */
+	size_t text_most;                  /* memo_text: its longest text so far */
 };
 
 /* A signature's verdict over every class for one (CPU, memory) request,
@@ -121,12 +133,15 @@ struct report {
 	json_t *referenced;                /* label keys some signature names -> key id */
 	size_t n_referenced;
 	const char **class_labels;         /* [class * n_referenced + key id]: the value, or NULL */
+	uint32_t *class_vals;              /* the same as value ids (label_ids), 0 for none */
+	json_t *value_ids;                 /* label value -> id (1-based) */
+	size_t *key_subject;               /* label key id -> subject id */
 	struct node_class *classes;
 	size_t n_classes;
 	size_t *node_class;                /* node index -> class */
-	struct capacity **caps;
+	struct capacity **caps;            /* per request, per class (capacities) */
 	size_t n_caps;
-	struct triple_index cap_index;     /* (class, cpu, mem) -> index */
+	struct triple_index cap_index;     /* (0, cpu, mem) -> index */
 	json_t *subject_index;             /* subject -> id (1-based) */
 	struct gw_strv subjects;           /* id - 1 -> subject */
 	struct vm_rec *vms;
@@ -136,7 +151,7 @@ struct report {
 	char *recommended;                 /* recommended cluster model, or NULL */
 	bool frozen;                       /* precomputed: lookups only (write_parallel) */
 	bool text;                         /* the VMs as text: memos keep theirs */
-	pthread_mutex_t *subject_mu;       /* guards the subjects while verdicts are made in threads */
+	bool subjects_frozen;              /* every subject interned: subject_id only looks up */
 };
 
 int64_t report_memory_request(const struct gw_vmi_spec *s);

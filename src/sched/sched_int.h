@@ -11,6 +11,12 @@
 /* Sets every entry of src in dst: src wins on a shared key, dst keeps its
  * other entries (gw_map_copy would replace dst). */
 void sched_map_overlay(struct gw_map *dst, const struct gw_map *src);
+/* A selector entry key=want that asks for a schedulable node: its
+ * mismatch is NodeNotSchedulable ("true" wanted; absent or another value
+ * fails), not NodeSelectorMismatch. */
+bool sched_selector_schedulable(const char *key, const char *want);
+/* "key Op [v1, v2]": how an affinity reason names its requirement. */
+char *sched_requirement_string(const struct gw_node_requirement *r);
 /* The reason (if any) node `name` gets for selector key=want when its
  * label has value `have` (NULL: absent); gw_sched_node_check's rule. */
 void sched_selector_reason(const char *name, const char *key, const char *want, const char *have,
