@@ -211,6 +211,10 @@ struct gw_check_options {
 	 * by the caller alone. The text is the same whatever these are. */
 	unsigned threads;
 	size_t text_chunk;
+	/* gw_sched_check_stream_text: when set, emit() may get several VMs'
+	 * texts at once, with text_join between two (what the caller writes
+	 * between two VMs): a few big writes instead of one per VM. */
+	const char *text_join;
 	/* Print each phase's wall time to stderr ("godwit: timing: ..."). */
 	bool timings;
 };

@@ -211,6 +211,7 @@ static int run(struct gw_cli_cluster_opts *o, const struct gw_check_options *co)
 		 * size unless given the buffer.) */
 		static char buf[1 << 20];
 		setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+		opts.text_join = ",\n";   /* json_vm's separator */
 		printf("{\"rules\": \"%s\", \"vms\": [", o->rules->name);
 		rest = gw_sched_check_stream_text(c, db, o->rules, &opts, json_vm, &w);
 		printf("%s],\n", w.first ? "" : "\n");

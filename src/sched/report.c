@@ -1151,12 +1151,13 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 	e->memo = m;
 	if (!lists)
 		return;
-	/* the memo's first `cap` without the source: its list as it is */
+	/* the memo's first `cap` without the source: its list as it is (and
+	 * with its text, the VM's text copies that: no list to make) */
 	e->elig_from_memo = true;
 	for (size_t i = 0; i < m->n_elig && (!cap || i < cap); i++)
 		if ((ssize_t)m->elig[i] == source)
 			e->elig_from_memo = false;
-	for (size_t i = 0; i < m->n_elig && (!cap || e->n_elig < cap); i++)
+	for (size_t i = 0; i < m->n_elig && (!cap || e->n_elig < cap) && !(e->elig_from_memo && m->text); i++)
 		if ((ssize_t)m->elig[i] != source) {
 			if (e->n_elig == e->cap_elig) {
 				e->cap_elig = e->cap_elig ? e->cap_elig * 2 : 16;
@@ -1180,8 +1181,9 @@ void report_eval(struct report *x, const struct gw_vmi *vmi, size_t sig, ssize_t
 			continue;   /* only the source: no group */
 		struct group *g = group_of(x, e, mg->code, mg->subject);
 		g->count = mg->count - (has_src ? 1 : 0);
-		copy_without(g, mg->idx, mg->n, has_src ? source : -1, cap);
 		g->from = has_src ? 0 : i + 1;
+		if (!g->from || !m->text)   /* else the text is the memo's */
+			copy_without(g, mg->idx, mg->n, has_src ? source : -1, cap);
 	}
 	e->sorted = true;   /* SourceNode sorts first, the memo's groups are sorted */
 }
@@ -1347,14 +1349,19 @@ static void put_str(struct gw_buf *b, const char *s)
 	gw_json_write_string(b, s, strlen(s));
 }
 
-/* "key": with the comma before every key but the first of an object. */
-static void put_key(struct gw_buf *b, const char *key, bool first)
+/* b += s[0..n): the text writers' one primitive, inline (a VM's text
+ * is some 200 pieces). */
+static inline void put_raw(struct gw_buf *b, const char *s, size_t n)
 {
-	if (!first)
-		gw_buf_add(b, ",", 1);
-	put_str(b, key);
-	gw_buf_add(b, ":", 1);
+	if (b->len + n + 1 > b->cap)
+		gw_buf_reserve(b, n);
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
 }
+
+/* A literal: keys with their quotes, colon and comma, brackets. */
+#define put_lit(b, s) put_raw(b, s, sizeof(s) - 1)
 
 /* A string or null (json_string(NULL) would leave the key out). */
 static void put_str_or_null(struct gw_buf *b, const char *s)
@@ -1362,19 +1369,26 @@ static void put_str_or_null(struct gw_buf *b, const char *s)
 	if (s)
 		put_str(b, s);
 	else
-		gw_buf_add(b, "null", 4);
+		put_lit(b, "null");
 }
 
+/* As "%" JSON_INTEGER_FORMAT writes it. */
 static void put_int(struct gw_buf *b, json_int_t v)
 {
-	char num[32];
-	int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, v);
-	gw_buf_add(b, num, (size_t)n);
+	char num[24], *p = num + sizeof(num);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	put_raw(b, p, (size_t)(num + sizeof(num) - p));
 }
 
 static void put_bool(struct gw_buf *b, bool v)
 {
-	gw_buf_add(b, v ? "true" : "false", v ? 4 : 5);
+	put_raw(b, v ? "true" : "false", v ? 4 : 5);
 }
 
 /* Node i's name as a JSON string, quoted and escaped once per report:
@@ -1395,7 +1409,7 @@ static void put_node_name(struct report *x, struct gw_buf *b, size_t i)
 {
 	if (!x->frozen)
 		node_text_fill(x, i);
-	gw_buf_add(b, x->node_text[i].s, x->node_text[i].len);
+	put_raw(b, x->node_text[i].s, x->node_text[i].len);
 }
 
 /* Ascending; the lists are short (capped) and often sorted already. */
@@ -1416,13 +1430,13 @@ static void sort_small(size_t *idx, size_t n)
 static void put_node_list(struct report *x, struct gw_buf *b, size_t *idx, size_t n)
 {
 	sort_small(idx, n);
-	gw_buf_add(b, "[", 1);
+	put_lit(b, "[");
 	for (size_t i = 0; i < n; i++) {
 		if (i)
-			gw_buf_add(b, ",", 1);
+			put_lit(b, ",");
 		put_node_name(x, b, idx[i]);
 	}
-	gw_buf_add(b, "]", 1);
+	put_lit(b, "]");
 }
 
 static void put_rejected(struct report *x, struct gw_buf *b, struct eval *e)
@@ -1430,36 +1444,35 @@ static void put_rejected(struct report *x, struct gw_buf *b, struct eval *e)
 	if (e->ng > 1 && !e->sorted)
 		qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
 	const struct memo *m = e->memo;
-	gw_buf_add(b, "[", 1);
+	put_lit(b, "[");
 	for (size_t i = 0; i < e->ng; i++) {
 		struct group *g = &e->g[i];
 		if (i)
-			gw_buf_add(b, ",", 1);
+			put_lit(b, ",");
 		if (g->from && m && m->text)
-			gw_buf_add(b, m->text + m->frag[g->from - 1], m->frag[g->from] - m->frag[g->from - 1]);
+			put_raw(b, m->text + m->frag[g->from - 1], m->frag[g->from] - m->frag[g->from - 1]);
 		else
 			put_group(x, b, g);
 	}
-	gw_buf_add(b, "]", 1);
+	put_lit(b, "]");
 }
 
 static void put_group(struct report *x, struct gw_buf *b, struct group *g)
 {
-	gw_buf_add(b, "{", 1);
-	put_key(b, "reason", true);
+	put_lit(b, "{\"reason\":");
 	put_str(b, gw_reason_name(g->code));
-	put_key(b, "subject", false);
+	put_lit(b, ",\"subject\":");
 	if (g->subject)
 		put_str(b, subject_name(x, g->subject));
 	else if (reason_per_node(g->code) && g->count == 1 && g->n == 1)
 		put_node_name(x, b, g->idx[0]);
 	else
-		gw_buf_add(b, "null", 4);
-	put_key(b, "count", false);
+		put_lit(b, "null");
+	put_lit(b, ",\"count\":");
 	put_int(b, (json_int_t)g->count);
-	put_key(b, "nodes", false);
+	put_lit(b, ",\"nodes\":");
 	put_node_list(x, b, g->idx, g->n);
-	gw_buf_add(b, "}", 1);
+	put_lit(b, "}");
 }
 
 /* gw_sched_settings's, the winning policy from e's memo. */
@@ -1474,26 +1487,25 @@ static void put_settings(const struct report *x, struct gw_buf *b, const struct 
 	sched_settings_of(x->c, vmi, x->rules, sched_policy_memo_get(e->policies, vmi), method, &s);
 	bool disruption = s.config.allow_workload_disruption < 0 ? s.config.allow_post_copy
 								  : s.config.allow_workload_disruption != 0;
-	gw_buf_add(b, "{", 1);
-	put_key(b, "policy", true);
+	put_lit(b, "{\"policy\":");
 	put_str_or_null(b, s.policy);
-	put_key(b, "allowPostCopy", false);
+	put_lit(b, ",\"allowPostCopy\":");
 	put_bool(b, s.config.allow_post_copy);
-	put_key(b, "allowAutoConverge", false);
+	put_lit(b, ",\"allowAutoConverge\":");
 	put_bool(b, s.config.allow_auto_converge);
-	put_key(b, "allowWorkloadDisruption", false);
+	put_lit(b, ",\"allowWorkloadDisruption\":");
 	put_bool(b, disruption);
-	put_key(b, "bandwidthPerMigration", false);
+	put_lit(b, ",\"bandwidthPerMigration\":");
 	put_int(b, (json_int_t)s.config.bandwidth_bytes);
-	put_key(b, "completionTimeoutPerGiB", false);
+	put_lit(b, ",\"completionTimeoutPerGiB\":");
 	put_int(b, (json_int_t)s.config.completion_timeout_per_gib);
-	put_key(b, "progressTimeout", false);
+	put_lit(b, ",\"progressTimeout\":");
 	put_int(b, (json_int_t)s.config.progress_timeout_s);
-	put_key(b, "sizeBytes", false);
+	put_lit(b, ",\"sizeBytes\":");
 	put_int(b, (json_int_t)s.size_bytes);
-	put_key(b, "completionDeadlineSeconds", false);
+	put_lit(b, ",\"completionDeadlineSeconds\":");
 	put_int(b, (json_int_t)s.completion_deadline_s);
-	gw_buf_add(b, "}", 1);
+	put_lit(b, "}");
 }
 
 /* A signature's selector and affinity as text, made on first use. */
@@ -1516,9 +1528,9 @@ static void put_sig(const struct report *x, struct gw_buf *b, struct sig *s)
 {
 	if (!x->frozen)
 		sig_text_fill(s);
-	put_key(b, "targetSelector", false);
-	gw_buf_add(b, s->selector_text, s->selector_len);
-	put_key(b, "targetAffinity", false);
+	put_lit(b, ",\"targetSelector\":");
+	put_raw(b, s->selector_text, s->selector_len);
+	put_lit(b, ",\"targetAffinity\":");
 	gw_buf_puts(b, s->selector_text + s->selector_len);
 }
 
@@ -1529,70 +1541,60 @@ static void vm_text(struct report *x, size_t v, struct eval *e, bool *migratable
 	enum gw_model_source src;
 	struct gw_reasons blockers;
 	const char *model = vm_facts(x, vmi, &src, &blockers, migratable);
-	gw_buf_add(b, "{", 1);
-	put_key(b, "namespace", true);
+	put_lit(b, "{\"namespace\":");
 	put_str(b, vmi->meta.namespace ? vmi->meta.namespace : "");
 	if (vmi->meta.name) {
-		put_key(b, "name", false);
+		put_lit(b, ",\"name\":");
 		put_str(b, vmi->meta.name);
 	}
-	put_key(b, "node", false);
+	put_lit(b, ",\"node\":");
 	put_str_or_null(b, vmi->node_name);
-	put_key(b, "phase", false);
+	put_lit(b, ",\"phase\":");
 	put_str_or_null(b, vmi->phase);
-	put_key(b, "cpuModel", false);
+	put_lit(b, ",\"cpuModel\":");
 	put_str(b, model);
-	put_key(b, "cpuModelSource", false);
+	put_lit(b, ",\"cpuModelSource\":");
 	put_str(b, model_source_name(src));
-	put_key(b, "migratable", false);
+	put_lit(b, ",\"migratable\":");
 	put_bool(b, *migratable);
-	put_key(b, "blockers", false);
-	gw_buf_add(b, "[", 1);
+	put_lit(b, ",\"blockers\":[");
 	for (size_t i = 0; i < blockers.n; i++) {
 		if (i)
-			gw_buf_add(b, ",", 1);
-		gw_buf_add(b, "{", 1);
-		put_key(b, "reason", true);
+			put_lit(b, ",");
+		put_lit(b, "{\"reason\":");
 		put_str(b, gw_reason_name(blockers.v[i].code));
-		put_key(b, "subject", false);
+		put_lit(b, ",\"subject\":");
 		put_str_or_null(b, blockers.v[i].subject);
-		put_key(b, "message", false);
+		put_lit(b, ",\"message\":");
 		put_str(b, blockers.v[i].message ? blockers.v[i].message : "");
-		gw_buf_add(b, "}", 1);
+		put_lit(b, "}");
 	}
-	gw_buf_add(b, "]", 1);
+	put_lit(b, "]");
 	gw_reasons_fini(&blockers);
 	const char *method = gw_sched_migration_method(x->c, vmi);
-	put_key(b, "migrationMethod", false);
+	put_lit(b, ",\"migrationMethod\":");
 	put_str(b, method);
 	if (rec->sig >= 0) {
 		put_sig(x, b, &x->sigs[rec->sig]);
 	} else {
-		put_key(b, "targetSelector", false);
-		gw_buf_add(b, "null", 4);
-		put_key(b, "targetAffinity", false);
-		gw_buf_add(b, "null", 4);
-		put_key(b, "selectorError", false);
+		put_lit(b, ",\"targetSelector\":null,\"targetAffinity\":null,\"selectorError\":");
 		put_str(b, rec->selector_error ? rec->selector_error : "");
 	}
-	put_key(b, "selectorSource", false);
+	put_lit(b, ",\"selectorSource\":");
 	put_str(b, gw_selector_source_name(gw_sched_selector_source(x->c, vmi)));
-	put_key(b, "eligibleTargets", false);
-	gw_buf_add(b, "{", 1);
-	put_key(b, "count", true);
+	put_lit(b, ",\"eligibleTargets\":{\"count\":");
 	put_int(b, (json_int_t)e->eligible);
-	put_key(b, "nodes", false);
+	put_lit(b, ",\"nodes\":");
 	const struct memo *m = e->memo;
 	if (rec->sig >= 0 && e->elig_from_memo && m && m->text)
-		gw_buf_add(b, m->text + m->frag[m->ng], m->len - m->frag[m->ng]);
+		put_raw(b, m->text + m->frag[m->ng], m->len - m->frag[m->ng]);
 	else
 		put_node_list(x, b, e->elig, e->n_elig);
-	gw_buf_add(b, "}", 1);
-	put_key(b, "rejected", false);
+	put_lit(b, "},\"rejected\":");
 	put_rejected(x, b, e);
-	put_key(b, "settings", false);
+	put_lit(b, ",\"settings\":");
 	put_settings(x, b, vmi, e, method);
-	gw_buf_add(b, "}", 1);
+	put_lit(b, "}");
 }
 
 /* ---- the whole report ----------------------------------------------------------------- */
@@ -2055,8 +2057,12 @@ static void write_chunk(const struct pool *p, size_t k, struct slot *sl, struct 
 	size_t first = k * p->chunk, last = first + p->chunk;
 	if (last > p->x->c->n_vmis)
 		last = p->x->c->n_vmis;
+	const char *join = p->x->o.text_join;
+	size_t join_len = join ? strlen(join) : 0;
 	sl->text.len = 0;
 	for (size_t v = first; v < last; v++) {
+		if (join && v > first)
+			gw_buf_add(&sl->text, join, join_len);
 		vm_eval(p->x, v, e);
 		vm_text(p->x, v, e, &sl->migratable[v - first], &sl->text);
 		sl->eligible[v - first] = e->eligible;
@@ -2127,11 +2133,15 @@ static void write_parallel(struct report *x, unsigned workers, struct tally *t,
 			pthread_mutex_unlock(&p.mu);
 		}
 		size_t first = k * p.chunk, n = x->c->n_vmis - first < p.chunk ? x->c->n_vmis - first : p.chunk;
+		size_t join_len = x->o.text_join ? strlen(x->o.text_join) : 0;
 		for (size_t i = 0; i < n; i++) {
-			size_t from = i ? sl->end[i - 1] : 0;
+			size_t from = i ? sl->end[i - 1] + join_len : 0;
 			vm_tally(x, first + i, sl->migratable[i], sl->eligible[i], t, &scratch);
-			emit_text(sl->text.data + from, sl->end[i] - from, ctx);
+			if (!x->o.text_join)
+				emit_text(sl->text.data + from, sl->end[i] - from, ctx);
 		}
+		if (x->o.text_join)   /* the chunk at once, joined */
+			emit_text(sl->text.data, sl->text.len, ctx);
 		pthread_mutex_lock(&p.mu);
 		sl->ready = false;
 		p.emitted++;

@@ -67,14 +67,15 @@ struct group {
 	size_t subject;                    /* interned id, 0 = none */
 	size_t count;                      /* all of them */
 	size_t *idx, n, cap_idx;           /* the first ones (capped) */
-	size_t from;                       /* memo group + 1 it equals (its text: memo.frag), or 0 */
+	size_t from;                       /* memo group + 1 it equals (its text: memo.frag; with
+					    * that text, idx is left empty), or 0 */
 };
 
 struct eval {
 	size_t eligible;                   /* all of them */
 	size_t *elig, n_elig, cap_elig;    /* the first ones (capped) */
 	const struct memo *memo;           /* where they come from (report_eval) */
-	bool elig_from_memo;               /* elig is the memo's list (its text: memo.elig_text) */
+	bool elig_from_memo;               /* elig is the memo's list (with its text, left empty) */
 	struct group *g;
 	size_t ng, capg;
 	bool sorted;                       /* g is in the report's order (cmp_group) */

@@ -507,6 +507,18 @@ static json_t *text_report(const struct gw_cluster *c, const struct gw_cpu_model
 	return gw_sched_check_stream_text(c, db, NULL, o, collect_text, text);
 }
 
+struct counted {
+	struct gw_buf text;
+	size_t calls;
+};
+
+static void collect_counted(const char *vm, size_t len, void *ctx)
+{
+	struct counted *t = ctx;
+	t->calls++;
+	collect_text(vm, len, &t->text);
+}
+
 /* The VMs' text written by threads, chunk by chunk, is the single
  * thread's, and so are the cluster's lists, on a generated cluster of
  * more than one chunk (default and tiny chunks, more threads than
@@ -569,6 +581,22 @@ static void test_threads_same_text(void **state)
 			assert_true(json_equal(r1, r));
 			json_decref(r);
 			gw_buf_fini(&many);
+		}
+		/* joined (o.text_join): a chunk per call, the same text */
+		const size_t chunks[] = {0, 7, 1};
+		for (size_t i = 0; i < GW_ARRAY_SIZE(chunks); i++) {
+			struct counted t = {{0}, 0};
+			o.threads = 2;
+			o.text_chunk = chunks[i];
+			o.text_join = "\n";
+			json_t *r = gw_sched_check_stream_text(c, db, NULL, &o, collect_counted, &t);
+			o.text_join = NULL;
+			assert_int_equal(one.len, t.text.len);
+			assert_memory_equal(one.data, t.text.data, one.len);
+			assert_true(json_equal(r1, r));
+			assert_true(t.calls < 1300 || chunks[i] == 1);
+			json_decref(r);
+			gw_buf_fini(&t.text);
 		}
 		/* the lists are not empty: the tally was exercised */
 		json_t *cl = json_object_get(r1, "cluster");
