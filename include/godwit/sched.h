@@ -8,6 +8,7 @@
 #ifndef GODWIT_SCHED_H
 #define GODWIT_SCHED_H
 
+#include <sys/uio.h>
 #include <time.h>
 
 #include "godwit/api.h"
@@ -215,6 +216,10 @@ struct gw_check_options {
 	 * texts at once, with text_join between two (what the caller writes
 	 * between two VMs): a few big writes instead of one per VM. */
 	const char *text_join;
+	/* With text_join: when set, runs of VMs written by threads come as
+	 * pieces through text_iov instead of emit() (the caller writes them
+	 * in order), some of them texts that many VMs share, not copied. */
+	void (*text_iov)(const struct iovec *iov, size_t n, void *ctx);
 	/* Print each phase's wall time to stderr ("godwit: timing: ..."). */
 	bool timings;
 };

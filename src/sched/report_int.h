@@ -17,6 +17,7 @@ struct sig {
 	json_t *selector_json, *affinity_json;
 	char *selector_text;               /* compact selector, then affinity (vm_text) */
 	size_t selector_len;               /* where the affinity starts */
+	size_t affinity_len;
 	struct verdict **verdicts;         /* per node class, computed on first use */
 	void *verdict_mem;                 /* all of them in one block (verdicts_of), or NULL */
 	struct sel_id *sel_ids;            /* selector entry i as ids (on first verdict) */
@@ -36,6 +37,18 @@ struct verdict {
 	size_t n;
 	enum gw_reason_code *code;
 	size_t *subject;                   /* interned subject id; 0 = none (node-named reasons) */
+};
+
+/* A text in pieces (o.text_iov): runs of a buffer (by offset: it may
+ * move while it grows) and texts the report keeps until its end. */
+struct piece {
+	const char *s;                     /* NULL: the buffer's, at off */
+	size_t off, len;
+};
+struct pieces {
+	struct piece *v;
+	size_t n, cap;
+	size_t mark;                       /* the buffer's text from here is in no piece yet */
 };
 
 /* Nodes equal in every label some selector names, taints and cordon. */
@@ -84,6 +97,7 @@ struct eval {
 	size_t cap_slot;
 	struct sched_policy_memo *policies; /* this thread's (vm_text), made on first use */
 	size_t text_most;                  /* memo_text: its longest text so far */
+	struct pieces *pieces;             /* vm_text's shared texts go there, not copied (or NULL) */
 };
 
 /* A signature's verdict over every class for one (CPU, memory) request,

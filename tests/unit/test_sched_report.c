@@ -519,6 +519,15 @@ static void collect_counted(const char *vm, size_t len, void *ctx)
 	collect_text(vm, len, &t->text);
 }
 
+static void collect_iov(const struct iovec *iov, size_t n, void *ctx)
+{
+	struct counted *t = ctx;
+	t->calls++;
+	for (size_t i = 0; i < n; i++)
+		gw_buf_add(&t->text, iov[i].iov_base, iov[i].iov_len);
+	gw_buf_add(&t->text, "\n", 1);
+}
+
 /* The VMs' text written by threads, chunk by chunk, is the single
  * thread's, and so are the cluster's lists, on a generated cluster of
  * more than one chunk (default and tiny chunks, more threads than
@@ -582,15 +591,18 @@ static void test_threads_same_text(void **state)
 			json_decref(r);
 			gw_buf_fini(&many);
 		}
-		/* joined (o.text_join): a chunk per call, the same text */
-		const size_t chunks[] = {0, 7, 1};
+		/* joined (o.text_join): a chunk per call, the same text, also
+		 * in pieces (o.text_iov) */
+		const size_t chunks[] = {0, 7, 1, 0, 7};
 		for (size_t i = 0; i < GW_ARRAY_SIZE(chunks); i++) {
 			struct counted t = {{0}, 0};
 			o.threads = 2;
 			o.text_chunk = chunks[i];
 			o.text_join = "\n";
+			o.text_iov = i >= 3 ? collect_iov : NULL;
 			json_t *r = gw_sched_check_stream_text(c, db, NULL, &o, collect_counted, &t);
 			o.text_join = NULL;
+			o.text_iov = NULL;
 			assert_int_equal(one.len, t.text.len);
 			assert_memory_equal(one.data, t.text.data, one.len);
 			assert_true(json_equal(r1, r));
