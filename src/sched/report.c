@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "report_int.h"
@@ -1012,6 +1013,34 @@ static void eval_classes(struct report *x, int64_t cpu, int64_t mem, size_t sig,
 	}
 }
 
+/* Memory for the memos (~70 MB on a big cluster), in blocks that huge
+ * pages may back: page faults are the memos' main cost otherwise. A
+ * block stays until report_free; a thread's arena is its eval's. */
+#define GW_ARENA_BLOCK ((size_t)4 << 20)
+#define GW_ARENA_ALIGN ((size_t)2 << 20)
+
+static void *arena_alloc(struct report *x, struct arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (n > a->left) {
+		size_t size = n > GW_ARENA_BLOCK ? (n + GW_ARENA_ALIGN - 1) / GW_ARENA_ALIGN * GW_ARENA_ALIGN : GW_ARENA_BLOCK;
+		void *block;
+		if (posix_memalign(&block, GW_ARENA_ALIGN, size) != 0)
+			block = gw_malloc(size);   /* aborts when out of memory */
+		madvise(block, size, MADV_HUGEPAGE);   /* a hint: may fail */
+		pthread_mutex_lock(&x->arena_mu);
+		x->arena_blocks = gw_realloc(x->arena_blocks, (x->n_arena_blocks + 1) * sizeof(*x->arena_blocks));
+		x->arena_blocks[x->n_arena_blocks++] = block;
+		pthread_mutex_unlock(&x->arena_mu);
+		a->p = block;
+		a->left = size;
+	}
+	void *r = a->p;
+	a->p += n;
+	a->left -= n;
+	return r;
+}
+
 static void put_group(struct report *x, struct gw_buf *b, struct group *g);
 static void put_node_list(struct report *x, struct gw_buf *b, size_t *idx, size_t n);
 
@@ -1029,28 +1058,24 @@ static void memo_text(struct report *x, struct memo *m, struct eval *e)
 		e->elig = gw_realloc(e->elig, most * sizeof(*e->elig));
 	}
 	size_t *idx = e->elig;
-	/* ~8,000 memos, ~40 MB of text on a big cluster: each written into
-	 * room for the longest so far, then shrunk (in place), not grown
-	 * step by step */
-	struct gw_buf t;
-	gw_buf_init(&t);
-	gw_buf_reserve(&t, e->text_most);
-	m->frag = gw_malloc((m->ng + 1) * sizeof(*m->frag));
+	struct gw_buf *t = &e->text;
+	t->len = 0;
+	m->frag = arena_alloc(x, &e->arena, (m->ng + 1) * sizeof(*m->frag));
 	for (size_t i = 0; i < m->ng; i++) {
 		struct group g = m->g[i];
 		g.n = cap && g.n > cap ? cap : g.n;
 		memcpy(idx, m->g[i].idx, g.n * sizeof(*idx));
 		g.idx = idx;
-		m->frag[i] = t.len;
-		put_group(x, &t, &g);
+		m->frag[i] = t->len;
+		put_group(x, t, &g);
 	}
-	m->frag[m->ng] = t.len;
+	m->frag[m->ng] = t->len;
 	size_t n = cap && m->n_elig > cap ? cap : m->n_elig;
 	memcpy(idx, m->elig, n * sizeof(*idx));
-	put_node_list(x, &t, idx, n);
-	m->len = t.len;
-	e->text_most = t.len > e->text_most ? t.len : e->text_most;
-	m->text = gw_realloc(t.data, t.len + 1);
+	put_node_list(x, t, idx, n);
+	m->len = t->len;
+	m->text = arena_alloc(x, &e->arena, t->len + 1);
+	memcpy(m->text, t->data, t->len + 1);
 }
 
 static int cmp_group(const void *pa, const void *pb, void *data);
@@ -1064,13 +1089,14 @@ static struct memo *memo_make(struct report *x, size_t sig, int64_t cpu, int64_t
 	eval_classes(x, cpu, mem, sig, -1, true, cap ? cap + 1 : 0, e);
 	if (e->ng > 1)
 		qsort_r(e->g, e->ng, sizeof(*e->g), cmp_group, x);
-	struct memo *m = gw_calloc(1, sizeof(*m));
+	struct memo *m = arena_alloc(x, &e->arena, sizeof(*m));
+	memset(m, 0, sizeof(*m));
 	/* one block: the groups, their lists, the eligible list */
 	size_t total = e->n_elig;
 	for (size_t i = 0; i < e->ng; i++)
 		total += e->g[i].n;
 	m->ng = e->ng;
-	m->g = gw_malloc(e->ng * sizeof(*m->g) + total * sizeof(size_t));
+	m->g = arena_alloc(x, &e->arena, e->ng * sizeof(*m->g) + total * sizeof(size_t));
 	size_t *idx = (size_t *)(m->g + e->ng);
 	for (size_t i = 0; i < e->ng; i++) {
 		m->g[i] = e->g[i];
@@ -1823,13 +1849,11 @@ static void report_free(struct report *x)
 	free(x->cap_index.slots);
 	json_decref(x->subject_index);
 	free(x->memo_index.slots);
-	for (size_t i = 0; i < x->n_memos; i++) {
-		free(x->memos[i]->g);
-		free(x->memos[i]->text);
-		free(x->memos[i]->frag);
-		free(x->memos[i]);
-	}
-	free(x->memos);
+	free(x->memos);   /* the memos are in the arena's blocks */
+	for (size_t i = 0; i < x->n_arena_blocks; i++)
+		free(x->arena_blocks[i]);
+	free(x->arena_blocks);
+	pthread_mutex_destroy(&x->arena_mu);
 	gw_strv_fini(&x->subjects);
 	json_decref(x->node_index);
 	json_decref(x->vmim_index);
@@ -1853,6 +1877,7 @@ static void eval_fini(struct eval *e)
 	free(e->elig);
 	free(e->slot);
 	free(e->stamp);
+	gw_buf_fini(&e->text);
 	if (e->policies) {
 		sched_policy_memo_fini(e->policies);
 		free(e->policies);
@@ -2237,6 +2262,7 @@ static json_t *check_stream(const struct gw_cluster *c, const struct gw_cpu_mode
 	x.text = emit_text != NULL;
 	x.referenced = json_object();
 	x.subject_index = json_object();
+	pthread_mutex_init(&x.arena_mu, NULL);
 	gw_strv_init(&x.subjects);
 	mark(&x, NULL);
 	index_inputs(&x);

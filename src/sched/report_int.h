@@ -96,7 +96,11 @@ struct eval {
 	uint32_t *slot, *stamp, gen;
 	size_t cap_slot;
 	struct sched_policy_memo *policies; /* this thread's (vm_text), made on first use */
-	size_t text_most;                  /* memo_text: its longest text so far */
+	struct gw_buf text;                /* memo_text's */
+	struct arena {                     /* the memos' memory (arena_alloc) */
+		char *p;
+		size_t left;
+	} arena;
 	struct pieces *pieces;             /* vm_text's shared texts go there, not copied (or NULL) */
 };
 
@@ -166,6 +170,9 @@ struct report {
 	char *recommended;                 /* recommended cluster model, or NULL */
 	bool frozen;                       /* precomputed: lookups only (write_parallel) */
 	bool text;                         /* the VMs as text: memos keep theirs */
+	pthread_mutex_t arena_mu;          /* guards arena_blocks */
+	void **arena_blocks;
+	size_t n_arena_blocks;
 	bool subjects_frozen;              /* every subject interned: subject_id only looks up */
 };
 
