@@ -692,6 +692,8 @@ static void verdict_set(struct verdict *v, const struct vbuf *b, size_t from, si
 	v->n = n;
 	v->subject = subject;
 	v->code = code;
+	if (!n)
+		return;            /* b's arrays may be NULL then */
 	memcpy(subject, b->subject + from, n * sizeof(*subject));
 	memcpy(code, b->code + from, n * sizeof(*code));
 }
@@ -750,8 +752,10 @@ static void verdict_row(struct report *x, struct sig *s, struct vbuf *b)
 		size_t j = reasons_hash(b, from) & (cap - 1), n = b->n - from;
 		for (; slot[j]; j = (j + 1) & (cap - 1)) {
 			size_t d = slot[j] - 1;
-			if (start[d + 1] - start[d] == n && !memcmp(b->code + start[d], b->code + from, n * sizeof(*b->code)) &&
-			    !memcmp(b->subject + start[d], b->subject + from, n * sizeof(*b->subject)))
+			/* (n: the arrays may still be NULL when empty) */
+			if (start[d + 1] - start[d] == n &&
+			    (!n || (!memcmp(b->code + start[d], b->code + from, n * sizeof(*b->code)) &&
+				    !memcmp(b->subject + start[d], b->subject + from, n * sizeof(*b->subject)))))
 				break;
 		}
 		if (slot[j]) {
@@ -1071,7 +1075,8 @@ static void memo_text(struct report *x, struct memo *m, struct eval *e)
 	}
 	m->frag[m->ng] = t->len;
 	size_t n = cap && m->n_elig > cap ? cap : m->n_elig;
-	memcpy(idx, m->elig, n * sizeof(*idx));
+	if (n)
+		memcpy(idx, m->elig, n * sizeof(*idx));
 	put_node_list(x, t, idx, n);
 	m->len = t->len;
 	m->text = arena_alloc(x, &e->arena, t->len + 1);
@@ -1101,14 +1106,16 @@ static struct memo *memo_make(struct report *x, size_t sig, int64_t cpu, int64_t
 	for (size_t i = 0; i < e->ng; i++) {
 		m->g[i] = e->g[i];
 		m->g[i].idx = idx;
-		memcpy(idx, e->g[i].idx, e->g[i].n * sizeof(size_t));
+		if (e->g[i].n)
+			memcpy(idx, e->g[i].idx, e->g[i].n * sizeof(size_t));
 		m->g[i].cap_idx = e->g[i].n;
 		idx += e->g[i].n;
 	}
 	m->eligible = e->eligible;
 	m->n_elig = e->n_elig;
 	m->elig = idx;
-	memcpy(m->elig, e->elig, e->n_elig * sizeof(size_t));
+	if (e->n_elig)          /* e->elig may be NULL then */
+		memcpy(m->elig, e->elig, e->n_elig * sizeof(size_t));
 	if (x->text)
 		memo_text(x, m, e);
 	return m;
