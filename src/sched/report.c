@@ -442,13 +442,14 @@ static void cluster_with_model(const struct gw_cluster *c, const char *model, st
 /* ---- node classes ------------------------------------------------------------------ */
 
 /* Node labels by id, for the class keys: a key's referenced id + 1 (0:
- * no signature names it), a value's content id. A cluster's labels are
- * interned (borrowed maps: equal strings, one address), so each string
- * is looked up once by address; otherwise by content every time. */
+ * no signature names it), a value's number (gw_strids). A cluster's
+ * labels are interned (borrowed maps: equal strings, one address), so
+ * each key is looked up once by address; otherwise by content every
+ * time. */
 struct label_ids {
 	const struct report *x;
-	struct triple_index key_at, value_at;  /* address -> id */
-	struct bytes_index values;             /* content -> id */
+	struct triple_index key_at;            /* address -> id */
+	struct gw_strids values;
 };
 
 static size_t label_key_id(struct label_ids *li, const char *key, bool interned)
@@ -460,19 +461,6 @@ static size_t label_key_id(struct label_ids *li, const char *key, bool interned)
 	id = ref ? (ssize_t)json_integer_value(ref) + 1 : 0;
 	if (interned)
 		triple_intern(&li->key_at, (size_t)(uintptr_t)key, 0, 0, (size_t)id);
-	return (size_t)id;
-}
-
-static size_t label_value_id(struct label_ids *li, const char *value, bool interned)
-{
-	ssize_t id = interned ? triple_find(&li->value_at, (size_t)(uintptr_t)value, 0, 0) : -1;
-	if (id >= 0)
-		return (size_t)id;
-	id = bytes_intern(&li->values, value, strlen(value), li->values.n);
-	if (id < 0)
-		id = (ssize_t)li->values.n - 1;
-	if (interned)
-		triple_intern(&li->value_at, (size_t)(uintptr_t)value, 0, 0, (size_t)id);
 	return (size_t)id;
 }
 
@@ -493,7 +481,7 @@ static void class_key(struct label_ids *li, const struct gw_node *n, struct gw_b
 		size_t k = label_key_id(li, l->keys[i], l->borrowed);
 		if (!k)
 			continue;
-		size_t pair[2] = {k, label_value_id(li, l->values[i], l->borrowed)};
+		size_t pair[2] = {k, gw_strids_id(&li->values, l->values[i])};
 		gw_buf_add(b, (const char *)pair, sizeof(pair));
 	}
 	size_t end = 0, nt = n->n_taints;
@@ -556,8 +544,7 @@ static void build_classes(struct report *x)
 	gw_buf_fini(&b);
 	bytes_index_fini(&index);
 	free(li.key_at.slots);
-	free(li.value_at.slots);
-	bytes_index_fini(&li.values);
+	gw_strids_fini(&li.values);
 }
 
 /* A reason's subject as a dense id (groups are indexed by it). Once
