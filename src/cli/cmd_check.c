@@ -17,7 +17,8 @@ static const char usage[] =
 	"Per VM: migratable (every blocker), CPU model, target selectors, eligible targets, rejected\n"
 	"nodes by reason; for the cluster: VMs without target, what draining each node strands, CPU\n"
 	"domains, the recommended cluster CPU model. Exit 0 when the report is produced (also when\n"
-	"VMs are stranded), 2 on a bad command line, 3 on bad input.\n"
+	"VMs are stranded), 1 when it cannot be written whole, 2 on a bad command line, 3 on bad\n"
+	"input.\n"
 	"\n";
 
 static const char usage_check[] =
@@ -166,7 +167,7 @@ static void print_cluster(const json_t *rest)
  * own time on big clusters). */
 struct json_writer {
 	bool first;
-	bool failed;                       /* a write of json_iov failed */
+	int failed;                        /* errno of json_iov's failed write, else 0 */
 };
 
 static void json_vm(const char *vm, size_t len, void *data)
@@ -184,7 +185,7 @@ static void json_iov(const struct iovec *iov, size_t n, void *data)
 {
 	struct json_writer *w = data;
 	json_vm("", 0, data);
-	if (fflush(stdout) != 0 || w->failed)
+	if (w->failed || fflush(stdout) != 0)
 		return;
 	struct iovec v[IOV_MAX];
 	size_t i = 0, k = 0;
@@ -195,7 +196,7 @@ static void json_iov(const struct iovec *iov, size_t n, void *data)
 		if (put < 0 && errno == EINTR)
 			continue;
 		if (put < 0) {
-			w->failed = true;
+			w->failed = errno;
 			return;
 		}
 		/* drop what was written, keep the rest of a partial write */
@@ -240,6 +241,7 @@ static int run(struct gw_cli_cluster_opts *o, const struct gw_check_options *co)
 	opts.whatif_set_cpu_model = o->whatif.set_cpu_model != NULL;
 	opts.previous_cpu_model = o->previous_cpu_model;
 	json_t *rest;
+	int w_failed = 0;                  /* json_iov's errno */
 	if (o->output == GW_OUTPUT_JSON) {
 		/* Streamed VM by VM: the report of 100,000 VMs is never one tree. */
 		struct json_writer w = {.first = true};
@@ -266,6 +268,7 @@ static int run(struct gw_cli_cluster_opts *o, const struct gw_check_options *co)
 			printf("%s\n", ++n < total ? "," : "");
 		}
 		printf("}\n");
+		w_failed = w.failed;
 	} else {
 		const char *head[] = {"VM", "NODE", "MODEL", "MIGRATABLE", "TARGETS", "REASON"};
 		struct table_ctx ctx = {gw_table_new(6, head)};
@@ -274,14 +277,21 @@ static int run(struct gw_cli_cluster_opts *o, const struct gw_check_options *co)
 		gw_table_free(ctx.t);
 		print_cluster(rest);
 	}
-	fflush(stdout);
-	for (size_t i = 0; i < c->n_findings && o->output == GW_OUTPUT_JSON && i < 1; i++)
+	/* A report cut short (a full disk, a closed pipe) is a failure,
+	 * not a success with less output. */
+	int rc = GW_EXIT_OK, write_errno = fflush(stdout) != 0 || ferror(stdout) ? errno : w_failed;
+	if (write_errno || ferror(stdout)) {
+		fprintf(stderr, "godwit: check: writing the report to standard output: %s\n",
+			strerror(write_errno ? write_errno : EIO));
+		rc = GW_EXIT_FAILURE;
+	}
+	for (size_t i = 0; i < c->n_findings && o->output == GW_OUTPUT_JSON && i < 1 && rc == GW_EXIT_OK; i++)
 		fprintf(stderr, "godwit: warning: %zu finding%s about the input (see \"findings\")\n", c->n_findings,
 			c->n_findings == 1 ? "" : "s");
 	json_decref(rest);
 	release_cluster(c);
 	gw_cpu_modeldb_free(db);
-	return GW_EXIT_OK;
+	return rc;
 }
 
 static int parse_only(const struct gw_cli_cluster_opts *o, bool timings)

@@ -109,6 +109,33 @@ run check --parse-only -f "$cluster" -o json
 expect_rc "--parse-only" 0
 pycheck "--parse-only counts the input, no report" "r['vmis'] == 3 and r['nodes'] == 2 and 'vms' not in r"
 
+# a report that cannot be written (a full disk) fails, and says so
+if [ -w /dev/full ]; then
+	for fmt in json table; do
+		timeout 60 "$godwit" check -f "$cluster" -o $fmt >/dev/full 2>"$tmp/err"
+		rc=$?
+		if [ "$rc" -eq 1 ] && grep -q "writing the report to standard output: No space left on device" "$tmp/err"; then
+			ok "-o $fmt to a full disk: exit 1 with the reason"
+		else
+			not_ok "-o $fmt to a full disk: exit 1 with the reason" "exit $rc" "stderr: $(cat "$tmp/err")"
+		fi
+	done
+	# more than one chunk of VMs (512): the text written by threads, in pieces
+	python3 "$root/bench/gen_cluster.py" --nodes 20 --vmis 700 --policies 2 --out "$tmp/700.json" 2>/dev/null
+	timeout 60 "$godwit" check -f "$tmp/700.json" -o json >/dev/full 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -eq 1 ] && grep -q "writing the report to standard output: No space left on device" "$tmp/err"; then
+		ok "700 VMs -o json to a full disk: exit 1 with the reason"
+	else
+		not_ok "700 VMs -o json to a full disk: exit 1 with the reason" "exit $rc" "stderr: $(cat "$tmp/err")"
+	fi
+	run check -f "$tmp/700.json" -o json
+	expect_rc "700 VMs -o json" 0
+	pycheck "700 VMs: the report is whole" "len(r['vms']) == 700 and r['cluster']['vms'] == 700"
+else
+	echo "ok $((n + 1)) - # SKIP no /dev/full"; n=$((n + 1))
+fi
+
 # --timings: every phase once, on stderr, the report on stdout unchanged
 run check -f "$cluster" -o json
 cp "$tmp/out" "$tmp/plain"
