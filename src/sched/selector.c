@@ -200,15 +200,7 @@ const char *gw_selector_source_name(enum gw_selector_source s)
  * selector is built per VM: a walk testing every label was its cost. */
 static size_t prefix_start(const struct gw_map *m, const char *prefix)
 {
-	size_t lo = 0, hi = m->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(m->keys[mid], prefix) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return gw_map_lower_bound(m, prefix);
 }
 
 /* KubeVirt 2.5 step 1, host-model: the remembered cpu-feature /
